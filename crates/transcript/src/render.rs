@@ -1,0 +1,395 @@
+//! Recording events into a transcript and rendering it as text or JSON Lines.
+
+use std::fmt::Write as _;
+
+use crate::Event;
+
+/// How to render a transcript.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Show AUTH payloads instead of `<redacted>` (`--show-secrets`).
+    pub show_secrets: bool,
+    /// Show details only one client knows, such as the TLS version and cipher suite.
+    pub details: bool,
+}
+
+/// The ordered events of one SMTP connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcript {
+    events: Vec<Event>,
+    pending_client: Vec<u8>,
+    pending_server: Vec<u8>,
+}
+
+/// What the client is currently sending, as far as redaction is concerned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Ordinary commands.
+    Commands,
+    /// The next client line answers a `334` challenge and is a secret.
+    SaslResponse,
+    /// Message content after a `354`, up to the line that is exactly `.`.
+    Data,
+}
+
+const REDACTED: &str = "<redacted>";
+
+impl Transcript {
+    /// An empty transcript.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that the connection to `peer` is up.
+    pub fn connected(&mut self, peer: impl Into<String>) {
+        self.push(Event::Connected { peer: peer.into() });
+    }
+
+    /// Records bytes the client wrote, in any chunking.
+    pub fn client(&mut self, bytes: &[u8]) {
+        self.flush_server();
+        split_lines(
+            &mut self.pending_client,
+            bytes,
+            &mut self.events,
+            Event::Client,
+        );
+    }
+
+    /// Records bytes the server wrote, in any chunking.
+    pub fn server(&mut self, bytes: &[u8]) {
+        self.flush_client();
+        split_lines(
+            &mut self.pending_server,
+            bytes,
+            &mut self.events,
+            Event::Server,
+        );
+    }
+
+    /// Records that TLS is established, with optional version and cipher details.
+    pub fn tls_established(&mut self, detail: Option<String>) {
+        self.push(Event::TlsEstablished { detail });
+    }
+
+    /// Records a remark shown as `-- text`.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.push(Event::Note(text.into()));
+    }
+
+    /// Records that the connection was closed.
+    pub fn closed(&mut self) {
+        self.push(Event::Closed);
+    }
+
+    /// Appends every event of `other` (used to join the transcripts of several connections).
+    pub fn extend(&mut self, mut other: Transcript) {
+        self.flush();
+        other.flush();
+        self.events.append(&mut other.events);
+    }
+
+    /// The events so far, including any partial line not yet ended.
+    pub fn events(&self) -> Vec<Event> {
+        let mut copy = self.clone();
+        copy.flush();
+        copy.events
+    }
+
+    /// Every byte the client sent, concatenated exactly as it went on the wire.
+    pub fn client_bytes(&self) -> Vec<u8> {
+        self.direction_bytes(|event| match event {
+            Event::Client(line) => Some(line),
+            _ => None,
+        })
+    }
+
+    /// Every byte the server sent, concatenated exactly as it went on the wire.
+    pub fn server_bytes(&self) -> Vec<u8> {
+        self.direction_bytes(|event| match event {
+            Event::Server(line) => Some(line),
+            _ => None,
+        })
+    }
+
+    /// The text rendering: one line per protocol line, `C: `, `S: ` or `-- ` first.
+    pub fn render_text(&self, options: RenderOptions) -> String {
+        let mut out = String::new();
+        for (event, text) in self.rendered(options) {
+            let prefix = match event {
+                Event::Client(_) => "C: ",
+                Event::Server(_) => "S: ",
+                _ => "-- ",
+            };
+            out.push_str(prefix);
+            out.push_str(&text);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The JSON Lines rendering: one object per event, with `kind` and `text`.
+    pub fn render_json(&self, options: RenderOptions) -> String {
+        let mut out = String::new();
+        for (event, text) in self.rendered(options) {
+            let kind = match event {
+                Event::Connected { .. } => "connected",
+                Event::Client(_) => "client",
+                Event::Server(_) => "server",
+                Event::TlsEstablished { .. } => "tls",
+                Event::Note(_) => "note",
+                Event::Closed => "closed",
+            };
+            let object = serde_json::json!({ "kind": kind, "text": text });
+            let _ = writeln!(out, "{object}");
+        }
+        out
+    }
+
+    fn rendered(&self, options: RenderOptions) -> Vec<(Event, String)> {
+        let mut phase = Phase::Commands;
+        let mut out = Vec::new();
+        for event in self.events() {
+            let text = match &event {
+                Event::Connected { peer } => format!("connected to {peer}"),
+                Event::Client(line) => {
+                    let (text, next) = client_line(line, phase, options.show_secrets);
+                    phase = next;
+                    text
+                }
+                Event::Server(line) => {
+                    phase = after_server_line(line, phase);
+                    escape(line)
+                }
+                Event::TlsEstablished { detail } => match detail {
+                    Some(detail) if options.details => format!("TLS established ({detail})"),
+                    _ => "TLS established".to_owned(),
+                },
+                Event::Note(text) => text.clone(),
+                Event::Closed => "connection closed".to_owned(),
+            };
+            out.push((event, text));
+        }
+        out
+    }
+
+    fn direction_bytes(&self, pick: impl Fn(&Event) -> Option<&Vec<u8>>) -> Vec<u8> {
+        self.events()
+            .iter()
+            .filter_map(|event| pick(event).cloned())
+            .flatten()
+            .collect()
+    }
+
+    fn push(&mut self, event: Event) {
+        self.flush();
+        self.events.push(event);
+    }
+
+    fn flush(&mut self) {
+        self.flush_client();
+        self.flush_server();
+    }
+
+    fn flush_client(&mut self) {
+        if !self.pending_client.is_empty() {
+            let line = std::mem::take(&mut self.pending_client);
+            self.events.push(Event::Client(line));
+        }
+    }
+
+    fn flush_server(&mut self) {
+        if !self.pending_server.is_empty() {
+            let line = std::mem::take(&mut self.pending_server);
+            self.events.push(Event::Server(line));
+        }
+    }
+}
+
+/// Moves every complete line (ending in LF) of `pending + bytes` into `events`.
+fn split_lines(
+    pending: &mut Vec<u8>,
+    bytes: &[u8],
+    events: &mut Vec<Event>,
+    make: fn(Vec<u8>) -> Event,
+) {
+    for &byte in bytes {
+        pending.push(byte);
+        if byte == b'\n' {
+            events.push(make(std::mem::take(pending)));
+        }
+    }
+}
+
+/// Renders one client line, redacting SASL payloads, and returns the phase after it.
+fn client_line(line: &[u8], phase: Phase, show_secrets: bool) -> (String, Phase) {
+    match phase {
+        Phase::Data => {
+            let next = if line == b".\r\n" {
+                Phase::Commands
+            } else {
+                Phase::Data
+            };
+            (escape(line), next)
+        }
+        Phase::SaslResponse if !show_secrets => (REDACTED.to_owned(), Phase::Commands),
+        Phase::SaslResponse => (escape(line), Phase::Commands),
+        Phase::Commands => {
+            let text = escape(line);
+            if show_secrets {
+                return (text, Phase::Commands);
+            }
+            // RFC 4954 §4: "AUTH" SP mechanism [SP initial-response].
+            let mut words = text.splitn(3, ' ');
+            match (words.next(), words.next(), words.next()) {
+                (Some(verb), Some(mechanism), Some(_)) if verb.eq_ignore_ascii_case("AUTH") => {
+                    (format!("{verb} {mechanism} {REDACTED}"), Phase::Commands)
+                }
+                _ => (text, Phase::Commands),
+            }
+        }
+    }
+}
+
+/// The phase after a server line: `334` asks for a SASL response, `354` starts the data.
+fn after_server_line(line: &[u8], phase: Phase) -> Phase {
+    // Only the last line of a reply ("ddd " or "ddd" alone) decides.
+    let last_line = line.get(3).is_none_or(|&b| b != b'-');
+    if phase == Phase::Data || !last_line {
+        return phase;
+    }
+    match line.get(..3) {
+        Some(b"334") => Phase::SaslResponse,
+        Some(b"354") => Phase::Data,
+        _ => Phase::Commands,
+    }
+}
+
+/// Shows a line without its CRLF; any other control byte or invalid UTF-8 is escaped,
+/// so a bare CR or LF is visible (`\r`, `\n`).
+fn escape(line: &[u8]) -> String {
+    let body = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let mut out = String::with_capacity(body.len());
+    for chunk in body.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            match ch {
+                '\r' => out.push_str("\\r"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push('\t'),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\x{:02x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &Transcript) -> String {
+        t.render_text(RenderOptions::default())
+    }
+
+    #[test]
+    fn chunking_does_not_change_the_transcript() {
+        let mut one = Transcript::new();
+        one.client(b"DATA\r\n");
+        one.server(b"354 go\r\n");
+        one.client(b"Subject: x\r\n\r\nhi\r\n.\r\n");
+        let mut two = Transcript::new();
+        two.client(b"DA");
+        two.client(b"TA\r\n");
+        two.server(b"354 go\r\n");
+        two.client(b"Subject: x\r\n\r\nhi");
+        two.client(b"\r\n.\r\n");
+        assert_eq!(text(&one), text(&two));
+        assert_eq!(one.client_bytes(), two.client_bytes());
+        assert_eq!(
+            text(&one),
+            "C: DATA\nS: 354 go\nC: Subject: x\nC: \nC: hi\nC: .\n"
+        );
+    }
+
+    #[test]
+    fn auth_payloads_are_redacted_by_default() {
+        let mut t = Transcript::new();
+        t.client(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+        t.server(b"235 2.7.0 ok\r\n");
+        t.client(b"AUTH LOGIN\r\n");
+        t.server(b"334 VXNlcm5hbWU6\r\n");
+        t.client(b"YWxpY2U=\r\n");
+        t.server(b"334 UGFzc3dvcmQ6\r\n");
+        t.client(b"czNjcmV0\r\n");
+        t.server(b"235 ok\r\n");
+        t.client(b"MAIL FROM:<a@b>\r\n");
+        let shown = text(&t);
+        for secret in ["AGFsaWNlAHMzY3JldA==", "YWxpY2U=", "czNjcmV0"] {
+            assert!(!shown.contains(secret), "{secret} leaked in:\n{shown}");
+        }
+        assert!(shown.contains("C: AUTH PLAIN <redacted>\n"));
+        assert!(shown.contains("C: AUTH LOGIN\n"));
+        assert!(shown.contains("C: MAIL FROM:<a@b>\n"));
+        let json = t.render_json(RenderOptions::default());
+        assert!(!json.contains("czNjcmV0"));
+        let open = t.render_text(RenderOptions {
+            show_secrets: true,
+            ..Default::default()
+        });
+        assert!(open.contains("C: czNjcmV0\n"));
+    }
+
+    #[test]
+    fn message_content_is_never_taken_for_auth() {
+        let mut t = Transcript::new();
+        t.client(b"DATA\r\n");
+        t.server(b"354 go\r\n");
+        t.client(b"AUTH PLAIN this is prose\r\n.\r\n");
+        t.server(b"334 not really\r\n");
+        t.client(b"NOOP\r\n");
+        let shown = text(&t);
+        assert!(shown.contains("C: AUTH PLAIN this is prose\n"));
+        assert!(
+            shown.contains("C: <redacted>\n"),
+            "after a 334 outside DATA"
+        );
+    }
+
+    #[test]
+    fn bare_line_endings_and_binary_are_visible() {
+        let mut t = Transcript::new();
+        t.client(b"a\rb\nc\xff\x01\r\n");
+        assert_eq!(text(&t), "C: a\\rb\\n\nC: c\\xff\\x01\n");
+    }
+
+    #[test]
+    fn events_and_json() {
+        let mut t = Transcript::new();
+        t.connected("localhost:25");
+        t.server(b"220 hi\r\n");
+        t.tls_established(Some("TLSv1.3".into()));
+        t.note("certificate verification disabled (--insecure)");
+        t.closed();
+        assert_eq!(
+            text(&t),
+            "-- connected to localhost:25\nS: 220 hi\n-- TLS established\n\
+             -- certificate verification disabled (--insecure)\n-- connection closed\n"
+        );
+        let detailed = t.render_text(RenderOptions {
+            details: true,
+            ..Default::default()
+        });
+        assert!(detailed.contains("-- TLS established (TLSv1.3)\n"));
+        let json = t.render_json(RenderOptions::default());
+        assert_eq!(json.lines().count(), 5);
+        assert!(
+            json.starts_with("{\"kind\":\"connected\",\"text\":\"connected to localhost:25\"}\n")
+        );
+    }
+}

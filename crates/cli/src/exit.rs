@@ -1,0 +1,96 @@
+//! Exit codes (sysexits.h) and the one-sentence failure both clients print.
+
+use std::fmt;
+
+/// The process exit status, following sysexits.h as listed in DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// 0: the message was accepted.
+    Sent,
+    /// 64 EX_USAGE: the command line is wrong.
+    Usage,
+    /// 65 EX_DATAERR: bad message or address.
+    DataErr,
+    /// 66 EX_NOINPUT: an input file (attachment, body, password) is missing.
+    NoInput,
+    /// 68 EX_NOHOST: the server's host name does not resolve.
+    NoHost,
+    /// 69 EX_UNAVAILABLE: permanent rejection (5xx).
+    Unavailable,
+    /// 70 EX_SOFTWARE: a bug in this program or a library it uses.
+    Software,
+    /// 75 EX_TEMPFAIL: temporary failure (4xx, timeout, refused connection).
+    TempFail,
+    /// 76 EX_PROTOCOL: the server broke the protocol.
+    Protocol,
+    /// 77 EX_NOPERM: authentication failed.
+    NoPerm,
+    /// 78 EX_CONFIG: TLS required but unavailable, or the certificate is not valid.
+    Config,
+}
+
+impl Exit {
+    /// The numeric status for `std::process::exit`.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Sent => 0,
+            Exit::Usage => 64,
+            Exit::DataErr => 65,
+            Exit::NoInput => 66,
+            Exit::NoHost => 68,
+            Exit::Unavailable => 69,
+            Exit::Software => 70,
+            Exit::TempFail => 75,
+            Exit::Protocol => 76,
+            Exit::NoPerm => 77,
+            Exit::Config => 78,
+        }
+    }
+
+    /// The status for an SMTP reply code: 4xx is temporary, anything else negative permanent.
+    pub fn for_reply(code: u16) -> Exit {
+        if (400..500).contains(&code) {
+            Exit::TempFail
+        } else {
+            Exit::Unavailable
+        }
+    }
+}
+
+/// What went wrong, as one sentence for the user, and the exit status it maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The exit status.
+    pub exit: Exit,
+    /// One sentence: what went wrong and what to do.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with the given status and sentence.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<message::Error> for Failure {
+    fn from(error: message::Error) -> Self {
+        let exit = if error.is_input_file_error() {
+            Exit::NoInput
+        } else {
+            Exit::DataErr
+        };
+        Failure::new(exit, error.to_string())
+    }
+}

@@ -1,0 +1,589 @@
+//! The validated job: everything a client needs, checked before any connection.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use message::{Attachment, Date, Mailbox, Message, MessageBuilder};
+use transcript::RenderOptions;
+
+use crate::options::TranscriptFormatChoice;
+use crate::{Exit, Failure, Options, TlsChoice};
+
+/// Where to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    /// No `--server`: the client starts the embedded test server (see [`crate::start_embedded`]).
+    Embedded,
+    /// A server named by the user.
+    Remote {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+}
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plaintext only.
+    None,
+    /// STARTTLS is required (RFC 3207): without it, nothing is sent after EHLO.
+    StartTls,
+    /// TLS from the first byte (RFC 8314).
+    Implicit,
+}
+
+/// How the server certificate is checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verify {
+    /// Extra trusted roots (PEM), from `--ca-file` or the embedded server.
+    pub ca_pem: Option<Vec<u8>>,
+    /// `--insecure`: accept any certificate.
+    pub insecure: bool,
+}
+
+/// AUTH credentials. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name (authentication identity).
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Timeouts for each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting, and each command's reply.
+    pub command: Duration,
+    /// The reply to the end of the message data.
+    pub data_end: Duration,
+}
+
+/// Transcript output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptFormat {
+    /// `C: ` / `S: ` / `-- ` lines.
+    Text,
+    /// JSON Lines.
+    Json,
+}
+
+/// What to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// Transcript format.
+    pub format: TranscriptFormat,
+    /// Redaction and detail settings.
+    pub render: RenderOptions,
+    /// Print no transcript.
+    pub quiet: bool,
+}
+
+impl Output {
+    /// Renders a transcript in the chosen format.
+    pub fn render(&self, transcript: &transcript::Transcript) -> String {
+        match self.format {
+            TranscriptFormat::Text => transcript.render_text(self.render),
+            TranscriptFormat::Json => transcript.render_json(self.render),
+        }
+    }
+}
+
+/// One send, fully validated.
+#[derive(Debug)]
+pub struct Job {
+    /// Where to send.
+    pub server: Server,
+    /// TLS mode.
+    pub tls: TlsMode,
+    /// The name TLS verifies the certificate against (the host, or `localhost` embedded).
+    pub tls_name: String,
+    /// Certificate checks.
+    pub verify: Verify,
+    /// The EHLO name.
+    pub helo_name: String,
+    /// AUTH credentials, if any.
+    pub credentials: Option<Credentials>,
+    /// `--allow-plaintext-auth`.
+    pub allow_plaintext_auth: bool,
+    /// The message and its envelope.
+    pub message: Message,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// What to print.
+    pub output: Output,
+    /// Where the embedded server listens, once [`crate::start_embedded`] started it.
+    pub embedded_addr: Option<std::net::SocketAddr>,
+}
+
+impl Job {
+    /// The host and port to connect to.
+    pub fn endpoint(&self) -> Result<(String, u16), Failure> {
+        match (&self.server, self.embedded_addr) {
+            (Server::Remote { host, port }, _) => Ok((host.clone(), *port)),
+            (Server::Embedded, Some(addr)) => Ok((addr.ip().to_string(), addr.port())),
+            (Server::Embedded, None) => Err(Failure::new(
+                Exit::Software,
+                "the embedded test server was not started before connecting",
+            )),
+        }
+    }
+
+    /// The server as the user named it, shown in transcripts (IPv6 in brackets). The
+    /// embedded server's port changes every run, so it is not shown.
+    pub fn peer(&self) -> String {
+        match &self.server {
+            Server::Embedded => "the embedded test server".to_owned(),
+            Server::Remote { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+            Server::Remote { host, port } => format!("{host}:{port}"),
+        }
+    }
+
+    /// Validates the options into a job. `warn` receives warnings for standard error.
+    pub fn from_options(options: &Options, warn: &mut dyn FnMut(&str)) -> Result<Job, Failure> {
+        let server = match &options.server {
+            None => Server::Embedded,
+            Some(text) => parse_server(text, options.tls)?,
+        };
+        let tls = match (&server, options.tls) {
+            (_, Some(TlsChoice::None)) => TlsMode::None,
+            (_, Some(TlsChoice::Starttls)) => TlsMode::StartTls,
+            (_, Some(TlsChoice::Implicit)) => TlsMode::Implicit,
+            (Server::Remote { port: 465, .. }, None) => TlsMode::Implicit,
+            _ => TlsMode::StartTls,
+        };
+        let tls_name = match &server {
+            Server::Embedded => "localhost".to_owned(),
+            Server::Remote { host, .. } => host.clone(),
+        };
+        let ca_pem = options
+            .ca_file
+            .as_deref()
+            .map(|path| read_input_file(path, "CA file"))
+            .transpose()?;
+        if options.insecure {
+            warn("--insecure: the server certificate is not verified");
+        }
+        let helo_name = match &options.helo_name {
+            Some(name) => name.clone(),
+            None => default_helo_name(),
+        };
+        check_helo_name(&helo_name)?;
+        let credentials = credentials(options, warn)?;
+        if credentials.is_some() && tls == TlsMode::None && !options.allow_plaintext_auth {
+            return Err(Failure::new(
+                Exit::Usage,
+                "refusing to send the password over an unencrypted connection: \
+                 use --tls starttls or implicit, or add --allow-plaintext-auth",
+            ));
+        }
+        let message = build_message(options, &server)?;
+        let timeouts = Timeouts {
+            command: parse_duration(&options.timeout, "--timeout")?,
+            data_end: parse_duration(&options.data_timeout, "--data-timeout")?,
+        };
+        let output = Output {
+            format: match options.transcript_format {
+                TranscriptFormatChoice::Text => TranscriptFormat::Text,
+                TranscriptFormatChoice::Json => TranscriptFormat::Json,
+            },
+            render: RenderOptions {
+                show_secrets: options.show_secrets,
+                details: options.details,
+            },
+            quiet: options.quiet,
+        };
+        Ok(Job {
+            server,
+            tls,
+            tls_name,
+            verify: Verify {
+                ca_pem,
+                insecure: options.insecure,
+            },
+            helo_name,
+            credentials,
+            allow_plaintext_auth: options.allow_plaintext_auth,
+            message,
+            timeouts,
+            output,
+            embedded_addr: None,
+        })
+    }
+}
+
+/// `host[:port]`, `[v6]:port` or a bare IPv6 address; the default port follows the TLS mode.
+fn parse_server(text: &str, tls: Option<TlsChoice>) -> Result<Server, Failure> {
+    let bad = |why: &str| {
+        Failure::new(
+            Exit::Usage,
+            format!("--server {text:?} is not valid: {why}; write it as host or host:port"),
+        )
+    };
+    let default_port = if tls == Some(TlsChoice::Implicit) {
+        465
+    } else {
+        587
+    };
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ]"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(bad("unexpected text after ]")),
+            },
+        }
+    } else if text.matches(':').count() > 1 {
+        (text, None)
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad(
+            "the host name is empty or contains spaces or control characters",
+        ));
+    }
+    let port = match port {
+        None => default_port,
+        Some(port) => match port.parse::<u16>() {
+            Ok(0) | Err(_) => return Err(bad("the port must be a number from 1 to 65535")),
+            Ok(port) => port,
+        },
+    };
+    Ok(Server::Remote {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// The host name, as lettre uses it by default; `[127.0.0.1]` if it is unusable.
+fn default_helo_name() -> String {
+    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    let usable = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if usable {
+        name
+    } else {
+        "[127.0.0.1]".to_owned()
+    }
+}
+
+/// RFC 5321 §4.1.1.1: a domain or an address literal; never a line break.
+fn check_helo_name(name: &str) -> Result<(), Failure> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Exit::DataErr,
+            format!(
+                "the EHLO name {name:?} is not valid: use a domain name or an address literal like [192.0.2.1]"
+            ),
+        ))
+    }
+}
+
+fn credentials(
+    options: &Options,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Option<Credentials>, Failure> {
+    let Some(user) = options.user.clone() else {
+        if options.password.is_some()
+            || options.password_env.is_some()
+            || options.password_file.is_some()
+        {
+            return Err(Failure::new(
+                Exit::Usage,
+                "a password was given without --user: add --user NAME",
+            ));
+        }
+        return Ok(None);
+    };
+    if user.is_empty() || user.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+        return Err(Failure::new(
+            Exit::DataErr,
+            "the user name is empty or contains a line break or NUL: give it without them",
+        ));
+    }
+    let password = if let Some(path) = &options.password_file {
+        let bytes = read_input_file(path, "password file")?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Failure::new(
+                Exit::DataErr,
+                format!("the password file {} is not UTF-8 text", path.display()),
+            )
+        })?;
+        text.lines().next().unwrap_or_default().to_owned()
+    } else if let Some(var) = &options.password_env {
+        std::env::var(var).map_err(|_| {
+            Failure::new(
+                Exit::Usage,
+                format!("the environment variable {var} named by --password-env is not set"),
+            )
+        })?
+    } else if let Some(password) = &options.password {
+        warn(
+            "--password is visible to other users of this machine; prefer --password-env or --password-file",
+        );
+        password.clone()
+    } else if let Ok(password) = std::env::var("SMTP_PASSWORD") {
+        password
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Password for {user}: "))
+            .map_err(|e| Failure::new(Exit::NoInput, format!("could not read the password: {e}")))?
+    } else {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--user needs a password: use --password-env VAR, --password-file FILE or SMTP_PASSWORD",
+        ));
+    };
+    Ok(Some(Credentials { user, password }))
+}
+
+fn build_message(options: &Options, server: &Server) -> Result<Message, Failure> {
+    let embedded = *server == Server::Embedded;
+    let from = match (&options.from, embedded) {
+        (Some(from), _) => from.as_str(),
+        (None, true) => "Demo Sender <sender@example.com>",
+        (None, false) => {
+            return Err(Failure::new(
+                Exit::Usage,
+                "--from is required with --server: add --from ADDRESS",
+            ));
+        }
+    };
+    let mut builder = MessageBuilder::new(mailbox(from, "From")?);
+    let no_recipients = options.to.is_empty() && options.cc.is_empty() && options.bcc.is_empty();
+    if no_recipients && embedded {
+        builder = builder.to(mailbox("Demo Recipient <recipient@example.com>", "To")?);
+    } else if no_recipients {
+        return Err(Failure::new(
+            Exit::Usage,
+            "no recipient: add --to, --cc or --bcc with an address",
+        ));
+    }
+    for to in &options.to {
+        builder = builder.to(mailbox(to, "To")?);
+    }
+    for cc in &options.cc {
+        builder = builder.cc(mailbox(cc, "Cc")?);
+    }
+    for bcc in &options.bcc {
+        builder = builder.bcc(mailbox(bcc, "Bcc")?);
+    }
+    for reply_to in &options.reply_to {
+        builder = builder.reply_to(mailbox(reply_to, "Reply-To")?);
+    }
+    match (&options.subject, embedded) {
+        (Some(subject), _) => builder = builder.subject(subject.clone()),
+        (None, true) => builder = builder.subject("Hello from the SMTP workbench"),
+        (None, false) => {}
+    }
+    let body = match (&options.body, &options.body_file) {
+        (Some(body), _) => Some(body.clone()),
+        (None, Some(path)) => Some(read_text(path, "body file")?),
+        (None, None) if embedded => Some(
+            "Hello!\n\nThis message was sent by hand, one SMTP command at a time.\n\
+             Compare the dialogue above with RFC 5321.\n"
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    if let Some(body) = body {
+        builder = builder.text(body);
+    }
+    if let Some(path) = &options.html_file {
+        builder = builder.html(read_text(path, "HTML file")?);
+    }
+    for spec in &options.attach {
+        builder = builder.attach(attachment(spec));
+    }
+    for header in &options.header {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                format!("--header {header:?} has no colon: write it as \"Name: value\""),
+            )
+        })?;
+        builder = builder.header(name.trim(), value.trim_start());
+    }
+    if let Some(date) = &options.date {
+        builder = builder.date(Date::parse(date)?);
+    }
+    if let Some(id) = &options.message_id {
+        builder = builder.message_id(id.clone());
+    }
+    Ok(builder.build()?)
+}
+
+/// `FILE` or `FILE;type=mime/type`.
+fn attachment(spec: &str) -> Attachment {
+    match spec.rsplit_once(";type=") {
+        Some((path, mime)) => Attachment::from_path(path).content_type(mime),
+        None => Attachment::from_path(spec),
+    }
+}
+
+fn mailbox(text: &str, header: &str) -> Result<Mailbox, Failure> {
+    Mailbox::parse(text).map_err(|error| {
+        let mut failure = Failure::from(error);
+        failure.message = format!("{header}: {}", failure.message);
+        failure
+    })
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+    let bytes = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+            Failure::new(
+                Exit::NoInput,
+                format!("could not read the {what} from standard input: {e}"),
+            )
+        })?;
+        bytes
+    } else {
+        read_input_file(path, what)?
+    };
+    String::from_utf8(bytes).map_err(|_| {
+        Failure::new(
+            Exit::DataErr,
+            format!(
+                "the {what} {} is not UTF-8 text: attach it with --attach instead",
+                path.display()
+            ),
+        )
+    })
+}
+
+fn read_input_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| {
+        Failure::new(
+            Exit::NoInput,
+            format!(
+                "cannot read the {what} {}: {e}",
+                PathBuf::from(path).display()
+            ),
+        )
+    })
+}
+
+/// `60`, `60s`, `500ms` or `2m`.
+fn parse_duration(text: &str, flag: &str) -> Result<Duration, Failure> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: u64 = number.parse().map_err(|_| bad_duration(text, flag))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        _ => return Err(bad_duration(text, flag)),
+    };
+    if duration.is_zero() {
+        return Err(bad_duration(text, flag));
+    }
+    Ok(duration)
+}
+
+fn bad_duration(text: &str, flag: &str) -> Failure {
+    Failure::new(
+        Exit::Usage,
+        format!("{flag} {text:?} is not a duration: write e.g. 60, 30s, 500ms or 2m"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers() {
+        let remote = |host: &str, port| Server::Remote {
+            host: host.to_owned(),
+            port,
+        };
+        let cases = [
+            ("mail.example.com", None, remote("mail.example.com", 587)),
+            ("mail.example.com:25", None, remote("mail.example.com", 25)),
+            (
+                "mail.example.com",
+                Some(TlsChoice::Implicit),
+                remote("mail.example.com", 465),
+            ),
+            ("[::1]:2525", None, remote("::1", 2525)),
+            ("::1", None, remote("::1", 587)),
+            ("127.0.0.1:465", None, remote("127.0.0.1", 465)),
+        ];
+        for (text, tls, want) in cases {
+            assert_eq!(parse_server(text, tls), Ok(want), "{text}");
+        }
+        for bad in [
+            "host:0",
+            "host:65536",
+            "host:x",
+            ":25",
+            "[::1",
+            "a b:25",
+            "[::1]x",
+        ] {
+            let failure = parse_server(bad, None).expect_err(bad);
+            assert_eq!(failure.exit, Exit::Usage, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60", "-t"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("30s", "-t"), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration("500ms", "-t"),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(parse_duration("2m", "-t"), Ok(Duration::from_secs(120)));
+        for bad in ["", "0", "1h", "x", "-1"] {
+            assert_eq!(
+                parse_duration(bad, "-t").map_err(|f| f.exit),
+                Err(Exit::Usage),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn helo_names() {
+        assert!(check_helo_name("client.example.com").is_ok());
+        assert!(check_helo_name("[127.0.0.1]").is_ok());
+        for bad in ["", "a\r\nMAIL FROM:<x>", "a b", "a\n"] {
+            assert_eq!(
+                check_helo_name(bad).map_err(|f| f.exit),
+                Err(Exit::DataErr),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The command-line options, one clap definition for both clients.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// How to protect the connection (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsChoice {
+    /// No TLS at all: only when asked for, and credentials then need --allow-plaintext-auth.
+    None,
+    /// Plain connect, then STARTTLS (RFC 3207); the default except on port 465.
+    Starttls,
+    /// TLS from the first byte (RFC 8314); the default on port 465.
+    Implicit,
+}
+
+/// The options both clients accept, with the same meaning and defaults.
+///
+/// With no `--server`, the client starts the embedded test server on a free loopback port
+/// and sends a demo message to it.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    /// Server as host[:port] (IPv6 as [addr]:port); default port 587, or 465 with --tls implicit.
+    /// Without it, an embedded test server on 127.0.0.1 is started for this run.
+    #[arg(long, env = "SMTP_SERVER", value_name = "HOST[:PORT]")]
+    pub server: Option<String>,
+
+    /// TLS mode [default: implicit on port 465, starttls otherwise].
+    #[arg(long, value_enum, env = "SMTP_TLS")]
+    pub tls: Option<TlsChoice>,
+
+    /// Extra trusted CA certificates (PEM), added to the built-in web PKI roots.
+    #[arg(long, env = "SMTP_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Skip certificate verification (dangerous: anyone on the path can read the mail).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Name sent with EHLO (RFC 5321 §4.1.1.1) [default: this machine's host name].
+    #[arg(long, env = "SMTP_HELO_NAME", value_name = "NAME")]
+    pub helo_name: Option<String>,
+
+    /// User name for AUTH (RFC 4954); the password comes from --password-env,
+    /// --password-file, SMTP_PASSWORD or a prompt.
+    #[arg(long, env = "SMTP_USER")]
+    pub user: Option<String>,
+
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// The password itself (visible to other users in the process list; prefer
+    /// --password-env or --password-file).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+
+    /// Allow AUTH over a connection that is not encrypted (--tls none).
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+
+    /// Sender, as "Name <addr>" or addr; also the envelope reverse-path.
+    #[arg(long, env = "SMTP_FROM", value_name = "MAILBOX")]
+    pub from: Option<String>,
+
+    /// Recipient in the To header and the envelope (repeatable).
+    #[arg(long, value_name = "MAILBOX")]
+    pub to: Vec<String>,
+
+    /// Recipient in the Cc header and the envelope (repeatable).
+    #[arg(long, value_name = "MAILBOX")]
+    pub cc: Vec<String>,
+
+    /// Recipient in the envelope only, never in a header (repeatable).
+    #[arg(long, value_name = "MAILBOX")]
+    pub bcc: Vec<String>,
+
+    /// Reply-To header (repeatable).
+    #[arg(long, value_name = "MAILBOX")]
+    pub reply_to: Vec<String>,
+
+    /// Subject header.
+    #[arg(long)]
+    pub subject: Option<String>,
+
+    /// Plain-text body.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+
+    /// Plain-text body from a file, or "-" for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+
+    /// HTML alternative body from a file (sent as multipart/alternative).
+    #[arg(long, value_name = "FILE")]
+    pub html_file: Option<PathBuf>,
+
+    /// Attach a file; append ";type=MIME/TYPE" to override the guessed type (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<String>,
+
+    /// Extra header "Name: value" (repeatable).
+    #[arg(long, value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+
+    /// Date header, as RFC 5322 date-time or Unix seconds [default: now].
+    #[arg(long)]
+    pub date: Option<String>,
+
+    /// Message-ID header, as id@host [default: generated].
+    #[arg(long, value_name = "ID")]
+    pub message_id: Option<String>,
+
+    /// Timeout for connecting and for each command's reply, e.g. 60, 30s, 500ms, 2m.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Timeout for the reply to the end of the message data (RFC 5321 §4.5.3.2.6).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub data_timeout: String,
+
+    /// Transcript format on standard output.
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub transcript_format: TranscriptFormatChoice,
+
+    /// Show AUTH payloads in the transcript instead of <redacted>.
+    #[arg(long)]
+    pub show_secrets: bool,
+
+    /// Show details only this client knows (TLS version and cipher suite).
+    #[arg(long)]
+    pub details: bool,
+
+    /// Print no transcript, only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--transcript-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TranscriptFormatChoice {
+    /// `C: ` / `S: ` / `-- ` lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}

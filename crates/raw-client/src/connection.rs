@@ -1,0 +1,285 @@
+//! The socket: a `TcpStream`, maybe wrapped in rustls, with a read buffer for replies, a
+//! timeout on every read and write, and a transcript of every byte each way.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use transcript::Transcript;
+
+use crate::Error;
+use crate::reply::{self, Reply};
+
+/// Plaintext or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &tls.sock,
+        }
+    }
+}
+
+/// One SMTP connection.
+pub(crate) struct Connection {
+    stream: Stream,
+    /// Bytes read from the server but not yet taken as a reply.
+    input: Vec<u8>,
+    /// Everything sent and received, in order.
+    pub(crate) transcript: Transcript,
+    /// The read timeout for the next reply.
+    command_timeout: Duration,
+}
+
+impl Connection {
+    /// RFC 5321 §3.1, §4.5.3.2.1: tries each resolved address in turn, with a timeout.
+    pub(crate) fn connect(
+        host: &str,
+        port: u16,
+        peer: &str,
+        timeout: Duration,
+        mut transcript: Transcript,
+    ) -> Result<Connection, (Transcript, Error)> {
+        let addresses: Vec<_> = match (host, port).to_socket_addrs() {
+            Ok(addresses) => addresses.collect(),
+            Err(source) => {
+                let error = Error::Resolve {
+                    host: host.to_owned(),
+                    source,
+                };
+                return Err((transcript, error));
+            }
+        };
+        let mut last_error = None;
+        for address in &addresses {
+            match TcpStream::connect_timeout(address, timeout) {
+                Ok(tcp) => {
+                    let setup = tcp
+                        .set_nodelay(true)
+                        .and_then(|()| tcp.set_read_timeout(Some(timeout)))
+                        .and_then(|()| tcp.set_write_timeout(Some(timeout)));
+                    if let Err(source) = setup {
+                        last_error = Some(source);
+                        continue;
+                    }
+                    transcript.connected(peer);
+                    return Ok(Connection {
+                        stream: Stream::Plain(tcp),
+                        input: Vec::new(),
+                        transcript,
+                        command_timeout: timeout,
+                    });
+                }
+                Err(source) => last_error = Some(source),
+            }
+        }
+        let source = last_error.unwrap_or_else(|| io::Error::other("the name has no address"));
+        let error = if addresses.is_empty() {
+            Error::Resolve {
+                host: host.to_owned(),
+                source,
+            }
+        } else {
+            Error::Connect {
+                peer: peer.to_owned(),
+                source,
+            }
+        };
+        Err((transcript, error))
+    }
+
+    /// Whether the connection is encrypted.
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// Writes one flight (one or more commands) in one write, and records it.
+    pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.write_all(bytes)
+            .and_then(|()| self.flush())
+            .map_err(|source| io_error(source, "sending a command"))
+    }
+
+    /// Reads one reply, waiting at most the command timeout.
+    pub(crate) fn read_reply(&mut self, waiting_for: &str) -> Result<Reply, Error> {
+        self.read_reply_within(self.command_timeout, waiting_for)
+    }
+
+    /// Reads one reply, waiting at most `timeout` for each read.
+    pub(crate) fn read_reply_within(
+        &mut self,
+        timeout: Duration,
+        waiting_for: &str,
+    ) -> Result<Reply, Error> {
+        let protocol = |reason: String| Error::Protocol {
+            after: waiting_for.to_owned(),
+            reason,
+        };
+        self.stream
+            .tcp()
+            .set_read_timeout(Some(timeout))
+            .map_err(|source| io_error(source, waiting_for))?;
+        loop {
+            match reply::parse(&self.input) {
+                Ok(Some((reply, used))) => {
+                    self.transcript.server(&self.input[..used]);
+                    self.input.drain(..used);
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.transcript.server(&self.input);
+                    return Err(protocol(error.to_string()));
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let read = match &mut self.stream {
+                Stream::Plain(tcp) => tcp.read(&mut chunk),
+                Stream::Tls(tls) => tls.read(&mut chunk),
+            };
+            match read {
+                Ok(0) => {
+                    self.transcript.server(&self.input);
+                    return Err(Error::Closed {
+                        during: format!("waiting for the reply to {waiting_for}"),
+                    });
+                }
+                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    self.transcript.server(&self.input);
+                    return Err(Error::Timeout {
+                        during: format!("waiting for the reply to {waiting_for}"),
+                    });
+                }
+                Err(source) => return Err(io_error(source, waiting_for)),
+            }
+        }
+    }
+
+    /// Bytes the server sent that no reply has taken yet.
+    pub(crate) fn unread_input(&self) -> &[u8] {
+        &self.input
+    }
+
+    /// Runs the TLS handshake now (RFC 3207 §4 after `220`, or RFC 8314 §3 on connect).
+    pub(crate) fn start_tls(
+        &mut self,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        shown_name: &str,
+    ) -> Result<(), Error> {
+        let Stream::Plain(tcp) = &self.stream else {
+            return Err(Error::Protocol {
+                after: "STARTTLS".into(),
+                reason: "TLS is already active".into(),
+            });
+        };
+        let tcp = tcp
+            .try_clone()
+            .map_err(|source| io_error(source, "the TLS handshake"))?;
+        let mut tls =
+            ClientConnection::new(config, name).map_err(|e| Error::TlsSetup(e.to_string()))?;
+        let mut socket = tcp;
+        while tls.is_handshaking() {
+            if let Err(error) = tls.complete_io(&mut socket) {
+                return Err(handshake_error(error, shown_name));
+            }
+        }
+        let detail = match (tls.protocol_version(), tls.negotiated_cipher_suite()) {
+            (Some(version), Some(suite)) => Some(format!("{version:?}, {:?}", suite.suite())),
+            _ => None,
+        };
+        self.transcript.tls_established(detail);
+        self.stream = Stream::Tls(Box::new(StreamOwned::new(tls, socket)));
+        Ok(())
+    }
+
+    /// Closes the connection: TLS close_notify when encrypted, then TCP shutdown.
+    pub(crate) fn close(mut self) -> Transcript {
+        if let Stream::Tls(tls) = &mut self.stream {
+            tls.conn.send_close_notify();
+            let _ = tls.conn.complete_io(&mut tls.sock);
+        }
+        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
+        self.transcript.closed();
+        self.transcript
+    }
+}
+
+impl Write for Connection {
+    /// Every byte the client writes goes through here, so the transcript sees it all.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = match &mut self.stream {
+            Stream::Plain(tcp) => tcp.write(bytes)?,
+            Stream::Tls(tls) => tls.write(bytes)?,
+        };
+        self.transcript.client(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+pub(crate) fn io_error(source: io::Error, during: &str) -> Error {
+    if is_timeout(&source) {
+        return Error::Timeout {
+            during: during.to_owned(),
+        };
+    }
+    match source.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => Error::Closed {
+            during: during.to_owned(),
+        },
+        _ => Error::Io {
+            during: during.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Tells a certificate problem (exit 78, fix the trust) from other handshake failures.
+fn handshake_error(error: io::Error, name: &str) -> Error {
+    let tls_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    match tls_error {
+        Some(rustls::Error::InvalidCertificate(reason)) => Error::Certificate {
+            name: name.to_owned(),
+            reason: format!("{reason:?}"),
+        },
+        Some(other) => Error::Handshake {
+            reason: other.to_string(),
+        },
+        None if is_timeout(&error) => Error::Handshake {
+            reason: "the server stopped answering".into(),
+        },
+        None => Error::Handshake {
+            reason: error.to_string(),
+        },
+    }
+}

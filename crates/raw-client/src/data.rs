@@ -1,0 +1,122 @@
+//! The message data after `DATA` (RFC 5321 §4.5.2 transparency, §2.3.8 line endings).
+//!
+//! [`DotStuffer`] sits between the message renderer and the socket. Whatever bytes it is
+//! given, what reaches the wire is made of CRLF-terminated lines only (a bare CR or LF
+//! becomes CRLF), every line that starts with `.` gets a second `.`, and [`DotStuffer::finish`]
+//! ends the data with exactly one `.` line. So no input can end the data early or smuggle a
+//! second message (SMTP smuggling, CVE-2023-51764).
+
+use std::io::{self, Write};
+
+/// Dot-stuffs and normalizes line endings while streaming into `inner`.
+pub struct DotStuffer<W: Write> {
+    inner: W,
+    /// At the start of a line (nothing written yet counts as a line start).
+    line_start: bool,
+    /// The previous byte was a CR whose LF has not been seen yet.
+    pending_cr: bool,
+    /// Reused output buffer, so each `write` becomes one write to `inner`.
+    out: Vec<u8>,
+}
+
+impl<W: Write> DotStuffer<W> {
+    /// Starts the data of one message.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            line_start: true,
+            pending_cr: false,
+            out: Vec::new(),
+        }
+    }
+
+    /// Ends the last line if needed, writes the `.` line, and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.clear();
+        if self.pending_cr || !self.line_start {
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(b".\r\n");
+        self.inner.write_all(&self.out)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for DotStuffer<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.clear();
+        self.out.reserve(buf.len() + buf.len() / 64 + 4);
+        for &byte in buf {
+            if self.pending_cr {
+                self.pending_cr = false;
+                self.out.extend_from_slice(b"\r\n");
+                self.line_start = true;
+                if byte == b'\n' {
+                    continue;
+                }
+            }
+            match byte {
+                b'\r' => self.pending_cr = true,
+                b'\n' => {
+                    self.out.extend_from_slice(b"\r\n");
+                    self.line_start = true;
+                }
+                _ => {
+                    if self.line_start && byte == b'.' {
+                        self.out.push(b'.');
+                    }
+                    self.out.push(byte);
+                    self.line_start = false;
+                }
+            }
+        }
+        self.inner.write_all(&self.out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuff(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut stuffer = DotStuffer::new(Vec::new());
+        for chunk in chunks {
+            stuffer.write_all(chunk).expect("writing to a Vec");
+        }
+        stuffer.finish().expect("writing to a Vec")
+    }
+
+    #[test]
+    fn table() {
+        let cases: &[(&[&[u8]], &[u8])] = &[
+            (&[b"hi\r\n"], b"hi\r\n.\r\n"),
+            (&[b"hi"], b"hi\r\n.\r\n"),
+            (&[b""], b".\r\n"),
+            (
+                &[b".start\r\nmid.dle\r\n.\r\n"],
+                b"..start\r\nmid.dle\r\n..\r\n.\r\n",
+            ),
+            (
+                &[b"a\n.\r\nMAIL FROM:<x>\r\n"],
+                b"a\r\n..\r\nMAIL FROM:<x>\r\n.\r\n",
+            ),
+            (&[b"a\r.\rb"], b"a\r\n..\r\nb\r\n.\r\n"),
+            (&[b"a\r", b"\n.b\r", b"\n"], b"a\r\n..b\r\n.\r\n"),
+            (&[b"a\r\r\n.x"], b"a\r\n\r\n..x\r\n.\r\n"),
+            (&[b"end\r"], b"end\r\n.\r\n"),
+        ];
+        for (chunks, want) in cases {
+            assert_eq!(
+                String::from_utf8_lossy(&stuff(chunks)),
+                String::from_utf8_lossy(want),
+                "{chunks:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The SMTP dialogue, step by step, in the order of RFC 5321 §3.
+//!
+//! By default every command is written and its reply read before the next one, exactly as
+//! lettre does, so the two clients' transcripts are identical. `--pipelining` (RFC 2920)
+//! groups MAIL, RCPT and DATA into one write.
+
+use std::io::{BufWriter, Write as _};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cli::{Credentials, Job, TlsMode};
+use message::Envelope;
+use rustls::ClientConfig;
+use transcript::Transcript;
+
+use crate::command::{Command, Extensions};
+use crate::connection::{Connection, io_error};
+use crate::data::DotStuffer;
+use crate::reply::Reply;
+use crate::{Error, tls};
+
+/// Choices only raw-client has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Group MAIL, RCPT and DATA into one write when the server offers PIPELINING.
+    pub pipelining: bool,
+}
+
+/// A message the server accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The reply to the end of the data, e.g. `250 2.0.0 Ok: queued as 000001`.
+    pub reply: Reply,
+}
+
+/// Sends the job's message; returns the transcript whatever happened.
+pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Error>) {
+    let mut transcript = Transcript::new();
+    let (host, port) = match job.endpoint() {
+        Ok(endpoint) => endpoint,
+        Err(failure) => return (transcript, Err(failure.into())),
+    };
+    let tls_config = match job.tls {
+        TlsMode::None => None,
+        TlsMode::StartTls | TlsMode::Implicit => {
+            match tls::client_config(job.verify.ca_pem.as_deref(), job.verify.insecure) {
+                Ok(config) => Some(config),
+                Err(error) => return (transcript, Err(error)),
+            }
+        }
+    };
+    if job.verify.insecure {
+        transcript.note("certificate verification disabled (--insecure)");
+    }
+    let mut connection =
+        match Connection::connect(&host, port, &job.peer(), job.timeouts.command, transcript) {
+            Ok(connection) => connection,
+            Err((transcript, error)) => return (transcript, Err(error)),
+        };
+    let mut state = State::Commands;
+    let result = dialogue(&mut connection, &mut state, job, settings, tls_config);
+    if let Err(error) = &result {
+        if state == State::Commands && error_allows_quit(error) {
+            quit(&mut connection);
+        }
+    }
+    (connection.close(), result)
+}
+
+/// Where the dialogue is, which decides whether `QUIT` may still be sent after an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between commands: QUIT is allowed.
+    Commands,
+    /// After STARTTLS was accepted and before the handshake finished: nothing may be sent.
+    AwaitingTls,
+    /// Inside the message data: QUIT would become message content, so the connection is
+    /// dropped instead and the server discards the unfinished message (RFC 5321 §4.1.1.4).
+    Data,
+}
+
+fn dialogue(
+    connection: &mut Connection,
+    state: &mut State,
+    job: &Job,
+    settings: &Settings,
+    tls_config: Option<Arc<ClientConfig>>,
+) -> Result<Outcome, Error> {
+    let envelope = job.message.envelope();
+    if let (TlsMode::Implicit, Some(config)) = (job.tls, &tls_config) {
+        tls_on_connect(connection, job, config.clone())?;
+    }
+    greeting(connection)?;
+    let mut extensions = ehlo(connection, job)?;
+    if let (TlsMode::StartTls, Some(config)) = (job.tls, &tls_config) {
+        starttls(connection, state, job, &extensions, config.clone())?;
+        // RFC 3207 §4.2: discard everything learned before TLS and ask again.
+        extensions = ehlo(connection, job)?;
+    }
+    if let Some(credentials) = &job.credentials {
+        authenticate(connection, job, &extensions, credentials)?;
+    }
+    let parameters = mail_parameters(envelope, &extensions)?;
+    if settings.pipelining && extensions.pipelining {
+        pipelined_transaction(connection, state, envelope, &parameters)?;
+    } else {
+        mail(connection, envelope, &parameters)?;
+        for recipient in &envelope.recipients {
+            rcpt(connection, recipient.as_str())?;
+        }
+        data(connection)?;
+    }
+    let reply = message_data(connection, state, job)?;
+    quit(connection);
+    Ok(Outcome { reply })
+}
+
+/// RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
+fn tls_on_connect(
+    connection: &mut Connection,
+    job: &Job,
+    config: Arc<ClientConfig>,
+) -> Result<(), Error> {
+    connection.start_tls(config, tls::server_name(&job.tls_name)?, &job.tls_name)
+}
+
+/// RFC 5321 §3.1, §4.2: the server speaks first, with 220 (or 554 to refuse service).
+fn greeting(connection: &mut Connection) -> Result<Reply, Error> {
+    let reply = connection.read_reply("the greeting")?;
+    check(reply, "the connection (greeting)", |code| code == 220)
+}
+
+/// RFC 5321 §4.1.1.1: EHLO, and HELO only for old servers that do not know EHLO (500/502),
+/// never while TLS is required but not yet active (HELO cannot negotiate STARTTLS).
+fn ehlo(connection: &mut Connection, job: &Job) -> Result<Extensions, Error> {
+    let reply = command(connection, &Command::Ehlo(&job.helo_name), "EHLO")?;
+    if reply.code == 250 {
+        return Ok(Extensions::from_ehlo(&reply));
+    }
+    if matches!(reply.code, 500 | 502) {
+        if job.tls == TlsMode::StartTls && !connection.is_tls() {
+            return Err(Error::EhloRejectedTlsRequired { reply });
+        }
+        let reply = command(connection, &Command::Helo(&job.helo_name), "HELO")?;
+        check(reply, "HELO", |code| code == 250)?;
+        return Ok(Extensions::default());
+    }
+    check(reply, "EHLO", |code| code == 250).map(|_| Extensions::default())
+}
+
+/// RFC 3207 §4: STARTTLS, 220, then the handshake. Bytes that arrive after the 220 and before
+/// the handshake did not come through TLS, so they are an attack, never input (§4.2).
+fn starttls(
+    connection: &mut Connection,
+    state: &mut State,
+    job: &Job,
+    extensions: &Extensions,
+    config: Arc<ClientConfig>,
+) -> Result<(), Error> {
+    if !extensions.starttls {
+        return Err(Error::StartTlsUnavailable);
+    }
+    let reply = command(connection, &Command::StartTls, "STARTTLS")?;
+    match reply.code {
+        220 => {}
+        421 => {
+            return Err(Error::ServiceClosing {
+                command: "STARTTLS".into(),
+                reply,
+            });
+        }
+        _ => return Err(Error::StartTlsRefused { reply }),
+    }
+    *state = State::AwaitingTls;
+    let injected = connection.unread_input().len();
+    if injected > 0 {
+        return Err(Error::StartTlsInjection(injected));
+    }
+    connection.start_tls(config, tls::server_name(&job.tls_name)?, &job.tls_name)?;
+    *state = State::Commands;
+    Ok(())
+}
+
+/// RFC 4954 §4: PLAIN when offered (one line, initial response), else LOGIN — lettre's order.
+fn authenticate(
+    connection: &mut Connection,
+    job: &Job,
+    extensions: &Extensions,
+    credentials: &Credentials,
+) -> Result<(), Error> {
+    if !connection.is_tls() && !job.allow_plaintext_auth {
+        return Err(Error::PlaintextAuth);
+    }
+    if extensions.offers_auth("PLAIN") {
+        auth_plain(connection, credentials)
+    } else if extensions.offers_auth("LOGIN") {
+        auth_login(connection, credentials)
+    } else {
+        let offered = if extensions.auth.is_empty() {
+            "nothing".to_owned()
+        } else {
+            extensions.auth.join(" ")
+        };
+        Err(Error::NoAuthMechanism { offered })
+    }
+}
+
+/// RFC 4616 §2: base64("" NUL user NUL password) as the initial response (RFC 4954 §4).
+fn auth_plain(connection: &mut Connection, credentials: &Credentials) -> Result<(), Error> {
+    let message = format!("\0{}\0{}", credentials.user, credentials.password);
+    let response = BASE64.encode(message);
+    let auth = Command::Auth {
+        mechanism: "PLAIN",
+        initial_response: Some(&response),
+    };
+    let reply = command(connection, &auth, "AUTH PLAIN")?;
+    auth_result(reply, "AUTH PLAIN")
+}
+
+/// The LOGIN mechanism: a 334 challenge for the user name, one for the password. A third
+/// challenge is refused, so a server cannot keep the client in an endless 334 loop.
+fn auth_login(connection: &mut Connection, credentials: &Credentials) -> Result<(), Error> {
+    let start = Command::Auth {
+        mechanism: "LOGIN",
+        initial_response: None,
+    };
+    let mut reply = command(connection, &start, "AUTH LOGIN")?;
+    for secret in [&credentials.user, &credentials.password] {
+        if reply.code != 334 {
+            return auth_result(reply, "AUTH LOGIN");
+        }
+        let response = BASE64.encode(secret);
+        reply = command(connection, &Command::AuthResponse(&response), "AUTH LOGIN")?;
+    }
+    if reply.code == 334 {
+        return Err(Error::Protocol {
+            after: "AUTH LOGIN".into(),
+            reason: "it asked for more than a user name and a password".into(),
+        });
+    }
+    auth_result(reply, "AUTH LOGIN")
+}
+
+/// RFC 4954 §6: 235 is success; 535 (or any 5xx) means the credentials were refused.
+fn auth_result(reply: Reply, command: &str) -> Result<(), Error> {
+    match reply.code {
+        200..=299 => Ok(()),
+        334 => Err(Error::Protocol {
+            after: command.into(),
+            reason: "it sent a challenge the mechanism does not expect".into(),
+        }),
+        500..=599 => Err(Error::AuthFailed { reply }),
+        _ => check(reply, command, |_| false).map(|_| ()),
+    }
+}
+
+/// RFC 6531 §3.4 and RFC 6152 §3: SMTPUTF8 for internationalized addresses, BODY=8BITMIME
+/// for 8-bit content, in lettre's order, and only when the server offers them.
+fn mail_parameters(
+    envelope: &Envelope,
+    extensions: &Extensions,
+) -> Result<Vec<&'static str>, Error> {
+    let mut parameters = Vec::new();
+    if envelope.smtputf8 {
+        if !extensions.smtputf8 {
+            return Err(Error::MissingExtension {
+                extension: "SMTPUTF8",
+                why: "an address is internationalized",
+            });
+        }
+        parameters.push("SMTPUTF8");
+    }
+    if envelope.eight_bit {
+        if !extensions.eight_bit_mime {
+            return Err(Error::MissingExtension {
+                extension: "8BITMIME",
+                why: "the message has 8-bit content",
+            });
+        }
+        parameters.push("BODY=8BITMIME");
+    }
+    Ok(parameters)
+}
+
+/// RFC 5321 §4.1.1.2: MAIL FROM starts the transaction.
+fn mail(
+    connection: &mut Connection,
+    envelope: &Envelope,
+    parameters: &[&str],
+) -> Result<(), Error> {
+    let mail = mail_command(envelope, parameters);
+    let reply = command(connection, &mail, "MAIL FROM")?;
+    check(reply, &describe(&mail), |code| code == 250).map(|_| ())
+}
+
+/// RFC 5321 §4.1.1.3: one RCPT TO per envelope recipient (To, Cc and Bcc alike).
+fn rcpt(connection: &mut Connection, recipient: &str) -> Result<(), Error> {
+    let rcpt = Command::Rcpt(recipient);
+    let reply = command(connection, &rcpt, "RCPT TO")?;
+    check(reply, &describe(&rcpt), |code| matches!(code, 250 | 251)).map(|_| ())
+}
+
+/// RFC 5321 §4.1.1.4: DATA, answered 354 before the content may follow.
+fn data(connection: &mut Connection) -> Result<(), Error> {
+    let reply = command(connection, &Command::Data, "DATA")?;
+    check(reply, "DATA", |code| code == 354).map(|_| ())
+}
+
+/// RFC 2920 §3.1: MAIL, every RCPT and DATA in one write; then every reply, in order. DATA
+/// must be last in the group. If DATA got 354 although no recipient was accepted, a lone
+/// `.` ends it; if some were refused, the connection is dropped so nothing is delivered.
+fn pipelined_transaction(
+    connection: &mut Connection,
+    state: &mut State,
+    envelope: &Envelope,
+    parameters: &[&str],
+) -> Result<(), Error> {
+    let mail = mail_command(envelope, parameters);
+    let rcpts: Vec<Command<'_>> = envelope
+        .recipients
+        .iter()
+        .map(|recipient| Command::Rcpt(recipient.as_str()))
+        .collect();
+    let mut flight = mail.encode()?;
+    for rcpt in &rcpts {
+        flight.extend(rcpt.encode()?);
+    }
+    flight.extend(Command::Data.encode()?);
+    connection.send(&flight)?;
+
+    let mut first_error = None;
+    let mut accepted = 0;
+    let reply = connection.read_reply("MAIL FROM")?;
+    let mail_ok = remember(
+        check(reply, &describe(&mail), |c| c == 250),
+        &mut first_error,
+    );
+    for rcpt in &rcpts {
+        let reply = connection.read_reply("RCPT TO")?;
+        if remember(
+            check(reply, &describe(rcpt), |c| matches!(c, 250 | 251)),
+            &mut first_error,
+        ) {
+            accepted += 1;
+        }
+    }
+    let data_reply = connection.read_reply("DATA")?;
+    let Some(error) = first_error else {
+        return check(data_reply, "DATA", |code| code == 354).map(|_| ());
+    };
+    if data_reply.code == 354 {
+        if mail_ok && accepted > 0 {
+            *state = State::Data;
+        } else {
+            connection.send(b".\r\n")?;
+            connection.read_reply("the end of an empty message")?;
+        }
+    }
+    Err(error)
+}
+
+/// Keeps the first error of a pipelined group; returns whether this reply was positive.
+fn remember(result: Result<Reply, Error>, first_error: &mut Option<Error>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(error) => {
+            first_error.get_or_insert(error);
+            false
+        }
+    }
+}
+
+/// RFC 5321 §4.5.2: the message, dot-stuffed, streamed into the socket, then `.`; the reply
+/// to the final `.` alone decides whether the message was accepted (§4.1.1.4).
+fn message_data(connection: &mut Connection, state: &mut State, job: &Job) -> Result<Reply, Error> {
+    *state = State::Data;
+    let sending = "sending the message data";
+    let mut writer = DotStuffer::new(BufWriter::with_capacity(64 * 1024, &mut *connection));
+    job.message
+        .render(&mut writer)
+        .map_err(|error| match error {
+            message::Error::Io(source) => io_error(source, sending),
+            other => Error::Message(other),
+        })?;
+    let mut buffered = writer.finish().map_err(|e| io_error(e, sending))?;
+    buffered.flush().map_err(|e| io_error(e, sending))?;
+    drop(buffered);
+    *state = State::Commands;
+    let reply =
+        connection.read_reply_within(job.timeouts.data_end, "the end of the message data")?;
+    check(reply, "the message data", |code| code == 250)
+}
+
+/// RFC 5321 §4.1.1.10: QUIT, read the 221, and close; errors no longer matter here.
+fn quit(connection: &mut Connection) {
+    if let Ok(bytes) = Command::Quit.encode() {
+        if connection.send(&bytes).is_ok() {
+            let _ = connection.read_reply("QUIT");
+        }
+    }
+}
+
+/// Sends one command and reads its reply.
+fn command(connection: &mut Connection, command: &Command<'_>, name: &str) -> Result<Reply, Error> {
+    connection.send(&command.encode()?)?;
+    connection.read_reply(name)
+}
+
+/// Accepts the expected codes; 421 closes the service (RFC 5321 §3.8), 4xx/5xx reject the
+/// command, and any other code is a protocol violation.
+fn check(reply: Reply, command: &str, expected: fn(u16) -> bool) -> Result<Reply, Error> {
+    if expected(reply.code) {
+        return Ok(reply);
+    }
+    match reply.code {
+        421 => Err(Error::ServiceClosing {
+            command: command.to_owned(),
+            reply,
+        }),
+        400..=599 => Err(Error::Rejected {
+            command: command.to_owned(),
+            reply,
+        }),
+        _ => Err(Error::Protocol {
+            after: command.to_owned(),
+            reason: format!("it answered {}, which does not fit", reply.quoted()),
+        }),
+    }
+}
+
+/// Whether the connection is still in a state where a polite QUIT makes sense.
+fn error_allows_quit(error: &Error) -> bool {
+    !matches!(
+        error,
+        Error::Timeout { .. }
+            | Error::Closed { .. }
+            | Error::Io { .. }
+            | Error::Protocol { .. }
+            | Error::ServiceClosing { .. }
+            | Error::StartTlsInjection(_)
+            | Error::Handshake { .. }
+            | Error::Certificate { .. }
+    )
+}
+
+fn mail_command<'a>(envelope: &'a Envelope, parameters: &'a [&'a str]) -> Command<'a> {
+    Command::Mail {
+        from: envelope.from.as_str(),
+        parameters,
+    }
+}
+
+/// A command as shown in errors, without its CRLF.
+fn describe(command: &Command<'_>) -> String {
+    command
+        .encode()
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim_end().to_owned())
+        .unwrap_or_default()
+}

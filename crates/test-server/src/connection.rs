@@ -1,0 +1,267 @@
+//! One client connection: plaintext or TLS transport, a bounded line reader with idle and
+//! session timeouts, and an output buffer flushed only when the server needs more input.
+//!
+//! Flushing only before a read is what makes PIPELINING work (RFC 2920 §3.2): replies to
+//! every complete command already received are produced first and leave in one write.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+/// Why no line could be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The client closed the connection (or it was shut down).
+    Closed,
+    /// No byte arrived within the idle timeout.
+    IdleTimeout,
+    /// The whole-session deadline passed.
+    SessionTimeout,
+    /// Any other I/O or TLS failure.
+    Io(io::Error),
+}
+
+/// One line as read, with its line ending (LF, possibly preceded by CR).
+#[derive(Debug)]
+pub(crate) enum Line {
+    /// A line within the length limit.
+    Complete(Vec<u8>),
+    /// A line over the limit: the first `limit` octets, and the full length. The rest was
+    /// read and discarded, so the reader is in sync again at the next line.
+    TooLong { kept: Vec<u8>, length: usize },
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Transport {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(tcp) => tcp,
+            Transport::Tls(stream) => &stream.sock,
+        }
+    }
+}
+
+/// A client connection with buffered input and output.
+pub(crate) struct Connection {
+    transport: Transport,
+    input: Vec<u8>,
+    consumed: usize,
+    output: Vec<u8>,
+    idle: Duration,
+    deadline: Instant,
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+impl Connection {
+    pub(crate) fn new(tcp: TcpStream, idle: Duration, deadline: Instant) -> Self {
+        // A client that never reads must not block a writing session forever either.
+        let _ = tcp.set_write_timeout(Some(idle.max(Duration::from_millis(1))));
+        let _ = tcp.set_nodelay(true);
+        Self {
+            transport: Transport::Plain(tcp),
+            input: Vec::new(),
+            consumed: 0,
+            output: Vec::new(),
+            idle,
+            deadline,
+        }
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls(_))
+    }
+
+    /// Queues bytes to send; they leave at the next [`Connection::flush`].
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let output = std::mem::take(&mut self.output);
+        match &mut self.transport {
+            Transport::Plain(tcp) => {
+                tcp.write_all(&output)?;
+                tcp.flush()
+            }
+            Transport::Tls(stream) => {
+                stream.write_all(&output)?;
+                stream.flush()
+            }
+        }
+    }
+
+    /// The bytes received but not yet consumed.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.input[self.consumed..]
+    }
+
+    /// Removes and returns every buffered byte.
+    pub(crate) fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buffered().to_vec();
+        self.input.clear();
+        self.consumed = 0;
+        rest
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.consumed += n;
+        if self.consumed == self.input.len() {
+            self.input.clear();
+            self.consumed = 0;
+        } else if self.consumed > 64 * 1024 {
+            self.input.drain(..self.consumed);
+            self.consumed = 0;
+        }
+    }
+
+    /// Reads one line of at most `limit` octets including its LF; a longer line is
+    /// reported as [`Line::TooLong`] after reading (and dropping) the rest of it.
+    pub(crate) fn read_line(&mut self, limit: usize) -> Result<Line, ReadError> {
+        let mut scanned = 0;
+        // Some((kept prefix, octets dropped so far)) once the line is over the limit.
+        let mut overflow: Option<(Vec<u8>, usize)> = None;
+        loop {
+            let available = self.buffered();
+            if let Some(i) = available[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + i + 1;
+                let line = match overflow {
+                    Some((kept, dropped)) => Line::TooLong {
+                        kept,
+                        length: dropped + end,
+                    },
+                    None if end <= limit => Line::Complete(available[..end].to_vec()),
+                    None => Line::TooLong {
+                        kept: available[..limit].to_vec(),
+                        length: end,
+                    },
+                };
+                self.consume(end);
+                return Ok(line);
+            }
+            let length = available.len();
+            if let Some((_, dropped)) = &mut overflow {
+                *dropped += length;
+                self.consume(length);
+                scanned = 0;
+            } else if length > limit {
+                overflow = Some((available[..limit].to_vec(), length));
+                self.consume(length);
+                scanned = 0;
+            } else {
+                scanned = length;
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Flushes pending replies, then waits for more input.
+    fn fill(&mut self) -> Result<(), ReadError> {
+        self.flush().map_err(ReadError::Io)?;
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            let now = Instant::now();
+            let Some(left) = self
+                .deadline
+                .checked_duration_since(now)
+                .filter(|d| !d.is_zero())
+            else {
+                return Err(ReadError::SessionTimeout);
+            };
+            let wait = self.idle.min(left).max(Duration::from_millis(1));
+            self.transport
+                .tcp()
+                .set_read_timeout(Some(wait))
+                .map_err(ReadError::Io)?;
+            let result = match &mut self.transport {
+                Transport::Plain(tcp) => tcp.read(&mut chunk),
+                Transport::Tls(stream) => stream.read(&mut chunk),
+            };
+            match result {
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(n) => {
+                    self.input.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(classify(e, self.deadline)),
+            }
+        }
+    }
+
+    /// Runs the TLS handshake as the server and returns "version, cipher suite". Any
+    /// buffered plaintext must have been taken (discarded) by the caller first.
+    pub(crate) fn start_tls(&mut self, config: Arc<ServerConfig>) -> Result<String, ReadError> {
+        self.flush().map_err(ReadError::Io)?;
+        debug_assert!(self.buffered().is_empty());
+        let Transport::Plain(tcp) = &self.transport else {
+            return Err(ReadError::Io(io::Error::other("TLS is already active")));
+        };
+        let mut tcp = tcp.try_clone().map_err(ReadError::Io)?;
+        let mut tls =
+            ServerConnection::new(config).map_err(|e| ReadError::Io(io::Error::other(e)))?;
+        while tls.is_handshaking() {
+            let left = self
+                .deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or(ReadError::SessionTimeout)?;
+            tcp.set_read_timeout(Some(self.idle.min(left).max(Duration::from_millis(1))))
+                .map_err(ReadError::Io)?;
+            match tls.complete_io(&mut tcp) {
+                Ok((0, 0)) if tls.is_handshaking() => return Err(ReadError::Closed),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(classify(e, self.deadline)),
+            }
+        }
+        let detail = format!(
+            "{}, {}",
+            tls.protocol_version()
+                .map_or_else(|| "unknown version".to_owned(), |v| format!("{v:?}")),
+            tls.negotiated_cipher_suite().map_or_else(
+                || "unknown cipher suite".to_owned(),
+                |s| format!("{:?}", s.suite())
+            )
+        );
+        self.transport = Transport::Tls(Box::new(StreamOwned::new(tls, tcp)));
+        Ok(detail)
+    }
+
+    /// Sends any pending output, then closes both directions (TLS with close_notify).
+    pub(crate) fn close(&mut self) {
+        let _ = self.flush();
+        if let Transport::Tls(stream) = &mut self.transport {
+            stream.conn.send_close_notify();
+            let _ = stream.conn.complete_io(&mut stream.sock);
+        }
+        let _ = self.transport.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+fn classify(e: io::Error, deadline: Instant) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            if Instant::now() >= deadline {
+                ReadError::SessionTimeout
+            } else {
+                ReadError::IdleTimeout
+            }
+        }
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => ReadError::Closed,
+        _ => ReadError::Io(e),
+    }
+}

@@ -1,0 +1,38 @@
+//! A local ESMTP test server: the clients' embedded default and the witness of what they
+//! put on the wire.
+//!
+//! It speaks RFC 5321 with STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH PLAIN and
+//! LOGIN (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152) and
+//! SMTPUTF8 (RFC 6531); it stores each accepted message byte-exact with its envelope and
+//! the redacted session transcript before answering `250`; it refuses bare LF and bare CR
+//! in message data by default (SMTP smuggling); and it injects faults on request.
+//!
+//! ```no_run
+//! use test_server::{Config, Server};
+//!
+//! let server = Server::start(Config::default())?;
+//! println!("listening on {}, trust {}", server.addr(), server.ca_pem());
+//! // ... send a message to server.addr() ...
+//! for message in server.messages() {
+//!     println!("{} -> {}", message.id, message.path.display());
+//! }
+//! # Ok::<(), test_server::Error>(())
+//! ```
+//!
+//! The command parser and session state machine are written here independently of the
+//! clients' protocol code, so that each checks the other.
+
+mod command;
+mod config;
+mod connection;
+mod error;
+mod server;
+mod session;
+mod store;
+mod tls;
+
+pub use config::{Config, Faults, LineEndings, Stage, parse_duration};
+pub use error::Error;
+pub use server::Server;
+pub use session::Session;
+pub use store::{StoredEnvelope, StoredMessage};

@@ -1,0 +1,176 @@
+//! `test-server`: run the local ESMTP test server until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use test_server::{Config, Faults, LineEndings, Server, parse_duration};
+
+/// A local ESMTP server for tests and teaching: STARTTLS, implicit TLS, AUTH PLAIN/LOGIN,
+/// PIPELINING, SIZE, 8BITMIME, SMTPUTF8; stores every message with its envelope and
+/// transcript; injects faults on request.
+#[derive(Debug, Parser)]
+#[command(name = "test-server", version)]
+struct Options {
+    /// Address of the plaintext listener (STARTTLS offered).
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    listen: SocketAddr,
+    /// Address of an implicit TLS listener (RFC 8314), e.g. 127.0.0.1:4650.
+    #[arg(long)]
+    tls_listen: Option<SocketAddr>,
+    /// Directory for stored messages (default: a fresh directory under the system
+    /// temporary directory). Ids continue after those already there.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Name the server gives itself in the greeting and EHLO reply.
+    #[arg(long, default_value = "localhost")]
+    hostname: String,
+    /// A user that may authenticate; repeat together with --password for more users.
+    #[arg(long, requires = "password")]
+    user: Vec<String>,
+    /// The password of the --user at the same position.
+    #[arg(long, requires = "user")]
+    password: Vec<String>,
+    /// Offer and accept AUTH without TLS.
+    #[arg(long)]
+    auth_without_tls: bool,
+    /// SIZE limit in octets (0 = none).
+    #[arg(long, default_value_t = Config::default().size_limit)]
+    size_limit: u64,
+    /// Most recipients per message.
+    #[arg(long, default_value_t = Config::default().max_recipients)]
+    max_recipients: usize,
+    /// Most simultaneous connections (0 = no cap).
+    #[arg(long, default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// Idle timeout per read, e.g. 300ms, 30s, 5m.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Total time limit per connection.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    session_timeout: Duration,
+    /// Accept bare LF / bare CR in message data and store them as CRLF (default: refuse
+    /// with 550 5.6.11, the SMTP smuggling defence).
+    #[arg(long)]
+    permissive: bool,
+    /// Do not advertise PIPELINING; bytes sent right after the end of data are refused.
+    #[arg(long)]
+    no_pipelining: bool,
+    /// Certificate chain PEM file (default: generate a CA and a localhost certificate).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key PEM file for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Inject a fault (repeatable): reject-rcpt=ADDR, tempfail-rcpt=ADDR, tempfail-mail,
+    /// reject-data, drop-mid-data, stall=STAGE:DURATION, no-starttls, auth-login-only,
+    /// reject-auth, inject-after-starttls=TEXT.
+    #[arg(long, value_name = "FAULT")]
+    fault: Vec<String>,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn config(options: Options) -> Result<Config, String> {
+    if options.user.len() != options.password.len() {
+        return Err("give one --password for each --user".to_owned());
+    }
+    let mut faults = Faults::default();
+    for spec in &options.fault {
+        faults.add(spec).map_err(|e| e.to_string())?;
+    }
+    let certificate = match (options.cert, options.key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            };
+            Some((read(&cert)?, read(&key)?))
+        }
+        _ => None,
+    };
+    Ok(Config {
+        listen: options.listen,
+        tls_listen: options.tls_listen,
+        store: options.store,
+        hostname: options.hostname,
+        users: options.user.into_iter().zip(options.password).collect(),
+        auth_without_tls: options.auth_without_tls,
+        size_limit: options.size_limit,
+        max_recipients: options.max_recipients,
+        max_connections: options.max_connections,
+        idle_timeout: options.idle_timeout,
+        session_timeout: options.session_timeout,
+        line_endings: if options.permissive {
+            LineEndings::Permissive
+        } else {
+            LineEndings::Strict
+        },
+        pipelining: !options.no_pipelining,
+        faults,
+        certificate,
+    })
+}
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    let config = match config(options) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("test-server: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let server = match Server::start(config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("test-server: {e}");
+            return ExitCode::from(69);
+        }
+    };
+    let ca_path = server.store_dir().join("ca.pem");
+    if let Err(e) = std::fs::write(&ca_path, server.ca_pem()) {
+        eprintln!("test-server: cannot write {}: {e}", ca_path.display());
+        return ExitCode::from(73);
+    }
+    println!("listening on {} (SMTP, STARTTLS)", server.addr());
+    if let Some(addr) = server.tls_addr() {
+        println!("listening on {addr} (implicit TLS)");
+    }
+    println!("trust this CA: {}", ca_path.display());
+    println!("storing in {}", server.store_dir().display());
+    println!("press Ctrl-C to stop");
+    // Report each finished connection. Messages are on disk before their 250, so being
+    // killed by Ctrl-C loses nothing.
+    let mut seen = 0;
+    loop {
+        let sessions = server.wait_for_sessions(seen + 1, Duration::from_secs(3600));
+        for session in sessions.iter().skip(seen) {
+            let stored: Vec<String> = session
+                .message_ids
+                .iter()
+                .map(|id| {
+                    server
+                        .store_dir()
+                        .join(format!("{id}.eml"))
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            if stored.is_empty() {
+                println!("connection from {} finished, nothing stored", session.peer);
+            } else {
+                println!(
+                    "connection from {} stored {}",
+                    session.peer,
+                    stored.join(", ")
+                );
+            }
+        }
+        seen = sessions.len();
+    }
+}

@@ -1,0 +1,277 @@
+//! The running server: listeners, one thread per connection, the connection cap, the
+//! finished sessions, and a clean stop on drop.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rustls::ServerConfig;
+
+use crate::session::{self, Recorder, Session};
+use crate::store::{Store, StoredMessage};
+use crate::{Config, Error, tls};
+
+/// How often an idle listener looks at the stop flag.
+const ACCEPT_POLL: Duration = Duration::from_millis(10);
+
+/// What the listener and session threads share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) tls: Arc<ServerConfig>,
+    pub(crate) store: Store,
+    pub(crate) stop: AtomicBool,
+    ca_pem: String,
+    active: AtomicUsize,
+    next_connection: AtomicU64,
+    sessions: Mutex<Vec<Session>>,
+    session_finished: Condvar,
+    live: Mutex<Live>,
+}
+
+/// The connections being served, so that drop can close them and wait for their threads.
+#[derive(Default)]
+struct Live {
+    streams: HashMap<u64, TcpStream>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking session is caught and recorded; its data stays usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running test server. Dropping it stops the listeners, closes open connections and
+/// waits for every thread it started.
+pub struct Server {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("tls_addr", &self.tls_addr)
+            .field("store", &self.shared.store.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds the listeners, prepares the certificate and the store, and starts serving.
+    pub fn start(config: Config) -> Result<Server, Error> {
+        let identity = tls::identity(config.certificate.as_ref())?;
+        let store = Store::open(config.store.clone())?;
+        let bind = |addr: SocketAddr| -> Result<(TcpListener, SocketAddr), Error> {
+            let listen = |addr| {
+                let listener = TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                let local = listener.local_addr()?;
+                Ok((listener, local))
+            };
+            listen(addr).map_err(|source| Error::Listen { addr, source })
+        };
+        let (plain, addr) = bind(config.listen)?;
+        let implicit = config.tls_listen.map(bind).transpose()?;
+        let tls_addr = implicit.as_ref().map(|(_, addr)| *addr);
+        let shared = Arc::new(Shared {
+            config,
+            tls: identity.config,
+            ca_pem: identity.ca_pem,
+            store,
+            stop: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            next_connection: AtomicU64::new(0),
+            sessions: Mutex::new(Vec::new()),
+            session_finished: Condvar::new(),
+            live: Mutex::new(Live::default()),
+        });
+        let mut server = Server {
+            shared,
+            addr,
+            tls_addr,
+            listeners: Vec::new(),
+        };
+        let mut listeners = vec![(plain, false)];
+        listeners.extend(implicit.map(|(listener, _)| (listener, true)));
+        for (listener, implicit_tls) in listeners {
+            let shared = server.shared.clone();
+            let handle = thread::Builder::new()
+                .name("test-server-listen".to_owned())
+                .spawn(move || accept_loop(&shared, &listener, implicit_tls))?;
+            server.listeners.push(handle);
+        }
+        Ok(server)
+    }
+
+    /// The address of the plaintext (STARTTLS) listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address of the implicit TLS listener, if one was configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The PEM a client must trust for this run: the generated CA certificate, or the
+    /// given certificate chain.
+    pub fn ca_pem(&self) -> &str {
+        &self.shared.ca_pem
+    }
+
+    /// The directory messages are stored in.
+    pub fn store_dir(&self) -> &Path {
+        self.shared.store.dir()
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The messages accepted so far by this run, in the order they got their `250`.
+    pub fn messages(&self) -> Vec<StoredMessage> {
+        self.shared.store.messages()
+    }
+
+    /// Every finished connection, in the order they finished, including those that stored
+    /// nothing and those refused by the connection cap.
+    pub fn sessions(&self) -> Vec<Session> {
+        lock(&self.shared.sessions).clone()
+    }
+
+    /// Waits until at least `n` connections have finished, or `timeout` passed, and
+    /// returns the finished sessions (fewer than `n` after a timeout).
+    pub fn wait_for_sessions(&self, n: usize, timeout: Duration) -> Vec<Session> {
+        let deadline = Instant::now() + timeout;
+        let mut sessions = lock(&self.shared.sessions);
+        while sessions.len() < n {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            sessions = self
+                .shared
+                .session_finished
+                .wait_timeout(sessions, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        sessions.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for handle in self.listeners.drain(..) {
+            let _ = handle.join();
+        }
+        let threads = {
+            let mut live = lock(&self.shared.live);
+            for stream in live.streams.values() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+            std::mem::take(&mut live.threads)
+        };
+        for handle in threads {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((tcp, peer)) => accept(shared, tcp, peer, implicit_tls),
+            // WouldBlock: nothing pending. Other errors (such as running out of file
+            // descriptors) are transient for a listener: wait and try again.
+            Err(_) => thread::sleep(ACCEPT_POLL),
+        }
+    }
+}
+
+fn finish(shared: &Shared, session: Session) {
+    lock(&shared.sessions).push(session);
+    shared.session_finished.notify_all();
+}
+
+/// Decrements the active connection count when a session thread ends, even by panic.
+struct ActiveGuard<'a>(&'a AtomicUsize);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn accept(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    let _ = tcp.set_nonblocking(false);
+    let cap = shared.config.max_connections;
+    let active = shared.active.fetch_add(1, Ordering::SeqCst);
+    if cap > 0 && active >= cap {
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        refuse(shared, tcp, peer, implicit_tls);
+        return;
+    }
+    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let mut live = lock(&shared.live);
+    live.threads.retain(|handle| !handle.is_finished());
+    if let Ok(clone) = tcp.try_clone() {
+        live.streams.insert(id, clone);
+    }
+    let thread_shared = shared.clone();
+    let spawned = thread::Builder::new()
+        .name("test-server-session".to_owned())
+        .spawn(move || {
+            let shared = thread_shared;
+            let active = ActiveGuard(&shared.active);
+            let mut recorder = Recorder::new();
+            let served = catch_unwind(AssertUnwindSafe(|| {
+                session::serve(&shared, tcp, peer, implicit_tls, &mut recorder)
+            }));
+            let message_ids = served.unwrap_or_else(|_| {
+                recorder.note("internal error: the session panicked; connection dropped");
+                Vec::new()
+            });
+            lock(&shared.live).streams.remove(&id);
+            // Free the slot before the session is visible, so that whoever waits for it
+            // can connect again at once.
+            drop(active);
+            finish(&shared, recorder.finish(message_ids, peer.to_string()));
+        });
+    match spawned {
+        Ok(handle) => live.threads.push(handle),
+        Err(_) => {
+            // The thread never ran: undo what it would have undone.
+            if let Some(stream) = live.streams.remove(&id) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Beyond `max_connections`: `421 4.3.2` and close (RFC 5321 §3.8). On the implicit TLS
+/// listener a plaintext reply would be garbage to the client, so it is closed silently.
+fn refuse(shared: &Shared, mut tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    let mut recorder = Recorder::new();
+    if implicit_tls {
+        recorder.note("too many connections: closed before the TLS handshake");
+    } else {
+        let reply = b"421 4.3.2 Too many connections, try again later\r\n";
+        let _ = tcp.set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = tcp.write_all(reply);
+        recorder.server(reply);
+    }
+    let _ = tcp.shutdown(Shutdown::Both);
+    finish(shared, recorder.finish(Vec::new(), peer.to_string()));
+}

@@ -1,0 +1,859 @@
+//! One SMTP session, server side: the state machine of RFC 5321 with STARTTLS (RFC 3207),
+//! AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and SMTPUTF8, the
+//! DATA reader with its smuggling defence, storage and fault injection.
+//!
+//! Every reply text is fixed (no times, no random ids) so that client transcripts can be
+//! snapshotted.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use transcript::{RenderOptions, Transcript};
+
+use crate::command::{self, Command, Parameter, Refusal};
+use crate::config::{LineEndings, Stage};
+use crate::connection::{Connection, Line, ReadError};
+use crate::server::Shared;
+use crate::store::StoredEnvelope;
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
+const COMMAND_LINE_LIMIT: usize = 512;
+/// RFC 4954 §4: an AUTH command line or SASL response may be up to 12288 octets.
+const AUTH_LINE_LIMIT: usize = 12288;
+/// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF.
+const TEXT_LINE_LIMIT: usize = 1000;
+
+/// A finished connection, as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The whole connection: every line received and sent, TLS events and notes.
+    pub transcript: Transcript,
+    /// Only what happened after the TLS handshake (STARTTLS or implicit), or the whole
+    /// connection if TLS was never used.
+    pub after_tls: Transcript,
+    /// The ids of the messages stored during this connection, in order.
+    pub message_ids: Vec<String>,
+    /// The client's address and port.
+    pub peer: String,
+}
+
+/// Records into the whole transcript and, once TLS is up, into the after-TLS one too.
+#[derive(Default)]
+pub(crate) struct Recorder {
+    whole: Transcript,
+    after_tls: Option<Transcript>,
+}
+
+impl Recorder {
+    pub(crate) fn new() -> Self {
+        let mut recorder = Self::default();
+        // The peer's ephemeral port stays out of the transcript so it can be snapshotted;
+        // it is in the envelope and in `Session::peer`.
+        recorder.whole.note("client connected");
+        recorder
+    }
+
+    fn each(&mut self, f: impl Fn(&mut Transcript)) {
+        f(&mut self.whole);
+        if let Some(after) = &mut self.after_tls {
+            f(after);
+        }
+    }
+
+    pub(crate) fn client(&mut self, bytes: &[u8]) {
+        self.each(|t| t.client(bytes));
+    }
+
+    pub(crate) fn server(&mut self, bytes: &[u8]) {
+        self.each(|t| t.server(bytes));
+    }
+
+    pub(crate) fn note(&mut self, text: &str) {
+        self.each(|t| t.note(text));
+    }
+
+    fn tls_established(&mut self, detail: String) {
+        self.whole.tls_established(Some(detail));
+        self.after_tls = Some(Transcript::new());
+    }
+
+    pub(crate) fn finish(mut self, message_ids: Vec<String>, peer: String) -> Session {
+        self.each(Transcript::closed);
+        let after_tls = self.after_tls.unwrap_or_else(|| self.whole.clone());
+        Session {
+            transcript: self.whole,
+            after_tls,
+            message_ids,
+            peer,
+        }
+    }
+}
+
+/// What the dialogue does after a command.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Transaction {
+    from: String,
+    parameters: Vec<String>,
+    smtputf8: bool,
+    recipients: Vec<String>,
+}
+
+/// The state of one session.
+struct Dialogue<'a> {
+    shared: &'a Shared,
+    connection: Connection,
+    recorder: &'a mut Recorder,
+    peer: SocketAddr,
+    /// The EHLO or HELO name, and whether it was EHLO (ESMTP).
+    helo: Option<(String, bool)>,
+    auth_user: Option<String>,
+    transaction: Option<Transaction>,
+    message_ids: Vec<String>,
+}
+
+/// Serves one accepted connection to its end and returns the ids of the stored messages.
+pub(crate) fn serve(
+    shared: &Shared,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    recorder: &mut Recorder,
+) -> Vec<String> {
+    let config = &shared.config;
+    let deadline = Instant::now() + config.session_timeout;
+    let mut session = Dialogue {
+        shared,
+        connection: Connection::new(tcp, config.idle_timeout, deadline),
+        recorder,
+        peer,
+        helo: None,
+        auth_user: None,
+        transaction: None,
+        message_ids: Vec::new(),
+    };
+    if !implicit_tls || session.handshake() {
+        session.dialogue();
+    }
+    session.connection.close();
+    session.message_ids
+}
+
+impl Dialogue<'_> {
+    fn hostname(&self) -> &str {
+        &self.shared.config.hostname
+    }
+
+    /// Queues a one-line reply such as `250 2.0.0 Ok`.
+    fn reply(&mut self, text: &str) {
+        let line = format!("{text}\r\n");
+        self.recorder.server(line.as_bytes());
+        self.connection.send(line.as_bytes());
+    }
+
+    /// Queues a multiline reply: `code-line` ... `code line`.
+    fn reply_lines(&mut self, code: u16, lines: &[String]) {
+        let mut out = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            let separator = if i + 1 == lines.len() { ' ' } else { '-' };
+            out.push_str(&format!("{code}{separator}{line}\r\n"));
+        }
+        self.recorder.server(out.as_bytes());
+        self.connection.send(out.as_bytes());
+    }
+
+    /// The `stall` fault: sleep before the reply at `stage` (still stopping with the
+    /// server).
+    fn stall(&mut self, stage: Stage) {
+        if let Some((at, duration)) = self.shared.config.faults.stall {
+            if at == stage {
+                self.recorder.note(&format!(
+                    "stalling {} ms before the {stage} reply",
+                    duration.as_millis()
+                ));
+                let until = Instant::now() + duration;
+                while !self.shared.stop.load(Ordering::Relaxed) {
+                    let Some(left) = until.checked_duration_since(Instant::now()) else {
+                        break;
+                    };
+                    thread::sleep(left.min(Duration::from_millis(20)));
+                }
+            }
+        }
+    }
+
+    /// Reports why reading stopped: a timeout gets `421 4.4.2`, a vanished client a note.
+    fn read_failed(&mut self, error: ReadError, during: &str) {
+        match error {
+            ReadError::IdleTimeout => {
+                let text = format!(
+                    "421 4.4.2 {} Idle timeout, closing connection",
+                    self.hostname()
+                );
+                self.reply(&text);
+            }
+            ReadError::SessionTimeout => {
+                let text = format!(
+                    "421 4.4.2 {} Session time limit exceeded, closing connection",
+                    self.hostname()
+                );
+                self.reply(&text);
+            }
+            ReadError::Closed => {
+                let partial = self.connection.take_buffered();
+                if !partial.is_empty() {
+                    self.recorder.client(&partial);
+                }
+                self.recorder
+                    .note(&format!("the client closed the connection{during}"));
+            }
+            ReadError::Io(e) => {
+                self.recorder
+                    .note(&format!("connection error{during}: {e}"));
+            }
+        }
+    }
+
+    /// The implicit TLS handshake (RFC 8314) before the greeting.
+    fn handshake(&mut self) -> bool {
+        match self.connection.start_tls(self.shared.tls.clone()) {
+            Ok(detail) => {
+                self.recorder.tls_established(detail);
+                true
+            }
+            Err(e) => {
+                self.tls_failed(e);
+                false
+            }
+        }
+    }
+
+    fn tls_failed(&mut self, error: ReadError) {
+        let why = match error {
+            ReadError::Closed => "the client closed the connection".to_owned(),
+            ReadError::IdleTimeout | ReadError::SessionTimeout => "timeout".to_owned(),
+            ReadError::Io(e) => e.to_string(),
+        };
+        self.recorder.note(&format!("TLS handshake failed: {why}"));
+    }
+
+    fn dialogue(&mut self) {
+        self.stall(Stage::Greeting);
+        let greeting = format!("220 {} ESMTP test-server ready", self.hostname());
+        self.reply(&greeting);
+        loop {
+            let line = match self.connection.read_line(AUTH_LINE_LIMIT) {
+                Ok(line) => line,
+                Err(e) => {
+                    self.read_failed(e, "");
+                    return;
+                }
+            };
+            let flow = match line {
+                Line::TooLong { kept, length } => {
+                    self.recorder.client(&kept);
+                    self.recorder
+                        .note(&format!("command line of {length} octets cut short here"));
+                    self.reply("500 5.5.2 Line too long");
+                    Flow::Continue
+                }
+                Line::Complete(bytes) => {
+                    self.recorder.client(&bytes);
+                    self.command_line(&bytes)
+                }
+            };
+            if flow == Flow::Close {
+                return;
+            }
+        }
+    }
+
+    fn command_line(&mut self, bytes: &[u8]) -> Flow {
+        let body = match strip_line_ending(bytes) {
+            (body, true) => body,
+            (body, false) if self.shared.config.line_endings == LineEndings::Permissive => body,
+            (_, false) => {
+                self.reply("500 5.5.2 Command lines must end with CRLF");
+                return Flow::Continue;
+            }
+        };
+        let is_auth = body.len() >= 5 && body[..5].eq_ignore_ascii_case(b"AUTH ");
+        if bytes.len() > COMMAND_LINE_LIMIT && !is_auth {
+            self.reply("500 5.5.2 Line too long");
+            return Flow::Continue;
+        }
+        match command::parse(body) {
+            Ok(command) => self.command(command),
+            Err(refusal) => {
+                let text = match refusal {
+                    Refusal::Unrecognized => "500 5.5.2 Command not recognized".to_owned(),
+                    Refusal::BadBytes => {
+                        "501 5.5.4 Invalid characters or UTF-8 in command".to_owned()
+                    }
+                    Refusal::Syntax(why) => format!("501 5.5.4 Syntax error: {why}"),
+                    Refusal::BadPath { rcpt: false, why } => {
+                        format!("501 5.1.7 Bad sender address: {why}")
+                    }
+                    Refusal::BadPath { rcpt: true, why } => {
+                        format!("501 5.1.3 Bad recipient address: {why}")
+                    }
+                };
+                self.reply(&text);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Ehlo(name) => self.ehlo(name),
+            Command::Helo(name) => {
+                self.stall(Stage::Ehlo);
+                self.transaction = None;
+                let text = format!("250 {} greets {name}", self.hostname());
+                self.helo = Some((name, false));
+                self.reply(&text);
+            }
+            Command::Mail { path, parameters } => self.mail(path, parameters),
+            Command::Rcpt { path, parameters } => self.rcpt(path, parameters),
+            Command::Data => return self.data(),
+            Command::Rset => {
+                self.transaction = None;
+                self.reply("250 2.0.0 Ok");
+            }
+            Command::Noop => self.reply("250 2.0.0 Ok"),
+            Command::Quit => {
+                self.stall(Stage::Quit);
+                self.reply("221 2.0.0 Bye");
+                return Flow::Close;
+            }
+            Command::Vrfy => {
+                self.reply("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+            }
+            Command::Help => self.reply_lines(
+                214,
+                &[
+                    "2.0.0 test-server: an ESMTP server for tests and teaching".to_owned(),
+                    "2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT"
+                        .to_owned(),
+                    "2.0.0 End of HELP info".to_owned(),
+                ],
+            ),
+            Command::NotImplemented(verb) => {
+                self.reply(&format!("502 5.5.1 {verb} not implemented"));
+            }
+            Command::StartTls => return self.starttls(),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => return self.auth(mechanism, initial_response),
+        }
+        Flow::Continue
+    }
+
+    fn auth_mechanisms(&self) -> Option<&'static str> {
+        let config = &self.shared.config;
+        if config.users.is_empty() || !(self.connection.is_tls() || config.auth_without_tls) {
+            return None;
+        }
+        Some(if config.faults.auth_login_only {
+            "LOGIN"
+        } else {
+            "PLAIN LOGIN"
+        })
+    }
+
+    fn ehlo(&mut self, name: String) {
+        self.stall(Stage::Ehlo);
+        self.transaction = None;
+        let config = &self.shared.config;
+        let mut lines = vec![format!("{} greets {name}", config.hostname)];
+        if config.pipelining {
+            lines.push("PIPELINING".to_owned());
+        }
+        lines.push(match config.size_limit {
+            0 => "SIZE".to_owned(),
+            limit => format!("SIZE {limit}"),
+        });
+        lines.push("8BITMIME".to_owned());
+        lines.push("SMTPUTF8".to_owned());
+        lines.push("ENHANCEDSTATUSCODES".to_owned());
+        if !self.connection.is_tls() && !config.faults.no_starttls {
+            lines.push("STARTTLS".to_owned());
+        }
+        if let Some(mechanisms) = self.auth_mechanisms() {
+            lines.push(format!("AUTH {mechanisms}"));
+        }
+        self.helo = Some((name, true));
+        self.reply_lines(250, &lines);
+    }
+
+    fn mail(&mut self, path: String, parameters: Vec<Parameter>) {
+        self.stall(Stage::Mail);
+        let config = &self.shared.config;
+        let Some((_, esmtp)) = &self.helo else {
+            return self.reply("503 5.5.1 Send EHLO or HELO first");
+        };
+        let esmtp = *esmtp;
+        if self.transaction.is_some() {
+            return self.reply("503 5.5.1 Nested MAIL command");
+        }
+        if !config.users.is_empty() && self.auth_user.is_none() {
+            if self.auth_mechanisms().is_none() {
+                return self.reply("530 5.7.0 Must issue a STARTTLS command first");
+            }
+            return self.reply("530 5.7.0 Authentication required");
+        }
+        if !esmtp && !parameters.is_empty() {
+            return self.reply("555 5.5.4 MAIL parameters need EHLO");
+        }
+        let mut smtputf8 = false;
+        for parameter in &parameters {
+            let value = parameter.value.as_deref();
+            match (parameter.keyword.as_str(), value) {
+                ("BODY", Some(v))
+                    if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+                ("BODY", _) => return self.reply("501 5.5.4 BODY must be 7BIT or 8BITMIME"),
+                ("SMTPUTF8", None) => smtputf8 = true,
+                ("SMTPUTF8", Some(_)) => {
+                    return self.reply("501 5.5.4 SMTPUTF8 takes no value");
+                }
+                ("SIZE", Some(v))
+                    if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    let declared: u64 = v.parse().unwrap_or(u64::MAX);
+                    if config.size_limit > 0 && declared > config.size_limit {
+                        return self
+                            .reply("552 5.3.4 Message size exceeds fixed maximum message size");
+                    }
+                }
+                ("SIZE", _) => return self.reply("501 5.5.4 SIZE needs a number of octets"),
+                (keyword, _) => {
+                    let text = format!("555 5.5.4 MAIL parameter {keyword} not recognized");
+                    return self.reply(&text);
+                }
+            }
+        }
+        if !path.is_ascii() && !smtputf8 {
+            return self.reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+        }
+        if config.faults.tempfail_mail {
+            return self.reply("451 4.3.0 Temporary failure, try again later");
+        }
+        self.transaction = Some(Transaction {
+            from: path,
+            parameters: parameters.into_iter().map(|p| p.text).collect(),
+            smtputf8,
+            recipients: Vec::new(),
+        });
+        self.reply("250 2.1.0 Ok");
+    }
+
+    fn rcpt(&mut self, path: String, parameters: Vec<Parameter>) {
+        self.stall(Stage::Rcpt);
+        let config = &self.shared.config;
+        let Some(transaction) = &self.transaction else {
+            return self.reply("503 5.5.1 Need MAIL before RCPT");
+        };
+        if let Some(parameter) = parameters.first() {
+            let text = format!(
+                "555 5.5.4 RCPT parameter {} not recognized",
+                parameter.keyword
+            );
+            return self.reply(&text);
+        }
+        if !path.is_ascii() && !transaction.smtputf8 {
+            return self.reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+        }
+        if transaction.recipients.len() >= config.max_recipients {
+            return self.reply("452 4.5.3 Too many recipients");
+        }
+        let listed = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(&path));
+        if listed(&config.faults.reject_recipients) {
+            return self.reply("550 5.1.1 Mailbox unavailable");
+        }
+        if listed(&config.faults.tempfail_recipients) {
+            return self.reply("450 4.2.0 Mailbox temporarily unavailable");
+        }
+        if let Some(transaction) = &mut self.transaction {
+            transaction.recipients.push(path);
+        }
+        self.reply("250 2.1.5 Ok");
+    }
+
+    fn starttls(&mut self) -> Flow {
+        if self.connection.is_tls() {
+            self.reply("503 5.5.1 TLS already active");
+            return Flow::Continue;
+        }
+        if self.shared.config.faults.no_starttls {
+            self.reply("454 4.7.0 TLS not available");
+            return Flow::Continue;
+        }
+        self.reply("220 2.0.0 Ready to start TLS");
+        if let Some(injected) = &self.shared.config.faults.inject_after_starttls {
+            // Same write as the 220: the flush happens in start_tls.
+            self.recorder.server(injected);
+            self.connection.send(injected);
+            self.recorder
+                .note("injected plaintext after the STARTTLS reply (fault inject-after-starttls)");
+        }
+        // RFC 3207 §4.2 and the STARTTLS command injection attacks: whatever the client
+        // sent after STARTTLS in plaintext must not be executed after the handshake.
+        let discarded = self.connection.take_buffered();
+        if !discarded.is_empty() {
+            self.recorder.client(&discarded);
+            self.recorder.note(&format!(
+                "discarded {} bytes the client sent before the TLS handshake",
+                discarded.len()
+            ));
+        }
+        match self.connection.start_tls(self.shared.tls.clone()) {
+            Ok(detail) => {
+                self.recorder.tls_established(detail);
+                // RFC 3207 §4.2: forget everything learned before TLS.
+                self.helo = None;
+                self.auth_user = None;
+                self.transaction = None;
+                Flow::Continue
+            }
+            Err(e) => {
+                self.tls_failed(e);
+                Flow::Close
+            }
+        }
+    }
+
+    /// Reads one SASL response line after a `334` challenge and decodes it. `Err` carries
+    /// the flow after the reply already queued.
+    fn sasl_response(&mut self, challenge: &str) -> Result<Vec<u8>, Flow> {
+        self.reply(challenge);
+        let line = match self.connection.read_line(AUTH_LINE_LIMIT) {
+            Ok(Line::Complete(line)) => line,
+            Ok(Line::TooLong { kept, .. }) => {
+                self.recorder.client(&kept);
+                self.recorder.note("SASL response cut short here");
+                self.reply("500 5.5.6 Authentication exchange line is too long");
+                return Err(Flow::Continue);
+            }
+            Err(e) => {
+                self.read_failed(e, " during AUTH");
+                return Err(Flow::Close);
+            }
+        };
+        self.recorder.client(&line);
+        let (body, _) = strip_line_ending(&line);
+        self.decode(body)
+    }
+
+    fn decode(&mut self, text: &[u8]) -> Result<Vec<u8>, Flow> {
+        if text == b"*" {
+            self.reply("501 5.7.0 Authentication cancelled");
+            return Err(Flow::Continue);
+        }
+        if text == b"=" {
+            return Ok(Vec::new());
+        }
+        BASE64.decode(text).map_err(|_| {
+            self.reply("501 5.5.2 Cannot decode base64 response");
+            Flow::Continue
+        })
+    }
+
+    fn auth(&mut self, mechanism: String, initial_response: Option<String>) -> Flow {
+        let config = &self.shared.config;
+        if !matches!(self.helo, Some((_, true))) {
+            self.reply("503 5.5.1 Send EHLO first");
+            return Flow::Continue;
+        }
+        if config.users.is_empty() {
+            self.reply("502 5.5.1 Authentication not enabled");
+            return Flow::Continue;
+        }
+        if self.auth_user.is_some() {
+            self.reply("503 5.5.1 Already authenticated");
+            return Flow::Continue;
+        }
+        if self.transaction.is_some() {
+            self.reply("503 5.5.1 AUTH not allowed during a mail transaction");
+            return Flow::Continue;
+        }
+        let Some(mechanisms) = self.auth_mechanisms() else {
+            self.reply("538 5.7.11 Encryption required for requested authentication mechanism");
+            return Flow::Continue;
+        };
+        if !mechanisms.split(' ').any(|m| m == mechanism) {
+            self.reply("504 5.5.4 Unrecognized authentication type");
+            return Flow::Continue;
+        }
+        let credentials = if mechanism == "PLAIN" {
+            self.auth_plain(initial_response)
+        } else {
+            self.auth_login(initial_response)
+        };
+        let (user, password) = match credentials {
+            Ok(credentials) => credentials,
+            Err(flow) => return flow,
+        };
+        let valid = config
+            .users
+            .iter()
+            .any(|(u, p)| u.as_bytes() == user.as_slice() && p.as_bytes() == password.as_slice());
+        if valid && !config.faults.reject_auth {
+            self.auth_user = Some(String::from_utf8_lossy(&user).into_owned());
+            self.reply("235 2.7.0 Authentication successful");
+        } else {
+            self.reply("535 5.7.8 Authentication credentials invalid");
+        }
+        Flow::Continue
+    }
+
+    /// RFC 4616: `authzid NUL authcid NUL passwd`, as the initial response or after an
+    /// empty `334` challenge.
+    fn auth_plain(&mut self, initial: Option<String>) -> Result<(Vec<u8>, Vec<u8>), Flow> {
+        let message = match initial {
+            Some(text) => self.decode(text.as_bytes())?,
+            None => self.sasl_response("334 ")?,
+        };
+        let mut parts = message.split(|&b| b == 0);
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(authzid), Some(authcid), Some(password), None)
+                if authzid.is_empty() || authzid == authcid =>
+            {
+                Ok((authcid.to_vec(), password.to_vec()))
+            }
+            (Some(_), Some(_), Some(_), None) => {
+                self.reply("535 5.7.8 Authentication credentials invalid");
+                Err(Flow::Continue)
+            }
+            _ => {
+                self.reply("501 5.5.2 Malformed PLAIN response");
+                Err(Flow::Continue)
+            }
+        }
+    }
+
+    /// The LOGIN mechanism: `334 VXNlcm5hbWU6` ("Username:"), `334 UGFzc3dvcmQ6`
+    /// ("Password:"); the user name may come as an initial response.
+    fn auth_login(&mut self, initial: Option<String>) -> Result<(Vec<u8>, Vec<u8>), Flow> {
+        let user = match initial {
+            Some(text) => self.decode(text.as_bytes())?,
+            None => self.sasl_response("334 VXNlcm5hbWU6")?,
+        };
+        let password = self.sasl_response("334 UGFzc3dvcmQ6")?;
+        Ok((user, password))
+    }
+
+    fn data(&mut self) -> Flow {
+        self.stall(Stage::Data);
+        let Some(transaction) = &self.transaction else {
+            self.reply("503 5.5.1 Need MAIL before DATA");
+            return Flow::Continue;
+        };
+        if transaction.recipients.is_empty() {
+            self.reply("554 5.5.1 No valid recipients");
+            return Flow::Continue;
+        }
+        self.reply("354 End data with <CR><LF>.<CR><LF>");
+        let flow = self.receive_message();
+        self.transaction = None;
+        flow
+    }
+
+    /// Reads the message up to `CRLF.CRLF`, then answers it.
+    fn receive_message(&mut self) -> Flow {
+        let config = &self.shared.config;
+        let strict = config.line_endings == LineEndings::Strict;
+        let limit = config.size_limit;
+        let mut data = Vec::new();
+        let mut size: u64 = 0;
+        let mut over_size = false;
+        let mut too_long = false;
+        let mut bare = false;
+        // The DATA command line ended with CRLF, so a first line "." ends an empty message.
+        let mut previous_ended_with_crlf = true;
+        loop {
+            let (raw, truncated) = match self.connection.read_line(TEXT_LINE_LIMIT) {
+                Ok(Line::Complete(line)) => (line, false),
+                Ok(Line::TooLong { kept, .. }) => (kept, true),
+                Err(e) => {
+                    self.read_failed(e, " during DATA; nothing stored");
+                    return Flow::Close;
+                }
+            };
+            // RFC 5321 §4.1.1.4: only <CRLF>.<CRLF> ends the data. "\n.\r\n" or
+            // "\r\n.\n" do not (SMTP smuggling, CVE-2023-51764).
+            if !truncated && previous_ended_with_crlf && raw == b".\r\n" {
+                self.recorder.client(&raw);
+                break;
+            }
+            if !over_size {
+                self.recorder.client(&raw);
+                if truncated {
+                    self.recorder
+                        .note("data line over 1000 octets cut short here");
+                }
+            }
+            if config.faults.drop_mid_data {
+                self.recorder
+                    .note("dropping the connection mid-DATA (fault drop-mid-data); nothing stored");
+                return Flow::Close;
+            }
+            too_long |= truncated;
+            previous_ended_with_crlf = !truncated && raw.ends_with(b"\r\n");
+            // RFC 5321 §4.5.2: remove the first "." of a line that starts with one.
+            let line = raw.strip_prefix(b".").unwrap_or(&raw);
+            let (body, crlf) = strip_line_ending(line);
+            let ends_with_lf = line.ends_with(b"\n");
+            let has_bare = body.contains(&b'\r') || (ends_with_lf && !crlf);
+            let normalized;
+            let line: &[u8] = if has_bare && !strict {
+                normalized = normalize(line);
+                &normalized
+            } else {
+                line
+            };
+            bare |= has_bare && strict;
+            size = size.saturating_add(line.len() as u64);
+            if limit > 0 && size > limit && !over_size {
+                over_size = true;
+                self.recorder
+                    .note("message over the size limit: the rest is read but not kept");
+            }
+            if over_size || too_long || bare {
+                // Rejected anyway: stop buffering, keep reading to stay in sync.
+                data = Vec::new();
+            } else {
+                data.extend_from_slice(line);
+            }
+        }
+        self.end_of_data(data, over_size, too_long, bare)
+    }
+
+    fn end_of_data(&mut self, data: Vec<u8>, over_size: bool, too_long: bool, bare: bool) -> Flow {
+        self.stall(Stage::EndOfData);
+        let config = &self.shared.config;
+        let pipelining = config.pipelining && matches!(self.helo, Some((_, true)));
+        if !pipelining && !self.connection.buffered().is_empty() {
+            // The Postfix workaround for SMTP smuggling: a client that was not offered
+            // PIPELINING must wait for this reply before sending anything else.
+            let early = self.connection.take_buffered();
+            self.recorder.client(&early);
+            self.recorder.note(&format!(
+                "refused {} bytes sent after the end of data without PIPELINING",
+                early.len()
+            ));
+            self.reply("554 5.5.0 Improper use of SMTP command pipelining, message not accepted");
+            return Flow::Close;
+        }
+        if over_size {
+            self.reply("552 5.3.4 Message size exceeds fixed maximum message size");
+        } else if too_long {
+            self.reply("500 5.5.2 Line too long in message data (limit 1000 octets)");
+        } else if bare {
+            self.reply(
+                "550 5.6.11 bare LF or CR in message data is not allowed (SMTP smuggling defence)",
+            );
+        } else if config.faults.reject_data {
+            self.reply("554 5.6.0 Message content rejected");
+        } else {
+            self.store(data);
+        }
+        Flow::Continue
+    }
+
+    fn store(&mut self, data: Vec<u8>) {
+        let Some(transaction) = self.transaction.take() else {
+            return;
+        };
+        let envelope = StoredEnvelope {
+            from: transaction.from,
+            recipients: transaction.recipients,
+            mail_parameters: transaction.parameters,
+            auth_user: self.auth_user.clone(),
+            tls: self.connection.is_tls(),
+            peer: self.peer.to_string(),
+            helo: self
+                .helo
+                .as_ref()
+                .map(|(name, _)| name.clone())
+                .unwrap_or_default(),
+        };
+        let transcript = self.recorder.whole.render_text(RenderOptions::default());
+        match self.shared.store.store(data, envelope, transcript) {
+            Ok(id) => {
+                let text = format!("250 2.0.0 Ok: queued as {id}");
+                self.message_ids.push(id);
+                self.reply(&text);
+            }
+            Err(e) => {
+                self.recorder.note(&format!("storing failed: {e}"));
+                self.reply("451 4.3.0 Could not store the message, try again later");
+            }
+        }
+    }
+}
+
+/// Splits off the line ending: returns the line without it and whether it was CRLF
+/// (`false` for a bare LF or no ending at all).
+fn strip_line_ending(line: &[u8]) -> (&[u8], bool) {
+    if let Some(body) = line.strip_suffix(b"\r\n") {
+        (body, true)
+    } else if let Some(body) = line.strip_suffix(b"\n") {
+        (body, false)
+    } else {
+        (line, false)
+    }
+}
+
+/// Permissive mode: every bare CR and bare LF becomes CRLF.
+fn normalize(line: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line.len() + 8);
+    let mut i = 0;
+    while i < line.len() {
+        match (line[i], line.get(i + 1)) {
+            (b'\r', Some(b'\n')) => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+                continue;
+            }
+            (b'\r' | b'\n', _) => out.extend_from_slice(b"\r\n"),
+            (byte, _) => out.push(byte),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_turns_bare_endings_into_crlf() {
+        for (input, expected) in [
+            (&b"a\r\n"[..], &b"a\r\n"[..]),
+            (b"a\n", b"a\r\n"),
+            (b"a\rb\r\n", b"a\r\nb\r\n"),
+            (b"\r\r\n", b"\r\n\r\n"),
+            (b"x", b"x"),
+        ] {
+            assert_eq!(normalize(input), expected);
+        }
+    }
+
+    #[test]
+    fn line_endings_are_split_off() {
+        assert_eq!(strip_line_ending(b"a\r\n"), (&b"a"[..], true));
+        assert_eq!(strip_line_ending(b"a\n"), (&b"a"[..], false));
+        assert_eq!(strip_line_ending(b"a"), (&b"a"[..], false));
+    }
+}

@@ -1,0 +1,247 @@
+//! The message store: one `.eml`, `.json` and `.transcript` per accepted message, written
+//! and synced before the `250` reply, under ids that never repeat within a directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The envelope of a stored message: the `{id}.json` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEnvelope {
+    /// The reverse-path of MAIL FROM, without angle brackets (empty for `<>`).
+    pub from: String,
+    /// The accepted RCPT TO forward-paths, without angle brackets, in order.
+    pub recipients: Vec<String>,
+    /// The MAIL FROM parameters as given, such as `BODY=8BITMIME` or `SIZE=1234`.
+    pub mail_parameters: Vec<String>,
+    /// The user that authenticated, if any.
+    pub auth_user: Option<String>,
+    /// Whether the message came over TLS (STARTTLS or implicit).
+    pub tls: bool,
+    /// The client's address and port.
+    pub peer: String,
+    /// The name the client gave in EHLO or HELO.
+    pub helo: String,
+}
+
+/// A message the server accepted with `250`, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The id given in the `250` reply and used as the file stem, such as `000001`.
+    pub id: String,
+    /// The `.eml` file.
+    pub path: PathBuf,
+    /// Exactly the bytes received after dot-unstuffing (and, in permissive mode, line
+    /// ending normalization), without the end-of-data `.` line.
+    pub data: Vec<u8>,
+    /// The envelope, as in the `.json` file.
+    pub envelope: StoredEnvelope,
+    /// The redacted text transcript of the session up to the end of data, as in the
+    /// `.transcript` file.
+    pub transcript: String,
+}
+
+/// The store directory and the next id in it.
+#[derive(Debug)]
+pub(crate) struct Store {
+    dir: PathBuf,
+    next_id: Mutex<u64>,
+    messages: Mutex<Vec<StoredMessage>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir`, or a fresh unique directory under the system
+    /// temporary directory, and continues after the highest id already there.
+    pub(crate) fn open(dir: Option<PathBuf>) -> Result<Self, Error> {
+        let dir = match dir {
+            Some(dir) => {
+                fs::create_dir_all(&dir).map_err(|source| Error::Store {
+                    path: dir.clone(),
+                    source,
+                })?;
+                dir
+            }
+            None => fresh_dir()?,
+        };
+        let highest = highest_id(&dir).map_err(|source| Error::Store {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self {
+            dir,
+            next_id: Mutex::new(highest + 1),
+            messages: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn messages(&self) -> Vec<StoredMessage> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes the three files durably and returns the id. The `.eml` appears last, so a
+    /// visible `.eml` always has its `.json` and `.transcript`; nothing is ever visible
+    /// half-written under a final name.
+    pub(crate) fn store(
+        &self,
+        data: Vec<u8>,
+        envelope: StoredEnvelope,
+        transcript: String,
+    ) -> io::Result<String> {
+        let id = {
+            let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
+            let id = *next;
+            *next += 1;
+            format!("{id:06}")
+        };
+        let mut json = serde_json::to_vec_pretty(&envelope).map_err(io::Error::other)?;
+        json.push(b'\n');
+        let files: [(&str, &[u8]); 3] = [
+            ("json", &json),
+            ("transcript", transcript.as_bytes()),
+            ("eml", &data),
+        ];
+        let temps: Vec<PathBuf> = files
+            .iter()
+            .map(|(ext, _)| self.dir.join(format!(".{id}.{ext}.tmp")))
+            .collect();
+        let result = (|| {
+            for ((_, bytes), temp) in files.iter().zip(&temps) {
+                write_synced(temp, bytes)?;
+            }
+            for ((ext, _), temp) in files.iter().zip(&temps) {
+                if *ext == "eml" {
+                    // The .json and .transcript renames must be durable before the .eml
+                    // can appear.
+                    sync_dir(&self.dir)?;
+                }
+                fs::rename(temp, self.dir.join(format!("{id}.{ext}")))?;
+            }
+            sync_dir(&self.dir)
+        })();
+        if let Err(e) = result {
+            for temp in &temps {
+                let _ = fs::remove_file(temp);
+            }
+            return Err(e);
+        }
+        let message = StoredMessage {
+            path: self.dir.join(format!("{id}.eml")),
+            id: id.clone(),
+            data,
+            envelope,
+            transcript,
+        };
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(message);
+        Ok(id)
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The highest id used by any file (final or temporary) in `dir`, or 0.
+fn highest_id(dir: &Path) -> io::Result<u64> {
+    let mut highest = 0;
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let name = name.strip_prefix('.').unwrap_or(name);
+        let digits: &str = name.split_once('.').map_or(name, |(stem, _)| stem);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(id) = digits.parse::<u64>() {
+                highest = highest.max(id);
+            }
+        }
+    }
+    Ok(highest)
+}
+
+/// Creates a new, empty, uniquely named directory under the system temporary directory.
+fn fresh_dir() -> Result<PathBuf, Error> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("test-server-{}-{n}-{nanos:09}", std::process::id()));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::Store { path: dir, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope() -> StoredEnvelope {
+        StoredEnvelope {
+            from: "a@example.com".into(),
+            recipients: vec!["b@example.com".into()],
+            mail_parameters: vec![],
+            auth_user: None,
+            tls: false,
+            peer: "127.0.0.1:1".into(),
+            helo: "client".into(),
+        }
+    }
+
+    #[test]
+    fn ids_continue_after_existing_files() {
+        let store = Store::open(None).expect("open");
+        let first = store
+            .store(b"one\r\n".to_vec(), envelope(), "t\n".into())
+            .expect("store");
+        assert_eq!(first, "000001");
+        fs::write(store.dir().join("000041.eml"), b"x").expect("write");
+        let again = Store::open(Some(store.dir().to_owned())).expect("reopen");
+        let next = again
+            .store(b"two\r\n".to_vec(), envelope(), "t\n".into())
+            .expect("store");
+        assert_eq!(next, "000042");
+        let eml = fs::read(again.dir().join("000042.eml")).expect("read");
+        assert_eq!(eml, b"two\r\n");
+        let json = fs::read_to_string(again.dir().join("000042.json")).expect("read");
+        let parsed: StoredEnvelope = serde_json::from_str(&json).expect("json");
+        assert_eq!(parsed, envelope());
+        let leftovers: Vec<_> = fs::read_dir(again.dir())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        fs::remove_dir_all(again.dir()).expect("cleanup");
+    }
+}

@@ -1,2 +1,19 @@
-//! TODO
-fn main() {}
+//! `lib-client`: send one message through lettre, and print the dialogue rebuilt from
+//! lettre's own events.
+
+use clap::Parser;
+
+/// Sends an email through lettre (the way most Rust programs do) and prints the dialogue,
+/// rebuilt from lettre's own events. With no --server it sends a demo message to an
+/// embedded test server. It takes the same options as raw-client.
+#[derive(Debug, Parser)]
+#[command(name = "lib-client", version)]
+struct Arguments {
+    #[command(flatten)]
+    options: cli::Options,
+}
+
+fn main() {
+    let arguments = Arguments::parse();
+    std::process::exit(cli::run("lib-client", &arguments.options, lib_client::send));
+}

@@ -210,9 +210,9 @@ pub(crate) fn push_parameter(field: &mut HeaderField, name: &str, value: &str, l
         field.word(&format!("{name}*=utf-8''{encoded}{semicolon}"));
         return;
     }
-    let sections = split_percent_encoded(&encoded, 50);
+    let sections = percent_encoded_sections(value, 50);
     let count = sections.len();
-    for (i, section) in sections.into_iter().enumerate() {
+    for (i, section) in sections.iter().enumerate() {
         let charset = if i == 0 { "utf-8''" } else { "" };
         let end = if i + 1 < count { ";" } else { semicolon };
         field.word(&format!("{name}*{i}*={charset}{section}{end}"));
@@ -232,23 +232,24 @@ fn percent_encode(value: &str) -> String {
     out
 }
 
-/// Splits percent-encoded text into pieces of at most `max` characters without
-/// cutting a `%XX` triplet.
-fn split_percent_encoded(encoded: &str, max: usize) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut rest = encoded;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(max);
-        // A '%' in the last two positions would be cut from its two hex digits.
-        if let Some(percent) = rest[..end].rfind('%') {
-            if percent + 3 > end {
-                end = percent;
-            }
+/// Percent-encodes `value` in sections of at most `max` characters, each holding
+/// whole UTF-8 characters: some decoders (mail-parser among them) decode every
+/// section on its own.
+fn percent_encoded_sections(value: &str, max: usize) -> Vec<String> {
+    let mut sections = Vec::new();
+    let mut current = String::new();
+    let mut buffer = [0u8; 4];
+    for c in value.chars() {
+        let encoded = percent_encode(c.encode_utf8(&mut buffer));
+        if !current.is_empty() && current.len() + encoded.len() > max {
+            sections.push(std::mem::take(&mut current));
         }
-        pieces.push(&rest[..end]);
-        rest = &rest[end..];
+        current.push_str(&encoded);
     }
-    pieces
+    if !current.is_empty() {
+        sections.push(current);
+    }
+    sections
 }
 
 /// Checks a user header name: RFC 5322 ftext (printable ASCII except ':'), at most
@@ -508,8 +509,26 @@ mod tests {
             push_parameter(&mut field, "name", value, true);
             assert_eq!(field.finish().expect("fits"), expected, "{value:?}");
         }
-        for piece in split_percent_encoded(&percent_encode(&"€x".repeat(40)), 50) {
-            assert!(piece.len() <= 50 && !piece.ends_with('%') && !piece[..piece.len() - 1].ends_with('%'));
+        let value = "€x😀".repeat(20);
+        let sections = percent_encoded_sections(&value, 50);
+        assert_eq!(sections.concat(), percent_encode(&value));
+        for section in sections {
+            assert!(section.len() <= 50);
+            // Every section decodes to whole characters on its own.
+            let bytes: Vec<u8> = section
+                .split('%')
+                .enumerate()
+                .flat_map(|(i, piece)| {
+                    if i == 0 {
+                        piece.as_bytes().to_vec()
+                    } else {
+                        let mut bytes = vec![u8::from_str_radix(&piece[..2], 16).expect("hex")];
+                        bytes.extend_from_slice(&piece.as_bytes()[2..]);
+                        bytes
+                    }
+                })
+                .collect();
+            assert!(String::from_utf8(bytes).is_ok(), "{section}");
         }
     }
 

@@ -1,2 +1,42 @@
-//! Project automation.
-fn main() {}
+//! Project automation: `cargo xtask compare | ci`.
+//!
+//! `compare` runs raw-client and lib-client with the same options and diffs their
+//! transcripts — the diff students study.
+
+mod compare;
+
+use anyhow::{Result, bail};
+
+fn main() {
+    match run() {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run() -> Result<i32> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "compare" => compare::run(&rest),
+        "" | "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(0)
+        }
+        other => bail!("unknown task {other:?}\n\n{USAGE}"),
+    }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  compare [CLIENT OPTIONS] [-- RAW-CLIENT-ONLY OPTIONS]
+      run raw-client and lib-client with the same options (the embedded test server by
+      default), save both transcripts under target/compare/, print the unified diff and a
+      verdict; exit 0 when identical, 1 when they differ.
+      Example: cargo xtask compare -- --pipelining";

@@ -111,9 +111,7 @@ impl Mailbox {
                 .ok_or_else(|| invalid("the quoted display name has no closing quote"))?;
             let rest = rest.trim_start();
             if !rest.starts_with('<') {
-                return Err(invalid(
-                    "expected <address> after the quoted display name",
-                ));
+                return Err(invalid("expected <address> after the quoted display name"));
             }
             (name, rest)
         } else {
@@ -199,7 +197,9 @@ pub(crate) fn forbidden_control(s: &str) -> Option<&'static str> {
 
 /// RFC 5322 atext, extended with every non-ASCII, non-control character (RFC 6532 §3.2).
 pub(crate) fn is_atext_or_utf8(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || (!c.is_ascii() && !c.is_control())
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && !c.is_control())
 }
 
 /// True for a dot-atom-text: atext runs separated by single dots.
@@ -222,7 +222,9 @@ fn check_addr_spec(s: &str) -> Result<usize, &'static str> {
     }
     // The domain cannot contain '@', so the last one is the separator even when a
     // quoted local part contains '@' itself.
-    let at = s.rfind('@').ok_or("it has no @ between local part and domain")?;
+    let at = s
+        .rfind('@')
+        .ok_or("it has no @ between local part and domain")?;
     let (local, domain) = (&s[..at], &s[at + 1..]);
     check_local_part(local)?;
     check_domain(domain)?;
@@ -248,7 +250,11 @@ fn check_local_part(local: &str) -> Result<(), &'static str> {
             match c {
                 '\\' => match chars.next() {
                     Some(' '..='~') => {}
-                    Some(_) => return Err("the quoted local part escapes a character that cannot be escaped"),
+                    Some(_) => {
+                        return Err(
+                            "the quoted local part escapes a character that cannot be escaped",
+                        );
+                    }
                     None => return Err("the quoted local part ends with a lone backslash"),
                 },
                 '"' => return Err("the quoted local part contains an unescaped quote"),
@@ -283,7 +289,9 @@ fn check_domain(domain: &str) -> Result<(), &'static str> {
             .strip_suffix(']')
             .ok_or("the address literal has no closing ']'")?;
         let valid = match literal.get(..5) {
-            Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => literal[5..].parse::<Ipv6Addr>().is_ok(),
+            Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => {
+                literal[5..].parse::<Ipv6Addr>().is_ok()
+            }
             _ => literal.parse::<Ipv4Addr>().is_ok(),
         };
         return if valid {
@@ -324,13 +332,38 @@ mod tests {
         let cases: &[(&str, &str, &str, bool)] = &[
             ("a@b", "a", "b", true),
             ("user@example.org", "user", "example.org", true),
-            ("first.last+tag@sub.example.co.uk", "first.last+tag", "sub.example.co.uk", true),
-            ("!#$%&'*+-/=?^_`{|}~@example.org", "!#$%&'*+-/=?^_`{|}~", "example.org", true),
-            ("\"john doe\"@example.org", "\"john doe\"", "example.org", true),
+            (
+                "first.last+tag@sub.example.co.uk",
+                "first.last+tag",
+                "sub.example.co.uk",
+                true,
+            ),
+            (
+                "!#$%&'*+-/=?^_`{|}~@example.org",
+                "!#$%&'*+-/=?^_`{|}~",
+                "example.org",
+                true,
+            ),
+            (
+                "\"john doe\"@example.org",
+                "\"john doe\"",
+                "example.org",
+                true,
+            ),
             ("\"a@b\"@example.org", "\"a@b\"", "example.org", true),
-            ("\"esc\\\"aped\"@example.org", "\"esc\\\"aped\"", "example.org", true),
+            (
+                "\"esc\\\"aped\"@example.org",
+                "\"esc\\\"aped\"",
+                "example.org",
+                true,
+            ),
             ("user@[192.0.2.1]", "user", "[192.0.2.1]", true),
-            ("user@[IPv6:2001:db8::1]", "user", "[IPv6:2001:db8::1]", true),
+            (
+                "user@[IPv6:2001:db8::1]",
+                "user",
+                "[IPv6:2001:db8::1]",
+                true,
+            ),
             ("user@localhost", "user", "localhost", true),
             ("x@a-b.c1", "x", "a-b.c1", true),
             ("用户@例子.广告", "用户", "例子.广告", false),
@@ -362,30 +395,90 @@ mod tests {
             ("example.org", "it has no @ between local part and domain"),
             ("@example.org", "the local part (before the @) is empty"),
             ("user@", "the domain (after the @) is empty"),
-            (&long_local, "the local part (before the @) is longer than 64 octets"),
-            (".user@example.org", "the local part has a leading, trailing or double dot"),
-            ("user.@example.org", "the local part has a leading, trailing or double dot"),
-            ("us..er@example.org", "the local part has a leading, trailing or double dot"),
-            ("us er@example.org", "the local part contains whitespace (remove it, or quote the local part)"),
-            (" user@example.org", "the local part contains whitespace (remove it, or quote the local part)"),
-            ("a(b)@example.org", "the local part contains a character that must be quoted, such as ()<>[]:;@\\,\""),
-            ("a@b@example.org", "the local part contains a character that must be quoted, such as ()<>[]:;@\\,\""),
-            ("<a@example.org>", "the local part contains a character that must be quoted, such as ()<>[]:;@\\,\""),
-            ("\"abc@example.org", "the quoted local part has no closing quote"),
-            ("\"a\"b\"@example.org", "the quoted local part contains an unescaped quote"),
-            ("\"ab\\\"@example.org", "the quoted local part ends with a lone backslash"),
-            ("user@example..org", "the domain has an empty label (a leading, trailing or double dot)"),
-            ("user@.example.org", "the domain has an empty label (a leading, trailing or double dot)"),
-            ("user@example.org.", "the domain has an empty label (a leading, trailing or double dot)"),
-            ("user@-example.org", "a domain label starts or ends with '-'"),
-            ("user@example-.org", "a domain label starts or ends with '-'"),
-            ("user@exa_mple.org", "the domain contains a character other than letters, digits, '-' and '.'"),
+            (
+                &long_local,
+                "the local part (before the @) is longer than 64 octets",
+            ),
+            (
+                ".user@example.org",
+                "the local part has a leading, trailing or double dot",
+            ),
+            (
+                "user.@example.org",
+                "the local part has a leading, trailing or double dot",
+            ),
+            (
+                "us..er@example.org",
+                "the local part has a leading, trailing or double dot",
+            ),
+            (
+                "us er@example.org",
+                "the local part contains whitespace (remove it, or quote the local part)",
+            ),
+            (
+                " user@example.org",
+                "the local part contains whitespace (remove it, or quote the local part)",
+            ),
+            (
+                "a(b)@example.org",
+                "the local part contains a character that must be quoted, such as ()<>[]:;@\\,\"",
+            ),
+            (
+                "a@b@example.org",
+                "the local part contains a character that must be quoted, such as ()<>[]:;@\\,\"",
+            ),
+            (
+                "<a@example.org>",
+                "the local part contains a character that must be quoted, such as ()<>[]:;@\\,\"",
+            ),
+            (
+                "\"abc@example.org",
+                "the quoted local part has no closing quote",
+            ),
+            (
+                "\"a\"b\"@example.org",
+                "the quoted local part contains an unescaped quote",
+            ),
+            (
+                "\"ab\\\"@example.org",
+                "the quoted local part ends with a lone backslash",
+            ),
+            (
+                "user@example..org",
+                "the domain has an empty label (a leading, trailing or double dot)",
+            ),
+            (
+                "user@.example.org",
+                "the domain has an empty label (a leading, trailing or double dot)",
+            ),
+            (
+                "user@example.org.",
+                "the domain has an empty label (a leading, trailing or double dot)",
+            ),
+            (
+                "user@-example.org",
+                "a domain label starts or ends with '-'",
+            ),
+            (
+                "user@example-.org",
+                "a domain label starts or ends with '-'",
+            ),
+            (
+                "user@exa_mple.org",
+                "the domain contains a character other than letters, digits, '-' and '.'",
+            ),
             ("user@example.org ", "the domain contains whitespace"),
             (&long_label, "a domain label is longer than 63 octets"),
             (&long_domain, "the domain is longer than 255 octets"),
             (&long_total, "it is longer than 254 octets"),
-            ("user@[300.1.1.1]", "the address literal is not [IPv4] or [IPv6:address]"),
-            ("user@[IPv6:zz::1]", "the address literal is not [IPv4] or [IPv6:address]"),
+            (
+                "user@[300.1.1.1]",
+                "the address literal is not [IPv4] or [IPv6:address]",
+            ),
+            (
+                "user@[IPv6:zz::1]",
+                "the address literal is not [IPv4] or [IPv6:address]",
+            ),
             ("user@[1.2.3.4", "the address literal has no closing ']'"),
         ];
         for (input, expected) in cases {
@@ -420,7 +513,11 @@ mod tests {
             ("\"Quoted, Name\" <a@b>", Some("Quoted, Name"), "a@b"),
             ("\"Es\\\"caped\\\\\" <a@b>", Some("Es\"caped\\"), "a@b"),
             ("\"\" <a@b>", None, "a@b"),
-            ("Jörg Müller <jörg@bücher.example>", Some("Jörg Müller"), "jörg@bücher.example"),
+            (
+                "Jörg Müller <jörg@bücher.example>",
+                Some("Jörg Müller"),
+                "jörg@bücher.example",
+            ),
             ("\"a <b>\" <c@d>", Some("a <b>"), "c@d"),
         ];
         for &(input, name, address) in cases {
@@ -435,15 +532,23 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("Name <a@b", "it has a '<' without a closing '>'"),
             ("Name a@b>", "it has a '>' without an opening '<'"),
-            ("\"Name <a@b>", "the quoted display name has no closing quote"),
-            ("\"Name\" a@b>", "expected <address> after the quoted display name"),
+            (
+                "\"Name <a@b>",
+                "the quoted display name has no closing quote",
+            ),
+            (
+                "\"Name\" a@b>",
+                "expected <address> after the quoted display name",
+            ),
             ("Name\r\nBcc: x@y <a@b>", "it contains a line break"),
             ("<a@b>\n", "it contains a line break"),
             ("Name <>", "it is empty"),
         ];
         for &(input, expected) in cases {
             match Mailbox::parse(input) {
-                Err(Error::InvalidAddress { reason, .. }) => assert_eq!(reason, expected, "{input:?}"),
+                Err(Error::InvalidAddress { reason, .. }) => {
+                    assert_eq!(reason, expected, "{input:?}")
+                }
                 other => panic!("{input:?}: expected InvalidAddress, got {other:?}"),
             }
         }
@@ -451,10 +556,18 @@ mod tests {
 
     #[test]
     fn mailbox_display_round_trips() {
-        for input in ["a@b", "Name <a@b>", "\"Quoted, Name\" <a@b>", "\"Es\\\"c\" <a@b>"] {
+        for input in [
+            "a@b",
+            "Name <a@b>",
+            "\"Quoted, Name\" <a@b>",
+            "\"Es\\\"c\" <a@b>",
+        ] {
             let mailbox = Mailbox::parse(input).expect("valid");
             assert_eq!(mailbox.to_string(), input);
-            assert_eq!(Mailbox::parse(&mailbox.to_string()).expect("valid"), mailbox);
+            assert_eq!(
+                Mailbox::parse(&mailbox.to_string()).expect("valid"),
+                mailbox
+            );
         }
     }
 }

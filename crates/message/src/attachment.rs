@@ -73,13 +73,37 @@ mod tests {
     #[test]
     fn content_type_is_guessed_from_the_file_name() {
         let cases: &[(Attachment, &str, &str)] = &[
-            (Attachment::from_path("dir/report.pdf"), "report.pdf", "application/pdf"),
+            (
+                Attachment::from_path("dir/report.pdf"),
+                "report.pdf",
+                "application/pdf",
+            ),
             (Attachment::from_path("photo.PNG"), "photo.PNG", "image/png"),
-            (Attachment::from_path("notes.txt"), "notes.txt", "text/plain"),
-            (Attachment::from_path("data.unknownext"), "data.unknownext", "application/octet-stream"),
-            (Attachment::from_path("noext"), "noext", "application/octet-stream"),
-            (Attachment::from_path("tmp/x1").filename("page.html"), "page.html", "text/html"),
-            (Attachment::from_path(".."), "attachment", "application/octet-stream"),
+            (
+                Attachment::from_path("notes.txt"),
+                "notes.txt",
+                "text/plain",
+            ),
+            (
+                Attachment::from_path("data.unknownext"),
+                "data.unknownext",
+                "application/octet-stream",
+            ),
+            (
+                Attachment::from_path("noext"),
+                "noext",
+                "application/octet-stream",
+            ),
+            (
+                Attachment::from_path("tmp/x1").filename("page.html"),
+                "page.html",
+                "text/html",
+            ),
+            (
+                Attachment::from_path(".."),
+                "attachment",
+                "application/octet-stream",
+            ),
         ];
         for (attachment, filename, content_type) in cases {
             assert_eq!(attachment.effective_filename(), *filename);

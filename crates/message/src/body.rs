@@ -13,6 +13,8 @@ use crate::header::MAX_LINE;
 
 /// Bytes of input per base64 line: 57 bytes encode to exactly 76 characters.
 const BASE64_LINE_INPUT: usize = 57;
+/// Characters per base64 line (RFC 2045 §6.8 allows at most 76).
+const BASE64_LINE_CHARS: usize = 76;
 /// Bytes read from an attachment at a time (a whole number of base64 lines).
 const READ_CHUNK: usize = BASE64_LINE_INPUT * 1024;
 
@@ -124,10 +126,11 @@ pub(crate) fn write_base64_file<W: Write>(path: &Path, out: &mut W) -> Result<u6
     let mut encoded = Vec::with_capacity(READ_CHUNK / BASE64_LINE_INPUT * 78);
     let mut written = 0u64;
     loop {
-        let filled = read_full(&mut file, &mut input).map_err(|source| Error::AttachmentUnreadable {
-            path: path.to_owned(),
-            source,
-        })?;
+        let filled =
+            read_full(&mut file, &mut input).map_err(|source| Error::AttachmentUnreadable {
+                path: path.to_owned(),
+                source,
+            })?;
         if filled == 0 {
             break;
         }
@@ -143,14 +146,26 @@ pub(crate) fn write_base64_file<W: Write>(path: &Path, out: &mut W) -> Result<u6
 }
 
 /// Appends `input` as base64 lines: every full 57-byte group makes one 76-character line.
+///
+/// The whole input is encoded in one call and then cut into lines, which keeps the
+/// per-line work to two copies even in unoptimized builds.
 pub(crate) fn encode_base64_lines(input: &[u8], out: &mut Vec<u8>) {
-    for group in input.chunks(BASE64_LINE_INPUT) {
-        let start = out.len();
-        out.resize(start + group.len().div_ceil(3) * 4, 0);
-        // The slice is sized exactly for the encoding, so this cannot fail.
-        let encoded = STANDARD.encode_slice(group, &mut out[start..]);
-        debug_assert_eq!(encoded.ok(), Some(out.len() - start));
-        out.extend_from_slice(b"\r\n");
+    let encoded_len = input.len().div_ceil(3) * 4;
+    let start = out.len();
+    out.reserve(encoded_len + 2 * input.len().div_ceil(BASE64_LINE_INPUT));
+    out.resize(start + encoded_len, 0);
+    // The slice is sized exactly for the encoding, so this cannot fail.
+    let written = STANDARD.encode_slice(input, &mut out[start..]);
+    debug_assert_eq!(written.ok(), Some(encoded_len));
+    // Spread the lines out back to front, inserting CRLF after each, in place.
+    let lines = encoded_len.div_ceil(BASE64_LINE_CHARS);
+    out.resize(start + encoded_len + 2 * lines, 0);
+    for line in (0..lines).rev() {
+        let from = start + line * BASE64_LINE_CHARS;
+        let len = BASE64_LINE_CHARS.min(encoded_len - line * BASE64_LINE_CHARS);
+        let to = start + line * (BASE64_LINE_CHARS + 2);
+        out.copy_within(from..from + len, to);
+        out[to + len..to + len + 2].copy_from_slice(b"\r\n");
     }
 }
 
@@ -209,20 +224,32 @@ mod tests {
             (String::new(), TransferEncoding::SevenBit),
             ("hello\r\n".into(), TransferEncoding::SevenBit),
             (format!("{line_998}\r\n"), TransferEncoding::SevenBit),
-            (format!("x\r\n{line_999}\r\n"), TransferEncoding::QuotedPrintable),
+            (
+                format!("x\r\n{line_999}\r\n"),
+                TransferEncoding::QuotedPrintable,
+            ),
             ("grüß\r\n".into(), TransferEncoding::EightBit),
             (format!("{utf8_998}\r\n"), TransferEncoding::EightBit),
             (format!("{utf8_999}\r\n"), TransferEncoding::QuotedPrintable),
             ("nul\0\r\n".into(), TransferEncoding::QuotedPrintable),
         ];
         for (text, expected) in cases {
-            assert_eq!(choose_text_encoding(&text), expected, "{:?}", &text[..text.len().min(20)]);
+            assert_eq!(
+                choose_text_encoding(&text),
+                expected,
+                "{:?}",
+                &text[..text.len().min(20)]
+            );
         }
     }
 
     #[test]
     fn quoted_printable_output_is_ascii_with_short_lines() {
-        let text = normalize_line_endings(&format!("{}\n{}ü=\n.end\n", "x".repeat(2000), "é".repeat(600)));
+        let text = normalize_line_endings(&format!(
+            "{}\n{}ü=\n.end\n",
+            "x".repeat(2000),
+            "é".repeat(600)
+        ));
         let encoded = encode_text(&text, TransferEncoding::QuotedPrintable);
         assert!(encoded.is_ascii());
         let encoded = String::from_utf8(encoded).expect("ASCII");

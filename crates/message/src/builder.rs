@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::address::{Address, Mailbox};
 use crate::attachment::Attachment;
 use crate::body::{
-    TransferEncoding, base64_encoded_len, choose_text_encoding, encode_text, normalize_line_endings, open_attachment,
-    write_base64_file,
+    TransferEncoding, base64_encoded_len, choose_text_encoding, encode_text,
+    normalize_line_endings, open_attachment, write_base64_file,
 };
 use crate::date::Date;
 use crate::error::Error;
@@ -213,7 +213,11 @@ impl MessageBuilder {
         date_field.word(date.as_str());
         block.push_str(&date_field.finish()?);
         block.push_str(&address_list("From", std::slice::from_ref(&self.from))?);
-        for (name, mailboxes) in [("Reply-To", &self.reply_to), ("To", &self.to), ("Cc", &self.cc)] {
+        for (name, mailboxes) in [
+            ("Reply-To", &self.reply_to),
+            ("To", &self.to),
+            ("Cc", &self.cc),
+        ] {
             if !mailboxes.is_empty() {
                 block.push_str(&address_list(name, mailboxes)?);
             }
@@ -677,13 +681,17 @@ mod tests {
             (builder().subject("a\rb"), "Subject"),
             (builder().subject("a\0b"), "Subject"),
             (
-                MessageBuilder::new(Mailbox::new(evil_name(), address())).to(mailbox("b@example.org")),
+                MessageBuilder::new(Mailbox::new(evil_name(), address()))
+                    .to(mailbox("b@example.org")),
                 "From",
             ),
             (builder().to(Mailbox::new(evil_name(), address())), "To"),
             (builder().cc(Mailbox::new(evil_name(), address())), "Cc"),
             (builder().bcc(Mailbox::new(evil_name(), address())), "Bcc"),
-            (builder().reply_to(Mailbox::new(evil_name(), address())), "Reply-To"),
+            (
+                builder().reply_to(Mailbox::new(evil_name(), address())),
+                "Reply-To",
+            ),
             (builder().header("X-Custom", evil), "X-Custom"),
             (builder().header("X-Custom\r\nBcc", "v"), "X-Custom\r\nBcc"),
             (builder().message_id(evil), "Message-ID"),
@@ -692,7 +700,8 @@ mod tests {
                 "Content-Disposition",
             ),
             (
-                builder().attach(Attachment::from_path("Cargo.toml").content_type("text/plain\r\nX: y")),
+                builder()
+                    .attach(Attachment::from_path("Cargo.toml").content_type("text/plain\r\nX: y")),
                 "Content-Type",
             ),
         ];

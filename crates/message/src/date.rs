@@ -141,7 +141,10 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 
 /// Parses `digits` of the given length range as a number.
 fn number(digits: &str, min_len: usize, max_len: usize) -> Option<i64> {
-    if digits.len() < min_len || digits.len() > max_len || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.len() < min_len
+        || digits.len() > max_len
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     digits.parse().ok()
@@ -193,10 +196,9 @@ fn check_date_time(text: &str) -> Result<(), &'static str> {
     if day < 1 || day > days_in_month(year, month) {
         return Err("the day does not exist in that month");
     }
-    if let Some(weekday) = weekday {
-        if (days_from_civil(year, month, day).rem_euclid(7) + 4) % 7 != weekday {
-            return Err("the day of the week does not match the date");
-        }
+    let actual_weekday = (days_from_civil(year, month, day).rem_euclid(7) + 4) % 7;
+    if weekday.is_some_and(|weekday| weekday != actual_weekday) {
+        return Err("the day of the week does not match the date");
     }
     Ok(())
 }
@@ -238,10 +240,19 @@ mod tests {
     #[test]
     fn parses_valid_dates_verbatim() {
         let cases: &[(&str, &str)] = &[
-            ("Tue, 14 Nov 2023 22:13:20 +0000", "Tue, 14 Nov 2023 22:13:20 +0000"),
-            ("  Tue, 14 Nov 2023 22:13:20 +0000 ", "Tue, 14 Nov 2023 22:13:20 +0000"),
+            (
+                "Tue, 14 Nov 2023 22:13:20 +0000",
+                "Tue, 14 Nov 2023 22:13:20 +0000",
+            ),
+            (
+                "  Tue, 14 Nov 2023 22:13:20 +0000 ",
+                "Tue, 14 Nov 2023 22:13:20 +0000",
+            ),
             ("14 Nov 2023 22:13 -0530", "14 Nov 2023 22:13 -0530"),
-            ("Thu, 29 Feb 2024 23:59:60 +1400", "Thu, 29 Feb 2024 23:59:60 +1400"),
+            (
+                "Thu, 29 Feb 2024 23:59:60 +1400",
+                "Thu, 29 Feb 2024 23:59:60 +1400",
+            ),
             ("1 Jul 2003 10:52:37 +0200", "1 Jul 2003 10:52:37 +0200"),
             ("1700000000", "Tue, 14 Nov 2023 22:13:20 +0000"),
             ("0", "Thu, 01 Jan 1970 00:00:00 +0000"),
@@ -256,24 +267,72 @@ mod tests {
     fn rejects_invalid_dates() {
         let cases: &[(&str, &str)] = &[
             ("", "it is empty"),
-            ("Tue, 14 Nov 2023 22:13:20 +0000\r\nBcc: x@y", "it contains a line break"),
+            (
+                "Tue, 14 Nov 2023 22:13:20 +0000\r\nBcc: x@y",
+                "it contains a line break",
+            ),
             ("99999999999999999999", "the unix time is out of range"),
-            ("Tue 14 Nov 2023 22:13:20 +0000", "it does not have the form [day-of-week,] day month year hh:mm[:ss] zone"),
-            ("Tue, 14 Nov 2023 22:13:20", "it does not have the form [day-of-week,] day month year hh:mm[:ss] zone"),
-            ("Tux, 14 Nov 2023 22:13:20 +0000", "the day of the week is not one of Mon, Tue, Wed, Thu, Fri, Sat, Sun"),
-            ("Wed, 14 Nov 2023 22:13:20 +0000", "the day of the week does not match the date"),
-            ("123 Nov 2023 22:13:20 +0000", "the day is not one or two digits"),
-            ("14 Foo 2023 22:13:20 +0000", "the month is not one of Jan, Feb, ..., Dec"),
-            ("14 Nov 23 22:13:20 +0000", "the year is not a four-digit year from 1900 on"),
-            ("14 Nov 2023 22-13-20 +0000", "the time is not hh:mm or hh:mm:ss"),
-            ("14 Nov 2023 24:00:00 +0000", "the time is not hh:mm or hh:mm:ss within 00:00:00 and 23:59:60"),
-            ("14 Nov 2023 2:13:20 +0000", "the time is not hh:mm or hh:mm:ss within 00:00:00 and 23:59:60"),
+            (
+                "Tue 14 Nov 2023 22:13:20 +0000",
+                "it does not have the form [day-of-week,] day month year hh:mm[:ss] zone",
+            ),
+            (
+                "Tue, 14 Nov 2023 22:13:20",
+                "it does not have the form [day-of-week,] day month year hh:mm[:ss] zone",
+            ),
+            (
+                "Tux, 14 Nov 2023 22:13:20 +0000",
+                "the day of the week is not one of Mon, Tue, Wed, Thu, Fri, Sat, Sun",
+            ),
+            (
+                "Wed, 14 Nov 2023 22:13:20 +0000",
+                "the day of the week does not match the date",
+            ),
+            (
+                "123 Nov 2023 22:13:20 +0000",
+                "the day is not one or two digits",
+            ),
+            (
+                "14 Foo 2023 22:13:20 +0000",
+                "the month is not one of Jan, Feb, ..., Dec",
+            ),
+            (
+                "14 Nov 23 22:13:20 +0000",
+                "the year is not a four-digit year from 1900 on",
+            ),
+            (
+                "14 Nov 2023 22-13-20 +0000",
+                "the time is not hh:mm or hh:mm:ss",
+            ),
+            (
+                "14 Nov 2023 24:00:00 +0000",
+                "the time is not hh:mm or hh:mm:ss within 00:00:00 and 23:59:60",
+            ),
+            (
+                "14 Nov 2023 2:13:20 +0000",
+                "the time is not hh:mm or hh:mm:ss within 00:00:00 and 23:59:60",
+            ),
             ("14 Nov 2023 22:13:20 GMT", "the zone is not +hhmm or -hhmm"),
-            ("14 Nov 2023 22:13:20 +0060", "the zone is not +hhmm or -hhmm"),
-            ("29 Feb 2023 22:13:20 +0000", "the day does not exist in that month"),
-            ("29 Feb 1900 22:13:20 +0000", "the day does not exist in that month"),
-            ("31 Apr 2023 22:13:20 +0000", "the day does not exist in that month"),
-            ("0 Apr 2023 22:13:20 +0000", "the day does not exist in that month"),
+            (
+                "14 Nov 2023 22:13:20 +0060",
+                "the zone is not +hhmm or -hhmm",
+            ),
+            (
+                "29 Feb 2023 22:13:20 +0000",
+                "the day does not exist in that month",
+            ),
+            (
+                "29 Feb 1900 22:13:20 +0000",
+                "the day does not exist in that month",
+            ),
+            (
+                "31 Apr 2023 22:13:20 +0000",
+                "the day does not exist in that month",
+            ),
+            (
+                "0 Apr 2023 22:13:20 +0000",
+                "the day does not exist in that month",
+            ),
         ];
         for &(input, expected) in cases {
             match Date::parse(input) {

@@ -42,7 +42,9 @@ pub enum Error {
     },
 
     /// An extra header would replace one the builder writes itself.
-    #[error("the header {name:?} is set by the message builder: use the matching builder option instead")]
+    #[error(
+        "the header {name:?} is set by the message builder: use the matching builder option instead"
+    )]
     ReservedHeader {
         /// The name as given.
         name: String,

@@ -147,7 +147,10 @@ pub(crate) fn push_unstructured(field: &mut HeaderField, text: &str) {
 /// only at existing spaces, because the value may be structured (a URL, a list of
 /// message ids); anything else as encoded-words, as for unstructured text.
 pub(crate) fn push_user_value(field: &mut HeaderField, value: &str) {
-    if value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
         for word in value.split(' ') {
             field.word(word);
         }
@@ -161,7 +164,10 @@ pub(crate) fn push_user_value(field: &mut HeaderField, value: &str) {
 pub(crate) fn push_phrase(field: &mut HeaderField, name: &str) {
     if !is_plain(name) {
         field.encoded(name);
-    } else if name.split(' ').all(|atom| atom.chars().all(is_atext_or_utf8)) {
+    } else if name
+        .split(' ')
+        .all(|atom| atom.chars().all(is_atext_or_utf8))
+    {
         for atom in name.split(' ') {
             field.word(atom);
         }
@@ -266,7 +272,10 @@ pub(crate) fn check_header_name(name: &str) -> Result<(), Error> {
             name: name.to_owned(),
         });
     }
-    if RESERVED.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
+    if RESERVED
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(name))
+    {
         return Err(Error::ReservedHeader {
             name: name.to_owned(),
         });
@@ -309,9 +318,14 @@ pub(crate) fn normalize_message_id(message_id: &str) -> Result<String, Error> {
     let literal = right
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
-        .is_some_and(|r| r.bytes().all(|b| (33..=126).contains(&b) && !b"[]\\".contains(&b)));
+        .is_some_and(|r| {
+            r.bytes()
+                .all(|b| (33..=126).contains(&b) && !b"[]\\".contains(&b))
+        });
     if !literal && !is_dot_atom_text(right) {
-        return Err(invalid("the part after the @ is not a host name or [literal]"));
+        return Err(invalid(
+            "the part after the @ is not a host name or [literal]",
+        ));
     }
     Ok(format!("<{inner}>"))
 }
@@ -331,7 +345,9 @@ pub(crate) fn check_content_type(content_type: &str) -> Result<String, Error> {
         .trim()
         .split_once('/')
         .is_some_and(|(kind, subtype)| is_token(kind) && is_token(subtype));
-    let parameters_ok = parameters.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+    let parameters_ok = parameters
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
     if essence_ok && parameters_ok && trimmed.len() <= 200 {
         Ok(trimmed.to_owned())
     } else {
@@ -405,7 +421,10 @@ mod tests {
             ("Grüße", "Subject: =?utf-8?b?R3LDvMOfZQ==?=\r\n"),
             ("tab\there", "Subject: =?utf-8?b?dGFiCWhlcmU=?=\r\n"),
             (" leading", "Subject: =?utf-8?b?IGxlYWRpbmc=?=\r\n"),
-            ("=?utf-8?q?x?=", "Subject: =?utf-8?b?PT91dGYtOD9xP3g/PQ==?=\r\n"),
+            (
+                "=?utf-8?q?x?=",
+                "Subject: =?utf-8?b?PT91dGYtOD9xP3g/PQ==?=\r\n",
+            ),
         ];
         for &(text, expected) in cases {
             let mut field = HeaderField::new("Subject");
@@ -463,17 +482,36 @@ mod tests {
             (None, "To: a@example.org\r\n"),
             (Some(""), "To: a@example.org\r\n"),
             (Some("Alice"), "To: Alice <a@example.org>\r\n"),
-            (Some("Alice B Smith"), "To: Alice B Smith <a@example.org>\r\n"),
-            (Some("Smith, Alice"), "To: \"Smith, Alice\" <a@example.org>\r\n"),
-            (Some("Alice Q. Smith"), "To: \"Alice Q. Smith\" <a@example.org>\r\n"),
-            (Some("say \"hi\" \\o/"), "To: \"say \\\"hi\\\" \\\\o/\" <a@example.org>\r\n"),
+            (
+                Some("Alice B Smith"),
+                "To: Alice B Smith <a@example.org>\r\n",
+            ),
+            (
+                Some("Smith, Alice"),
+                "To: \"Smith, Alice\" <a@example.org>\r\n",
+            ),
+            (
+                Some("Alice Q. Smith"),
+                "To: \"Alice Q. Smith\" <a@example.org>\r\n",
+            ),
+            (
+                Some("say \"hi\" \\o/"),
+                "To: \"say \\\"hi\\\" \\\\o/\" <a@example.org>\r\n",
+            ),
             (Some("a<b>;c@d"), "To: \"a<b>;c@d\" <a@example.org>\r\n"),
             (Some("Jörg"), "To: =?utf-8?b?SsO2cmc=?= <a@example.org>\r\n"),
-            (Some("two  spaces"), "To: =?utf-8?b?dHdvICBzcGFjZXM=?= <a@example.org>\r\n"),
+            (
+                Some("two  spaces"),
+                "To: =?utf-8?b?dHdvICBzcGFjZXM=?= <a@example.org>\r\n",
+            ),
         ];
         for &(name, expected) in cases {
             let mailbox = Mailbox::new(name.map(str::to_owned), address.clone());
-            assert_eq!(address_list("To", &[mailbox]).expect("fits"), expected, "{name:?}");
+            assert_eq!(
+                address_list("To", &[mailbox]).expect("fits"),
+                expected,
+                "{name:?}"
+            );
         }
     }
 
@@ -483,13 +521,20 @@ mod tests {
             .map(|i| Mailbox::parse(&format!("Person {i} <person{i}@example.org>")).expect("valid"))
             .collect();
         let rendered = address_list("To", &mailboxes).expect("fits");
-        assert!(rendered.split("\r\n").all(|line| line.len() <= PREFERRED_LINE));
+        assert!(
+            rendered
+                .split("\r\n")
+                .all(|line| line.len() <= PREFERRED_LINE)
+        );
         assert_eq!(
             rendered,
             "To: Person 0 <person0@example.org>, Person 1 <person1@example.org>, Person 2\r\n <person2@example.org>, Person 3 <person3@example.org>, Person 4\r\n <person4@example.org>, Person 5 <person5@example.org>\r\n"
         );
         let idn = Mailbox::parse("用户@例子.广告").expect("valid");
-        assert_eq!(address_list("To", &[idn]).expect("fits"), "To: 用户@例子.广告\r\n");
+        assert_eq!(
+            address_list("To", &[idn]).expect("fits"),
+            "To: 用户@例子.广告\r\n"
+        );
     }
 
     #[test]
@@ -548,7 +593,11 @@ mod tests {
                 "{injected:?}"
             );
         }
-        for reserved in RESERVED.iter().map(|r| r.to_string()).chain(["bcc".into(), "SUBJECT".into(), "message-id".into()]) {
+        for reserved in RESERVED.iter().map(|r| r.to_string()).chain([
+            "bcc".into(),
+            "SUBJECT".into(),
+            "message-id".into(),
+        ]) {
             assert!(
                 matches!(check_header_name(&reserved), Err(Error::ReservedHeader { ref name }) if *name == reserved),
                 "{reserved:?}"
@@ -571,14 +620,28 @@ mod tests {
         let bad: &[(&str, &str)] = &[
             ("<1@example.org", "its angle brackets do not match"),
             ("1example.org", "it has no @ (use the form id@host)"),
-            ("a b@host", "the part before the @ is not a dot-atom (letters, digits, !#$%&'*+-/=?^_`{|}~ and single dots)"),
-            ("a..b@host", "the part before the @ is not a dot-atom (letters, digits, !#$%&'*+-/=?^_`{|}~ and single dots)"),
-            ("a@ho st", "the part after the @ is not a host name or [literal]"),
-            ("a@b@c", "the part after the @ is not a host name or [literal]"),
+            (
+                "a b@host",
+                "the part before the @ is not a dot-atom (letters, digits, !#$%&'*+-/=?^_`{|}~ and single dots)",
+            ),
+            (
+                "a..b@host",
+                "the part before the @ is not a dot-atom (letters, digits, !#$%&'*+-/=?^_`{|}~ and single dots)",
+            ),
+            (
+                "a@ho st",
+                "the part after the @ is not a host name or [literal]",
+            ),
+            (
+                "a@b@c",
+                "the part after the @ is not a host name or [literal]",
+            ),
         ];
         for &(input, expected) in bad {
             match normalize_message_id(input) {
-                Err(Error::InvalidMessageId { reason, .. }) => assert_eq!(reason, expected, "{input}"),
+                Err(Error::InvalidMessageId { reason, .. }) => {
+                    assert_eq!(reason, expected, "{input}")
+                }
                 other => panic!("{input}: expected InvalidMessageId, got {other:?}"),
             }
         }
@@ -590,12 +653,26 @@ mod tests {
 
     #[test]
     fn content_types() {
-        for good in ["application/pdf", " text/plain; charset=iso-8859-1 ", "image/svg+xml"] {
+        for good in [
+            "application/pdf",
+            " text/plain; charset=iso-8859-1 ",
+            "image/svg+xml",
+        ] {
             assert_eq!(check_content_type(good).expect(good), good.trim());
         }
-        for bad in ["pdf", "text/", "/plain", "text/pl ain", "text/plain; ü", "a/b/c"] {
+        for bad in [
+            "pdf",
+            "text/",
+            "/plain",
+            "text/pl ain",
+            "text/plain; ü",
+            "a/b/c",
+        ] {
             assert!(
-                matches!(check_content_type(bad), Err(Error::InvalidContentType { .. })),
+                matches!(
+                    check_content_type(bad),
+                    Err(Error::InvalidContentType { .. })
+                ),
                 "{bad:?}"
             );
         }

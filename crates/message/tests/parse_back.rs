@@ -35,11 +35,7 @@ fn pair(name: Option<&str>, address: &str) -> (Option<String>, String) {
 fn content_type(part: &mail_parser::MessagePart<'_>) -> (String, Option<String>) {
     let ct = part.content_type().expect("content type");
     (
-        format!(
-            "{}/{}",
-            ct.ctype(),
-            ct.subtype().expect("subtype")
-        ),
+        format!("{}/{}", ct.ctype(), ct.subtype().expect("subtype")),
         ct.attribute("charset").map(str::to_owned),
     )
 }
@@ -74,7 +70,10 @@ fn full_message_round_trips() {
     let bytes = message.to_bytes().expect("renders");
     assert_wire_format(&bytes);
     assert_eq!(message.expected_len(), bytes.len() as u64);
-    assert_eq!(message.envelope().eight_bit, bytes.iter().any(|&b| b >= 0x80));
+    assert_eq!(
+        message.envelope().eight_bit,
+        bytes.iter().any(|&b| b >= 0x80)
+    );
     assert!(message.envelope().eight_bit, "8bit text parts");
     assert!(!message.envelope().smtputf8);
 
@@ -148,7 +147,11 @@ fn full_message_round_trips() {
     assert_eq!(content_type(bin).0, "application/octet-stream");
     assert_eq!(bin.attachment_name(), Some("all-bytes.bin"));
     assert_eq!(bin.content_transfer_encoding(), Some("base64"));
-    assert!(bin.content_disposition().expect("disposition").is_attachment());
+    assert!(
+        bin.content_disposition()
+            .expect("disposition")
+            .is_attachment()
+    );
     assert_eq!(bin.contents(), binary);
     let txt = parsed.attachment(1).expect("text attachment");
     assert_eq!(content_type(txt).0, "text/plain");
@@ -201,7 +204,10 @@ fn internationalized_addresses() {
     let bytes = message.to_bytes().expect("renders");
     assert_wire_format(&bytes);
     let rendered = String::from_utf8(bytes.clone()).expect("UTF-8");
-    assert!(rendered.contains("<jörg@bücher.example>"), "RFC 6532 raw UTF-8");
+    assert!(
+        rendered.contains("<jörg@bücher.example>"),
+        "RFC 6532 raw UTF-8"
+    );
 
     let parsed = MessageParser::default().parse(&bytes).expect("parses");
     assert_eq!(
@@ -242,7 +248,10 @@ fn long_lines_become_quoted_printable() {
 #[test]
 fn html_with_attachments_and_empty_attachment() {
     let dir = TempDir::new("parse-back-html");
-    let png = dir.write("pixel.png", &[0x89, b'P', b'N', b'G', 0, 0xff, b'\r', b'\n']);
+    let png = dir.write(
+        "pixel.png",
+        &[0x89, b'P', b'N', b'G', 0, 0xff, b'\r', b'\n'],
+    );
     let empty = dir.write("empty.dat", b"");
     let message = MessageBuilder::new(mailbox("a@example.org"))
         .to(mailbox("b@example.org"))

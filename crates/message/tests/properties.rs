@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{TempDir, assert_wire_format};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use common::{TempDir, assert_wire_format};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use message::{Address, Attachment, Date, Mailbox, MessageBuilder};
 use proptest::prelude::*;
@@ -42,7 +42,10 @@ fn body_text() -> impl Strategy<Value = String> {
 
 /// What the builder promises for body text: CRLF line endings, ending in CRLF.
 fn normalized(text: &str) -> String {
-    let mut out = text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
+    let mut out = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\n', "\r\n");
     if !out.is_empty() && !out.ends_with("\r\n") {
         out.push_str("\r\n");
     }

@@ -47,7 +47,10 @@ impl Drop for TempDir {
 /// The wire invariants: CRLF-only line endings, lines of at most 998 octets, a
 /// final CRLF.
 pub(crate) fn assert_wire_format(bytes: &[u8]) {
-    assert!(bytes.ends_with(b"\r\n"), "the message does not end with CRLF");
+    assert!(
+        bytes.ends_with(b"\r\n"),
+        "the message does not end with CRLF"
+    );
     let mut line_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         match b {

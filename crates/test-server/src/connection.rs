@@ -29,9 +29,14 @@ pub(crate) enum ReadError {
 pub(crate) enum Line {
     /// A line within the length limit.
     Complete(Vec<u8>),
-    /// A line over the limit: the first `limit` octets, and the full length. The rest was
-    /// read and discarded, so the reader is in sync again at the next line.
-    TooLong { kept: Vec<u8>, length: usize },
+    /// A line over the limit: the first `limit` octets, the full length, and whether it
+    /// ended with CRLF. The rest was read and discarded, so the reader is in sync again at
+    /// the next line.
+    TooLong {
+        kept: Vec<u8>,
+        length: usize,
+        crlf: bool,
+    },
 }
 
 enum Transport {
@@ -129,33 +134,41 @@ impl Connection {
     /// reported as [`Line::TooLong`] after reading (and dropping) the rest of it.
     pub(crate) fn read_line(&mut self, limit: usize) -> Result<Line, ReadError> {
         let mut scanned = 0;
-        // Some((kept prefix, octets dropped so far)) once the line is over the limit.
-        let mut overflow: Option<(Vec<u8>, usize)> = None;
+        // Some((kept prefix, octets dropped so far, last octet dropped)) once the line is
+        // over the limit.
+        let mut overflow: Option<(Vec<u8>, usize, u8)> = None;
         loop {
             let available = self.buffered();
             if let Some(i) = available[scanned..].iter().position(|&b| b == b'\n') {
                 let end = scanned + i + 1;
+                let before_lf = |last: u8| if end >= 2 { available[end - 2] } else { last };
                 let line = match overflow {
-                    Some((kept, dropped)) => Line::TooLong {
+                    Some((kept, dropped, last)) => Line::TooLong {
                         kept,
                         length: dropped + end,
+                        crlf: before_lf(last) == b'\r',
                     },
                     None if end <= limit => Line::Complete(available[..end].to_vec()),
                     None => Line::TooLong {
                         kept: available[..limit].to_vec(),
                         length: end,
+                        crlf: before_lf(0) == b'\r',
                     },
                 };
                 self.consume(end);
                 return Ok(line);
             }
             let length = available.len();
-            if let Some((_, dropped)) = &mut overflow {
+            let last = available.last().copied().unwrap_or(0);
+            if let Some((_, dropped, last_dropped)) = &mut overflow {
                 *dropped += length;
+                if length > 0 {
+                    *last_dropped = last;
+                }
                 self.consume(length);
                 scanned = 0;
             } else if length > limit {
-                overflow = Some((available[..limit].to_vec(), length));
+                overflow = Some((available[..limit].to_vec(), length, last));
                 self.consume(length);
                 scanned = 0;
             } else {

@@ -258,7 +258,7 @@ impl Dialogue<'_> {
                 }
             };
             let flow = match line {
-                Line::TooLong { kept, length } => {
+                Line::TooLong { kept, length, .. } => {
                     self.recorder.client(&kept);
                     self.recorder
                         .note(&format!("command line of {length} octets cut short here"));
@@ -574,16 +574,16 @@ impl Dialogue<'_> {
             self.reply("503 5.5.1 Send EHLO first");
             return Flow::Continue;
         }
+        if self.transaction.is_some() {
+            self.reply("503 5.5.1 AUTH not allowed during a mail transaction");
+            return Flow::Continue;
+        }
         if config.users.is_empty() {
             self.reply("502 5.5.1 Authentication not enabled");
             return Flow::Continue;
         }
         if self.auth_user.is_some() {
             self.reply("503 5.5.1 Already authenticated");
-            return Flow::Continue;
-        }
-        if self.transaction.is_some() {
-            self.reply("503 5.5.1 AUTH not allowed during a mail transaction");
             return Flow::Continue;
         }
         let Some(mechanisms) = self.auth_mechanisms() else {
@@ -681,9 +681,12 @@ impl Dialogue<'_> {
         // The DATA command line ended with CRLF, so a first line "." ends an empty message.
         let mut previous_ended_with_crlf = true;
         loop {
-            let (raw, truncated) = match self.connection.read_line(TEXT_LINE_LIMIT) {
-                Ok(Line::Complete(line)) => (line, false),
-                Ok(Line::TooLong { kept, .. }) => (kept, true),
+            let (raw, truncated, crlf) = match self.connection.read_line(TEXT_LINE_LIMIT) {
+                Ok(Line::Complete(line)) => {
+                    let crlf = line.ends_with(b"\r\n");
+                    (line, false, crlf)
+                }
+                Ok(Line::TooLong { kept, crlf, .. }) => (kept, true, crlf),
                 Err(e) => {
                     self.read_failed(e, " during DATA; nothing stored");
                     return Flow::Close;
@@ -708,7 +711,7 @@ impl Dialogue<'_> {
                 return Flow::Close;
             }
             too_long |= truncated;
-            previous_ended_with_crlf = !truncated && raw.ends_with(b"\r\n");
+            previous_ended_with_crlf = crlf;
             // RFC 5321 §4.5.2: remove the first "." of a line that starts with one.
             let line = raw.strip_prefix(b".").unwrap_or(&raw);
             let (body, crlf) = strip_line_ending(line);

@@ -1,0 +1,13 @@
+//! Integration tests of the test server over real sockets, with a raw client written
+//! here (no client crate), and with real clients no one here wrote (Python's smtplib,
+//! curl).
+
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod auth;
+mod dialogue;
+mod faults;
+mod limits;
+mod storage;
+mod support;
+mod tls;

@@ -327,6 +327,10 @@ fn pipelined_transaction(
         flight.extend(rcpt.encode()?);
     }
     flight.extend(Command::Data.encode()?);
+    connection.transcript.note(format!(
+        "pipelining (RFC 2920): MAIL, {} RCPT and DATA in one write",
+        rcpts.len()
+    ));
     connection.send(&flight)?;
 
     let mut first_error = None;

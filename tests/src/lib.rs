@@ -1,0 +1,271 @@
+//! The harness behind the workspace tests: run raw-client or lib-client against a fresh
+//! test server with the same options, and collect what each side saw.
+//!
+//! Each client gets its own server with the same configuration, so message ids and replies
+//! are the same for both; the only thing that differs between two runs is the server's
+//! port, which [`ClientRun::text`] replaces with `PORT`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use cli::{Credentials, Exit, Failure, Job, TlsMode};
+use test_server::{Config, Server, Session};
+use transcript::{RenderOptions, Transcript};
+
+/// Which client to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// The hand-written client, with its own settings.
+    Raw(raw_client::Settings),
+    /// The lettre client.
+    Lib,
+}
+
+impl Client {
+    /// raw-client with default settings (lettre's dialogue).
+    pub const RAW: Client = Client::Raw(raw_client::Settings { pipelining: false });
+}
+
+/// One scenario: the client options and the server's configuration.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Client options, as on the command line, without `--server`.
+    pub args: Vec<String>,
+    /// The server configuration (faults included).
+    pub config: Config,
+    /// Log in as this user with this password.
+    pub credentials: Option<(String, String)>,
+}
+
+impl Scenario {
+    /// A scenario with a fixed Date, Message-ID and EHLO name, the given TLS mode and extra
+    /// options, and a server with the demo user.
+    pub fn new(tls: &str, extra: &[&str]) -> Scenario {
+        let mut args: Vec<String> = [
+            "--tls",
+            tls,
+            "--helo-name",
+            "client.example",
+            "--date",
+            "Mon, 23 Nov 2026 12:00:00 +0000",
+            "--message-id",
+            "proof@smtp-workbench.example",
+            "--timeout",
+            "10s",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        if !extra.contains(&"--from") {
+            args.extend(["--from".into(), "Alice <alice@example.com>".into()]);
+        }
+        if !extra
+            .iter()
+            .any(|a| matches!(*a, "--to" | "--cc" | "--bcc"))
+        {
+            args.extend(["--to".into(), "Bob <bob@example.org>".into()]);
+        }
+        if !extra.contains(&"--subject") {
+            args.extend(["--subject".into(), "Proof".into()]);
+        }
+        if !extra.contains(&"--body") {
+            args.extend(["--body".into(), "Hello Bob.\n".into()]);
+        }
+        // Without TLS the server asks for no login; with TLS it has one user.
+        let users = match tls {
+            "none" => Vec::new(),
+            _ => vec![("alice".to_owned(), "s3cret-Pa55".to_owned())],
+        };
+        let config = Config {
+            users,
+            tls_listen: (tls == "implicit").then(|| ([127, 0, 0, 1], 0).into()),
+            ..Config::default()
+        };
+        Scenario {
+            args,
+            config,
+            credentials: None,
+        }
+    }
+
+    /// Logs in as the server's user.
+    pub fn with_login(mut self) -> Scenario {
+        self.credentials = Some(("alice".into(), "s3cret-Pa55".into()));
+        self
+    }
+
+    /// Changes the server configuration.
+    pub fn server(mut self, change: impl FnOnce(&mut Config)) -> Scenario {
+        change(&mut self.config);
+        self
+    }
+}
+
+/// What one client run produced, on both sides of the wire.
+#[derive(Debug)]
+pub struct ClientRun {
+    /// The client's own transcript.
+    pub transcript: Transcript,
+    /// The client's transcript as text, with the server's port replaced by `PORT`.
+    pub text: String,
+    /// How the client ended: `Ok(())` or its failure (exit code and sentence).
+    pub result: Result<(), Failure>,
+    /// The server's record of the connection (absent if the client never connected).
+    pub session: Option<Session>,
+    /// The messages the server stored.
+    pub stored: Vec<test_server::StoredMessage>,
+}
+
+impl ClientRun {
+    /// The exit status.
+    pub fn exit(&self) -> Exit {
+        match &self.result {
+            Ok(()) => Exit::Sent,
+            Err(failure) => failure.exit,
+        }
+    }
+
+    /// The bytes the server received after TLS (or all of them without TLS).
+    pub fn server_received(&self) -> Vec<u8> {
+        self.session
+            .as_ref()
+            .map(|session| session.after_tls.client_bytes())
+            .unwrap_or_default()
+    }
+
+    /// The server's text transcript of the whole connection.
+    pub fn server_text(&self) -> String {
+        self.session
+            .as_ref()
+            .map(|session| session.transcript.render_text(RenderOptions::default()))
+            .unwrap_or_default()
+    }
+}
+
+/// Parses client options the way the binaries do.
+#[derive(Debug, Parser)]
+struct Arguments {
+    #[command(flatten)]
+    options: cli::Options,
+}
+
+/// Builds the job for `scenario` against `server` (127.0.0.1, its CA trusted).
+pub fn job(scenario: &Scenario, server: &Server) -> Result<Job, Failure> {
+    let implicit = scenario
+        .args
+        .windows(2)
+        .any(|w| w[0] == "--tls" && w[1] == "implicit");
+    let addr = if implicit {
+        server.tls_addr().unwrap_or_else(|| server.addr())
+    } else {
+        server.addr()
+    };
+    let mut argv = vec!["client".to_owned(), "--server".to_owned(), addr.to_string()];
+    argv.extend(scenario.args.iter().cloned());
+    let arguments =
+        Arguments::try_parse_from(&argv).map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
+    let mut job = Job::from_options(&arguments.options, &mut |_| {})?;
+    job.verify.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+    if let Some((user, password)) = &scenario.credentials {
+        if job.tls == TlsMode::None {
+            job.allow_plaintext_auth = true;
+        }
+        job.credentials = Some(Credentials {
+            user: user.clone(),
+            password: password.clone(),
+        });
+    }
+    Ok(job)
+}
+
+/// Runs one client against a fresh server for `scenario`.
+pub fn run(client: Client, scenario: &Scenario) -> ClientRun {
+    let server = match Server::start(scenario.config.clone()) {
+        Ok(server) => server,
+        Err(error) => panic!("the test server did not start: {error}"),
+    };
+    let job = match job(scenario, &server) {
+        Ok(job) => job,
+        Err(failure) => panic!("the scenario's options are invalid: {failure}"),
+    };
+    run_job(client, &job, &server)
+}
+
+/// Runs one client for an already built job against `server`.
+pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
+    let (transcript, result) = match client {
+        Client::Raw(settings) => {
+            let (transcript, result) = raw_client::send(job, &settings);
+            (transcript, result.map(|_| ()).map_err(Failure::from))
+        }
+        Client::Lib => lib_client::send(job),
+    };
+    let connected = transcript
+        .events()
+        .iter()
+        .any(|event| matches!(event, transcript::Event::Connected { .. }));
+    let session = if connected {
+        server
+            .wait_for_sessions(1, Duration::from_secs(10))
+            .into_iter()
+            .next()
+    } else {
+        None
+    };
+    let port = [Some(server.addr()), server.tls_addr()]
+        .into_iter()
+        .flatten()
+        .map(|addr| addr.to_string());
+    let mut text = transcript.render_text(RenderOptions::default());
+    for addr in port {
+        text = text.replace(&addr, "127.0.0.1:PORT");
+    }
+    ClientRun {
+        transcript,
+        text,
+        result,
+        session,
+        stored: server.messages(),
+    }
+}
+
+/// A directory under the system temp dir, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates a fresh directory.
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("smtp-workbench-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        if let Err(error) = std::fs::create_dir_all(&path) {
+            panic!("cannot create {}: {error}", path.display());
+        }
+        TempDir(path)
+    }
+
+    /// Writes a file in it and returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        if let Err(error) = std::fs::write(&path, bytes) {
+            panic!("cannot write {}: {error}", path.display());
+        }
+        path
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

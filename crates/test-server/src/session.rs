@@ -173,20 +173,20 @@ impl Dialogue<'_> {
     /// The `stall` fault: sleep before the reply at `stage` (still stopping with the
     /// server).
     fn stall(&mut self, stage: Stage) {
-        if let Some((at, duration)) = self.shared.config.faults.stall {
-            if at == stage {
-                self.recorder.note(&format!(
-                    "stalling {} ms before the {stage} reply",
-                    duration.as_millis()
-                ));
-                let until = Instant::now() + duration;
-                while !self.shared.stop.load(Ordering::Relaxed) {
-                    let Some(left) = until.checked_duration_since(Instant::now()) else {
-                        break;
-                    };
-                    thread::sleep(left.min(Duration::from_millis(20)));
-                }
-            }
+        let stall = self.shared.config.faults.stall;
+        let Some((_, duration)) = stall.filter(|(at, _)| *at == stage) else {
+            return;
+        };
+        self.recorder.note(&format!(
+            "stalling {} ms before the {stage} reply",
+            duration.as_millis()
+        ));
+        let until = Instant::now() + duration;
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            thread::sleep(left.min(Duration::from_millis(20)));
         }
     }
 

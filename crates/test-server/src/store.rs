@@ -175,11 +175,10 @@ fn highest_id(dir: &Path) -> io::Result<u64> {
         let Some(name) = name.to_str() else { continue };
         let name = name.strip_prefix('.').unwrap_or(name);
         let digits: &str = name.split_once('.').map_or(name, |(stem, _)| stem);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(id) = digits.parse::<u64>() {
-                highest = highest.max(id);
-            }
-        }
+        let id = Some(digits)
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok());
+        highest = highest.max(id.unwrap_or(0));
     }
     Ok(highest)
 }

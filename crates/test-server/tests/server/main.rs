@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod auth;
+mod concurrency;
 mod dialogue;
 mod faults;
 mod limits;
+mod real_clients;
 mod storage;
 mod support;
 mod tls;

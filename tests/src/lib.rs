@@ -42,36 +42,24 @@ impl Scenario {
     /// A scenario with a fixed Date, Message-ID and EHLO name, the given TLS mode and extra
     /// options, and a server with the demo user.
     pub fn new(tls: &str, extra: &[&str]) -> Scenario {
-        let mut args: Vec<String> = [
-            "--tls",
-            tls,
-            "--helo-name",
-            "client.example",
-            "--date",
-            "Mon, 23 Nov 2026 12:00:00 +0000",
-            "--message-id",
-            "proof@smtp-workbench.example",
-            "--timeout",
-            "10s",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let defaults = [
+            ("--helo-name", "client.example"),
+            ("--date", "Mon, 23 Nov 2026 12:00:00 +0000"),
+            ("--message-id", "proof@smtp-workbench.example"),
+            ("--timeout", "10s"),
+            ("--from", "Alice <alice@example.com>"),
+            ("--subject", "Proof"),
+            ("--body", "Hello Bob.\n"),
+        ];
+        let mut args = vec!["--tls".to_owned(), tls.to_owned()];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        if !extra.contains(&"--from") {
-            args.extend(["--from".into(), "Alice <alice@example.com>".into()]);
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_owned(), value.to_owned()]);
+            }
         }
-        if !extra
-            .iter()
-            .any(|a| matches!(*a, "--to" | "--cc" | "--bcc"))
-        {
+        if !extra.iter().any(|a| matches!(*a, "--to" | "--cc" | "--bcc")) {
             args.extend(["--to".into(), "Bob <bob@example.org>".into()]);
-        }
-        if !extra.contains(&"--subject") {
-            args.extend(["--subject".into(), "Proof".into()]);
-        }
-        if !extra.contains(&"--body") {
-            args.extend(["--body".into(), "Hello Bob.\n".into()]);
         }
         // Without TLS the server asks for no login; with TLS it has one user.
         let users = match tls {
@@ -116,6 +104,8 @@ pub struct ClientRun {
     pub session: Option<Session>,
     /// The messages the server stored.
     pub stored: Vec<test_server::StoredMessage>,
+    /// How long the client took, from start to its result.
+    pub elapsed: Duration,
 }
 
 impl ClientRun {
@@ -195,6 +185,7 @@ pub fn run(client: Client, scenario: &Scenario) -> ClientRun {
 
 /// Runs one client for an already built job against `server`.
 pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
+    let started = std::time::Instant::now();
     let (transcript, result) = match client {
         Client::Raw(settings) => {
             let (transcript, result) = raw_client::send(job, &settings);
@@ -202,6 +193,7 @@ pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
         }
         Client::Lib => lib_client::send(job),
     };
+    let elapsed = started.elapsed();
     let connected = transcript
         .events()
         .iter()
@@ -214,13 +206,11 @@ pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
     } else {
         None
     };
-    let port = [Some(server.addr()), server.tls_addr()]
-        .into_iter()
-        .flatten()
-        .map(|addr| addr.to_string());
     let mut text = transcript.render_text(RenderOptions::default());
-    for addr in port {
-        text = text.replace(&addr, "127.0.0.1:PORT");
+    for addr in [Some(server.addr()), server.tls_addr()].into_iter().flatten() {
+        let shown = addr.to_string();
+        let without_port = shown.trim_end_matches(|c: char| c.is_ascii_digit());
+        text = text.replace(&shown, &format!("{without_port}PORT"));
     }
     ClientRun {
         transcript,
@@ -228,6 +218,7 @@ pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
         result,
         session,
         stored: server.messages(),
+        elapsed,
     }
 }
 

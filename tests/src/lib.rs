@@ -58,7 +58,10 @@ impl Scenario {
                 args.extend([flag.to_owned(), value.to_owned()]);
             }
         }
-        if !extra.iter().any(|a| matches!(*a, "--to" | "--cc" | "--bcc")) {
+        if !extra
+            .iter()
+            .any(|a| matches!(*a, "--to" | "--cc" | "--bcc"))
+        {
             args.extend(["--to".into(), "Bob <bob@example.org>".into()]);
         }
         // Without TLS the server asks for no login; with TLS it has one user.
@@ -207,7 +210,10 @@ pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
         None
     };
     let mut text = transcript.render_text(RenderOptions::default());
-    for addr in [Some(server.addr()), server.tls_addr()].into_iter().flatten() {
+    for addr in [Some(server.addr()), server.tls_addr()]
+        .into_iter()
+        .flatten()
+    {
         let shown = addr.to_string();
         let without_port = shown.trim_end_matches(|c: char| c.is_ascii_digit());
         text = text.replace(&shown, &format!("{without_port}PORT"));

@@ -30,14 +30,20 @@ fn sends_and_the_server_stores_exactly_the_rendered_bytes() {
     assert_eq!(run.stored.len(), 1);
     assert_eq!(run.stored[0].data, job.message.to_bytes().expect("render"));
     assert_eq!(run.stored[0].envelope.from, "alice@example.com");
-    assert!(run.text.ends_with("C: QUIT\nS: 221 2.0.0 Bye\n-- connection closed\n"));
+    assert!(
+        run.text
+            .ends_with("C: QUIT\nS: 221 2.0.0 Bye\n-- connection closed\n")
+    );
 }
 
 #[test]
 fn recipient_rejected() {
-    let scenario = Scenario::new("starttls", &["--to", "a@example.org", "--to", "gone@example.org"])
-        .with_login()
-        .server(|c| c.faults.reject_recipients = vec!["gone@example.org".into()]);
+    let scenario = Scenario::new(
+        "starttls",
+        &["--to", "a@example.org", "--to", "gone@example.org"],
+    )
+    .with_login()
+    .server(|c| c.faults.reject_recipients = vec!["gone@example.org".into()]);
     let run = run(Client::RAW, &scenario);
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Unavailable);
@@ -46,48 +52,76 @@ fn recipient_rejected() {
         "the server rejected RCPT TO:<gone@example.org> with \"550 5.1.1 Mailbox unavailable\""
     );
     assert!(run.stored.is_empty());
-    assert!(run.text.contains("C: QUIT\n"), "a polite QUIT after the rejection");
+    assert!(
+        run.text.contains("C: QUIT\n"),
+        "a polite QUIT after the rejection"
+    );
 }
 
 #[test]
 fn recipient_temporarily_failed() {
-    let scenario = login().server(|c| c.faults.tempfail_recipients = vec!["bob@example.org".into()]);
+    let scenario =
+        login().server(|c| c.faults.tempfail_recipients = vec!["bob@example.org".into()]);
     let run = run(Client::RAW, &scenario);
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::TempFail);
-    assert!(message.contains("RCPT TO:<bob@example.org> with \"450"), "{message}");
+    assert!(
+        message.contains("RCPT TO:<bob@example.org> with \"450"),
+        "{message}"
+    );
     assert!(run.stored.is_empty());
 }
 
 #[test]
 fn mail_temporarily_failed() {
-    let run = run(Client::RAW, &login().server(|c| c.faults.tempfail_mail = true));
+    let run = run(
+        Client::RAW,
+        &login().server(|c| c.faults.tempfail_mail = true),
+    );
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::TempFail);
-    assert!(message.starts_with("the server rejected MAIL FROM:<alice@example.com> with \"451"), "{message}");
+    assert!(
+        message.starts_with("the server rejected MAIL FROM:<alice@example.com> with \"451"),
+        "{message}"
+    );
 }
 
 #[test]
 fn data_rejected_at_the_end() {
-    let run = run(Client::RAW, &login().server(|c| c.faults.reject_data = true));
+    let run = run(
+        Client::RAW,
+        &login().server(|c| c.faults.reject_data = true),
+    );
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Unavailable);
-    assert!(message.starts_with("the server rejected the message data with \"554"), "{message}");
+    assert!(
+        message.starts_with("the server rejected the message data with \"554"),
+        "{message}"
+    );
     assert!(run.stored.is_empty());
 }
 
 #[test]
 fn auth_rejected() {
-    let run = run(Client::RAW, &login().server(|c| c.faults.reject_auth = true));
+    let run = run(
+        Client::RAW,
+        &login().server(|c| c.faults.reject_auth = true),
+    );
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::NoPerm);
-    assert!(message.starts_with("authentication failed: the server answered \"535 5.7.8"), "{message}");
+    assert!(
+        message.starts_with("authentication failed: the server answered \"535 5.7.8"),
+        "{message}"
+    );
     assert!(!run.text.contains("MAIL FROM"));
 }
 
 #[test]
 fn auth_login_when_plain_is_not_offered() {
-    let run = run(Client::RAW, &login().server(|c| c.faults.auth_login_only = true));
+    let run = run(
+        Client::RAW,
+        &login().server(|c| c.faults.auth_login_only = true),
+    );
     assert_eq!(run.exit(), Exit::Sent, "{}", run.text);
     assert!(run.text.contains("C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: <redacted>\nS: 334 UGFzc3dvcmQ6\nC: <redacted>\nS: 235"));
     assert_eq!(run.stored[0].envelope.auth_user.as_deref(), Some("alice"));
@@ -95,10 +129,16 @@ fn auth_login_when_plain_is_not_offered() {
 
 #[test]
 fn no_starttls_offered_stops_before_auth_and_mail() {
-    let run = run(Client::RAW, &login().server(|c| c.faults.no_starttls = true));
+    let run = run(
+        Client::RAW,
+        &login().server(|c| c.faults.no_starttls = true),
+    );
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Config);
-    assert!(message.starts_with("TLS is required but the server does not offer STARTTLS"), "{message}");
+    assert!(
+        message.starts_with("TLS is required but the server does not offer STARTTLS"),
+        "{message}"
+    );
     let server_saw = String::from_utf8_lossy(&run.server_received()).into_owned();
     assert_eq!(server_saw, "EHLO client.example\r\nQUIT\r\n");
 }
@@ -111,32 +151,54 @@ fn bytes_injected_after_starttls_are_refused() {
     let run = run(Client::RAW, &scenario);
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Protocol);
-    assert!(message.contains("after its STARTTLS reply, before the TLS handshake"), "{message}");
+    assert!(
+        message.contains("after its STARTTLS reply, before the TLS handshake"),
+        "{message}"
+    );
     let session = run.session.as_ref().expect("session");
     let received = String::from_utf8_lossy(&session.transcript.client_bytes()).into_owned();
-    assert!(received.ends_with("STARTTLS\r\n"), "nothing written after STARTTLS: {received:?}");
+    assert!(
+        received.ends_with("STARTTLS\r\n"),
+        "nothing written after STARTTLS: {received:?}"
+    );
 }
 
 #[test]
 fn connection_dropped_mid_data() {
-    let run = run(Client::RAW, &login().server(|c| c.faults.drop_mid_data = true));
+    let run = run(
+        Client::RAW,
+        &login().server(|c| c.faults.drop_mid_data = true),
+    );
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::TempFail);
-    assert!(message.starts_with("the server closed the connection"), "{message}");
+    assert!(
+        message.starts_with("the server closed the connection"),
+        "{message}"
+    );
     assert!(run.stored.is_empty());
 }
 
 #[test]
 fn stalled_server_times_out() {
     for stage in [Stage::Greeting, Stage::Mail, Stage::EndOfData] {
-        let scenario = Scenario::new("starttls", &["--timeout", "500ms", "--data-timeout", "500ms"])
-            .with_login()
-            .server(|c| c.faults.stall = Some((stage, Duration::from_secs(3))));
+        let scenario = Scenario::new(
+            "starttls",
+            &["--timeout", "500ms", "--data-timeout", "500ms"],
+        )
+        .with_login()
+        .server(|c| c.faults.stall = Some((stage, Duration::from_secs(3))));
         let run = run(Client::RAW, &scenario);
         let (exit, message) = failure(&run);
         assert_eq!(exit, Exit::TempFail, "{stage:?}");
-        assert!(message.starts_with("the server did not answer in time"), "{message}");
-        assert!(run.elapsed < Duration::from_secs(2), "{stage:?} took {:?}", run.elapsed);
+        assert!(
+            message.starts_with("the server did not answer in time"),
+            "{message}"
+        );
+        assert!(
+            run.elapsed < Duration::from_secs(2),
+            "{stage:?} took {:?}",
+            run.elapsed
+        );
     }
 }
 
@@ -149,7 +211,10 @@ fn certificate_not_trusted_without_the_ca() {
     let run = run_job(Client::RAW, &job, &server);
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Config);
-    assert!(message.starts_with("the server certificate is not valid for 127.0.0.1"), "{message}");
+    assert!(
+        message.starts_with("the server certificate is not valid for 127.0.0.1"),
+        "{message}"
+    );
     assert!(message.contains("--ca-file"));
 }
 
@@ -162,7 +227,10 @@ fn certificate_for_another_name_is_refused() {
     let run = run_job(Client::RAW, &job, &server);
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Config);
-    assert!(message.contains("not valid for mail.example.com"), "{message}");
+    assert!(
+        message.contains("not valid for mail.example.com"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -176,7 +244,10 @@ fn insecure_accepts_any_certificate_and_says_so() {
     };
     let run = run_job(Client::RAW, &job, &server);
     assert_eq!(run.exit(), Exit::Sent);
-    assert!(run.text.starts_with("-- certificate verification disabled (--insecure)\n"));
+    assert!(
+        run.text
+            .starts_with("-- certificate verification disabled (--insecure)\n")
+    );
 }
 
 #[test]
@@ -186,10 +257,16 @@ fn ipv6_loopback() {
         users: vec![("alice".into(), "s3cret-Pa55".into())],
         ..Config::default()
     };
-    let scenario = Scenario::new("starttls", &[]).with_login().server(|c| *c = config);
+    let scenario = Scenario::new("starttls", &[])
+        .with_login()
+        .server(|c| *c = config);
     let run = run(Client::RAW, &scenario);
     assert_eq!(run.exit(), Exit::Sent, "{}", run.text);
-    assert!(run.text.starts_with("-- connected to [::1]:PORT\n"), "{}", run.text);
+    assert!(
+        run.text.starts_with("-- connected to [::1]:PORT\n"),
+        "{}",
+        run.text
+    );
 }
 
 #[test]
@@ -205,7 +282,12 @@ fn line_breaks_in_input_are_refused_before_connecting() {
         let scenario = Scenario::new("starttls", extra).with_login();
         let server = Server::start(scenario.config.clone()).expect("server");
         let failure = job(&scenario, &server).expect_err("refused");
-        assert_eq!(failure.exit, Exit::DataErr, "{extra:?}: {}", failure.message);
+        assert_eq!(
+            failure.exit,
+            Exit::DataErr,
+            "{extra:?}: {}",
+            failure.message
+        );
         assert!(server.sessions().is_empty(), "nothing was sent");
     }
 }
@@ -223,14 +305,20 @@ fn missing_attachment_is_refused_before_connecting() {
 
 #[test]
 fn pipelined_group_with_a_rejected_recipient_delivers_nothing() {
-    let scenario = Scenario::new("starttls", &["--to", "a@example.org", "--to", "gone@example.org"])
-        .with_login()
-        .server(|c| c.faults.reject_recipients = vec!["gone@example.org".into()]);
+    let scenario = Scenario::new(
+        "starttls",
+        &["--to", "a@example.org", "--to", "gone@example.org"],
+    )
+    .with_login()
+    .server(|c| c.faults.reject_recipients = vec!["gone@example.org".into()]);
     let run = run(PIPELINING, &scenario);
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Unavailable);
     assert!(message.contains("RCPT TO:<gone@example.org>"), "{message}");
-    assert!(run.stored.is_empty(), "the connection was dropped inside DATA");
+    assert!(
+        run.stored.is_empty(),
+        "the connection was dropped inside DATA"
+    );
 }
 
 #[test]
@@ -243,19 +331,32 @@ fn pipelined_group_with_no_accepted_recipient_sends_a_lone_dot() {
     assert_eq!(exit, Exit::Unavailable);
     assert!(run.stored.is_empty());
     let received = String::from_utf8_lossy(&run.server_received()).into_owned();
-    assert!(!received.contains("Subject:"), "no message content was sent: {received:?}");
+    assert!(
+        !received.contains("Subject:"),
+        "no message content was sent: {received:?}"
+    );
 }
 
 #[test]
 fn pipelined_replies_are_read_in_order() {
     let scenario = Scenario::new(
         "starttls",
-        &["--to", "a@example.org", "--cc", "b@example.org", "--bcc", "c@example.org"],
+        &[
+            "--to",
+            "a@example.org",
+            "--cc",
+            "b@example.org",
+            "--bcc",
+            "c@example.org",
+        ],
     )
     .with_login();
     let run = run(PIPELINING, &scenario);
     assert_eq!(run.exit(), Exit::Sent, "{}", run.text);
-    assert_eq!(run.stored[0].envelope.recipients, ["a@example.org", "b@example.org", "c@example.org"]);
+    assert_eq!(
+        run.stored[0].envelope.recipients,
+        ["a@example.org", "b@example.org", "c@example.org"]
+    );
     assert!(
         run.text.contains(
             "C: MAIL FROM:<alice@example.com>\nC: RCPT TO:<a@example.org>\nC: RCPT TO:<b@example.org>\n\

@@ -14,7 +14,14 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     let root = workspace_root()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo)
-        .args(["build", "--quiet", "--package", "raw-client", "--package", "lib-client"])
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "raw-client",
+            "--package",
+            "lib-client",
+        ])
         .current_dir(&root)
         .status()
         .context("running cargo build")?;
@@ -27,7 +34,10 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
         shared.extend(["--date".into(), "Mon, 23 Nov 2026 12:00:00 +0000".into()]);
     }
     if !shared.iter().any(|arg| arg.starts_with("--message-id")) {
-        shared.extend(["--message-id".into(), "compare@smtp-workbench.example".into()]);
+        shared.extend([
+            "--message-id".into(),
+            "compare@smtp-workbench.example".into(),
+        ]);
     }
     let out_dir = root.join("target").join("compare");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -45,7 +55,11 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
         relative(&out_dir, &root).display()
     );
     println!("verdict: {}", diff.verdict());
-    Ok(if diff.is_identical() && raw.status == lib.status { 0 } else { 1 })
+    Ok(if diff.is_identical() && raw.status == lib.status {
+        0
+    } else {
+        1
+    })
 }
 
 struct Run {

@@ -189,9 +189,7 @@ fn offered_auth(transcript: &Transcript) -> String {
 }
 
 /// The first error of type `T` in the source chain.
-fn source_of<'a, T: std::error::Error + 'static>(
-    error: &'a lettre::transport::smtp::Error,
-) -> Option<&'a T> {
+fn source_of<T: std::error::Error + 'static>(error: &lettre::transport::smtp::Error) -> Option<&T> {
     let mut source = error.source();
     while let Some(inner) = source {
         if let Some(found) = inner.downcast_ref::<T>() {

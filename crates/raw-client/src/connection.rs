@@ -46,18 +46,15 @@ impl Connection {
         port: u16,
         peer: &str,
         timeout: Duration,
-        mut transcript: Transcript,
-    ) -> Result<Connection, (Transcript, Error)> {
-        let addresses: Vec<_> = match (host, port).to_socket_addrs() {
-            Ok(addresses) => addresses.collect(),
-            Err(source) => {
-                let error = Error::Resolve {
-                    host: host.to_owned(),
-                    source,
-                };
-                return Err((transcript, error));
-            }
-        };
+        transcript: &mut Transcript,
+    ) -> Result<Connection, Error> {
+        let addresses: Vec<_> = (host, port)
+            .to_socket_addrs()
+            .map_err(|source| Error::Resolve {
+                host: host.to_owned(),
+                source,
+            })?
+            .collect();
         let mut last_error = None;
         for address in &addresses {
             match TcpStream::connect_timeout(address, timeout) {
@@ -74,7 +71,7 @@ impl Connection {
                     return Ok(Connection {
                         stream: Stream::Plain(tcp),
                         input: Vec::new(),
-                        transcript,
+                        transcript: std::mem::take(transcript),
                         command_timeout: timeout,
                     });
                 }
@@ -82,7 +79,7 @@ impl Connection {
             }
         }
         let source = last_error.unwrap_or_else(|| io::Error::other("the name has no address"));
-        let error = if addresses.is_empty() {
+        Err(if addresses.is_empty() {
             Error::Resolve {
                 host: host.to_owned(),
                 source,
@@ -92,8 +89,7 @@ impl Connection {
                 peer: peer.to_owned(),
                 source,
             }
-        };
-        Err((transcript, error))
+        })
     }
 
     /// Whether the connection is encrypted.

@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn complete_replies() {
-        let cases: &[(&[u8], u16, Option<&str>, &[&str])] = &[
+        type Case<'a> = (&'a [u8], u16, Option<&'a str>, &'a [&'a str]);
+        let cases: &[Case<'_>] = &[
             (b"220 mx ESMTP\r\n", 220, None, &["mx ESMTP"]),
             (b"250 2.1.0 Ok\r\n", 250, Some("2.1.0"), &["2.1.0 Ok"]),
             (

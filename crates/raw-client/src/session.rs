@@ -53,17 +53,24 @@ pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Erro
     if job.verify.insecure {
         transcript.note("certificate verification disabled (--insecure)");
     }
-    let mut connection =
-        match Connection::connect(&host, port, &job.peer(), job.timeouts.command, transcript) {
-            Ok(connection) => connection,
-            Err((transcript, error)) => return (transcript, Err(error)),
-        };
+    let connected = Connection::connect(
+        &host,
+        port,
+        &job.peer(),
+        job.timeouts.command,
+        &mut transcript,
+    );
+    let mut connection = match connected {
+        Ok(connection) => connection,
+        Err(error) => return (transcript, Err(error)),
+    };
     let mut state = State::Commands;
     let result = dialogue(&mut connection, &mut state, job, settings, tls_config);
-    if let Err(error) = &result {
-        if state == State::Commands && error_allows_quit(error) {
-            quit(&mut connection);
-        }
+    if let Err(error) = &result
+        && state == State::Commands
+        && error_allows_quit(error)
+    {
+        quit(&mut connection);
     }
     (connection.close(), result)
 }
@@ -398,10 +405,10 @@ fn message_data(connection: &mut Connection, state: &mut State, job: &Job) -> Re
 
 /// RFC 5321 §4.1.1.10: QUIT, read the 221, and close; errors no longer matter here.
 fn quit(connection: &mut Connection) {
-    if let Ok(bytes) = Command::Quit.encode() {
-        if connection.send(&bytes).is_ok() {
-            let _ = connection.read_reply("QUIT");
-        }
+    if let Ok(bytes) = Command::Quit.encode()
+        && connection.send(&bytes).is_ok()
+    {
+        let _ = connection.read_reply("QUIT");
     }
 }
 

@@ -94,6 +94,39 @@ impl Scenario {
     }
 }
 
+/// A test server whose store directory is removed when it is dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    server: Server,
+    _store: TempDir,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl Scenario {
+    /// Starts a server with this scenario's configuration and a temporary store.
+    pub fn start_server(&self) -> TestServer {
+        let store = TempDir::new("store");
+        let mut config = self.config.clone();
+        config
+            .store
+            .get_or_insert_with(|| store.path().to_path_buf());
+        match Server::start(config) {
+            Ok(server) => TestServer {
+                server,
+                _store: store,
+            },
+            Err(error) => panic!("the test server did not start: {error}"),
+        }
+    }
+}
+
 /// What one client run produced, on both sides of the wire.
 #[derive(Debug)]
 pub struct ClientRun {
@@ -175,10 +208,7 @@ pub fn job(scenario: &Scenario, server: &Server) -> Result<Job, Failure> {
 
 /// Runs one client against a fresh server for `scenario`.
 pub fn run(client: Client, scenario: &Scenario) -> ClientRun {
-    let server = match Server::start(scenario.config.clone()) {
-        Ok(server) => server,
-        Err(error) => panic!("the test server did not start: {error}"),
-    };
+    let server = scenario.start_server();
     let job = match job(scenario, &server) {
         Ok(job) => job,
         Err(failure) => panic!("the scenario's options are invalid: {failure}"),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cli::Exit;
-use test_server::{Config, Server, Stage};
+use test_server::{Config, Stage};
 use workspace_tests::{Client, ClientRun, Scenario, TempDir, job, run, run_job};
 
 const PIPELINING: Client = Client::Raw(raw_client::Settings { pipelining: true });
@@ -25,7 +25,7 @@ fn sends_and_the_server_stores_exactly_the_rendered_bytes() {
     let scenario = login();
     let run = run(Client::RAW, &scenario);
     assert_eq!(run.exit(), Exit::Sent, "{}", run.text);
-    let server = Server::start(scenario.config.clone()).expect("server");
+    let server = scenario.start_server();
     let job = job(&scenario, &server).expect("job");
     assert_eq!(run.stored.len(), 1);
     assert_eq!(run.stored[0].data, job.message.to_bytes().expect("render"));
@@ -205,7 +205,7 @@ fn stalled_server_times_out() {
 #[test]
 fn certificate_not_trusted_without_the_ca() {
     let scenario = login();
-    let server = Server::start(scenario.config.clone()).expect("server");
+    let server = scenario.start_server();
     let mut job = job(&scenario, &server).expect("job");
     job.verify.ca_pem = None;
     let run = run_job(Client::RAW, &job, &server);
@@ -221,7 +221,7 @@ fn certificate_not_trusted_without_the_ca() {
 #[test]
 fn certificate_for_another_name_is_refused() {
     let scenario = login();
-    let server = Server::start(scenario.config.clone()).expect("server");
+    let server = scenario.start_server();
     let mut job = job(&scenario, &server).expect("job");
     job.tls_name = "mail.example.com".into();
     let run = run_job(Client::RAW, &job, &server);
@@ -236,7 +236,7 @@ fn certificate_for_another_name_is_refused() {
 #[test]
 fn insecure_accepts_any_certificate_and_says_so() {
     let scenario = login();
-    let server = Server::start(scenario.config.clone()).expect("server");
+    let server = scenario.start_server();
     let mut job = job(&scenario, &server).expect("job");
     job.verify = cli::Verify {
         ca_pem: None,
@@ -280,7 +280,7 @@ fn line_breaks_in_input_are_refused_before_connecting() {
     ];
     for extra in cases {
         let scenario = Scenario::new("starttls", extra).with_login();
-        let server = Server::start(scenario.config.clone()).expect("server");
+        let server = scenario.start_server();
         let failure = job(&scenario, &server).expect_err("refused");
         assert_eq!(
             failure.exit,
@@ -297,7 +297,7 @@ fn missing_attachment_is_refused_before_connecting() {
     let dir = TempDir::new("missing");
     let missing = dir.path().join("nope.pdf").display().to_string();
     let scenario = Scenario::new("starttls", &["--attach", &missing]).with_login();
-    let server = Server::start(scenario.config.clone()).expect("server");
+    let server = scenario.start_server();
     let failure = job(&scenario, &server).expect_err("refused");
     assert_eq!(failure.exit, Exit::NoInput);
     assert!(failure.message.contains("nope.pdf"), "{}", failure.message);

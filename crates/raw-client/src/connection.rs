@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
@@ -109,20 +109,14 @@ impl Connection {
         self.read_reply_within(self.command_timeout, waiting_for)
     }
 
-    /// Reads one reply, waiting at most `timeout` for each read.
+    /// Reads one reply, waiting at most `timeout` for all of it: a server that trickles a
+    /// byte at a time cannot keep the client waiting longer than that.
     pub(crate) fn read_reply_within(
         &mut self,
         timeout: Duration,
         waiting_for: &str,
     ) -> Result<Reply, Error> {
-        let protocol = |reason: String| Error::Protocol {
-            after: waiting_for.to_owned(),
-            reason,
-        };
-        self.stream
-            .tcp()
-            .set_read_timeout(Some(timeout))
-            .map_err(|source| io_error(source, waiting_for))?;
+        let deadline = Instant::now() + timeout;
         loop {
             match reply::parse(&self.input) {
                 Ok(Some((reply, used))) => {
@@ -133,9 +127,24 @@ impl Connection {
                 Ok(None) => {}
                 Err(error) => {
                     self.transcript.server(&self.input);
-                    return Err(protocol(error.to_string()));
+                    return Err(Error::Protocol {
+                        after: waiting_for.to_owned(),
+                        reason: error.to_string(),
+                    });
                 }
             }
+            let timed_out = || Error::Timeout {
+                during: format!("waiting for the reply to {waiting_for}"),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.transcript.server(&self.input);
+                return Err(timed_out());
+            }
+            self.stream
+                .tcp()
+                .set_read_timeout(Some(remaining))
+                .map_err(|source| io_error(source, waiting_for))?;
             let mut chunk = [0u8; 8192];
             let read = match &mut self.stream {
                 Stream::Plain(tcp) => tcp.read(&mut chunk),
@@ -152,9 +161,7 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
                     self.transcript.server(&self.input);
-                    return Err(Error::Timeout {
-                        during: format!("waiting for the reply to {waiting_for}"),
-                    });
+                    return Err(timed_out());
                 }
                 Err(source) => return Err(io_error(source, waiting_for)),
             }

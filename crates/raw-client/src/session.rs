@@ -138,17 +138,19 @@ fn greeting(connection: &mut Connection) -> Result<Reply, Error> {
     check(reply, "the connection (greeting)", |code| code == 220)
 }
 
-/// RFC 5321 §4.1.1.1: EHLO, and HELO only for old servers that do not know EHLO (500/502),
-/// never while TLS is required but not yet active (HELO cannot negotiate STARTTLS).
+/// RFC 5321 §4.1.1.1: EHLO, and HELO only for old servers that do not know EHLO (500/502).
+/// While TLS is required and not yet active, any EHLO failure ends the session: HELO cannot
+/// negotiate STARTTLS, and falling back to plaintext is exactly what a stripping attack wants.
 fn ehlo(connection: &mut Connection, job: &Job) -> Result<Extensions, Error> {
     let reply = command(connection, &Command::Ehlo(&job.helo_name), "EHLO")?;
     if reply.code == 250 {
         return Ok(Extensions::from_ehlo(&reply));
     }
+    let tls_pending = job.tls == TlsMode::StartTls && !connection.is_tls();
+    if tls_pending && reply.code != 421 {
+        return Err(Error::EhloRejectedTlsRequired { reply });
+    }
     if matches!(reply.code, 500 | 502) {
-        if job.tls == TlsMode::StartTls && !connection.is_tls() {
-            return Err(Error::EhloRejectedTlsRequired { reply });
-        }
         let reply = command(connection, &Command::Helo(&job.helo_name), "HELO")?;
         check(reply, "HELO", |code| code == 250)?;
         return Ok(Extensions::default());

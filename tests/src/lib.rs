@@ -5,6 +5,9 @@
 //! are the same for both; the only thing that differs between two runs is the server's
 //! port, which [`ClientRun::text`] replaces with `PORT`.
 
+pub mod scripted;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -188,12 +191,17 @@ pub fn job(scenario: &Scenario, server: &Server) -> Result<Job, Failure> {
     } else {
         server.addr()
     };
+    job_at(scenario, addr, Some(server.ca_pem()))
+}
+
+/// Builds the job for `scenario` against any server address, trusting `ca_pem`.
+pub fn job_at(scenario: &Scenario, addr: SocketAddr, ca_pem: Option<&str>) -> Result<Job, Failure> {
     let mut argv = vec!["client".to_owned(), "--server".to_owned(), addr.to_string()];
     argv.extend(scenario.args.iter().cloned());
     let arguments =
         Arguments::try_parse_from(&argv).map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
     let mut job = Job::from_options(&arguments.options, &mut |_| {})?;
-    job.verify.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+    job.verify.ca_pem = ca_pem.map(|pem| pem.as_bytes().to_vec());
     if let Some((user, password)) = &scenario.credentials {
         if job.tls == TlsMode::None {
             job.allow_plaintext_auth = true;
@@ -213,11 +221,12 @@ pub fn run(client: Client, scenario: &Scenario) -> ClientRun {
         Ok(job) => job,
         Err(failure) => panic!("the scenario's options are invalid: {failure}"),
     };
-    run_job(client, &job, &server)
+    run_job(client, &job, Some(&server))
 }
 
-/// Runs one client for an already built job against `server`.
-pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
+/// Runs one client for an already built job; `server` is the test server it talks to, if
+/// it is one (then its session and stored messages are collected too).
+pub fn run_job(client: Client, job: &Job, server: Option<&Server>) -> ClientRun {
     let started = std::time::Instant::now();
     let (transcript, result) = match client {
         Client::Raw(settings) => {
@@ -231,19 +240,16 @@ pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
         .events()
         .iter()
         .any(|event| matches!(event, transcript::Event::Connected { .. }));
-    let session = if connected {
-        server
+    let session = match server {
+        Some(server) if connected => server
             .wait_for_sessions(1, Duration::from_secs(10))
             .into_iter()
-            .next()
-    } else {
-        None
+            .next(),
+        _ => None,
     };
     let mut text = transcript.render_text(RenderOptions::default());
-    for addr in [Some(server.addr()), server.tls_addr()]
-        .into_iter()
-        .flatten()
-    {
+    let addresses = server.map(|server| [Some(server.addr()), server.tls_addr()]);
+    for addr in addresses.into_iter().flatten().flatten() {
         let shown = addr.to_string();
         let without_port = shown.trim_end_matches(|c: char| c.is_ascii_digit());
         text = text.replace(&shown, &format!("{without_port}PORT"));
@@ -253,7 +259,7 @@ pub fn run_job(client: Client, job: &Job, server: &Server) -> ClientRun {
         text,
         result,
         session,
-        stored: server.messages(),
+        stored: server.map(Server::messages).unwrap_or_default(),
         elapsed,
     }
 }

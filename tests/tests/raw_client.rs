@@ -208,7 +208,7 @@ fn certificate_not_trusted_without_the_ca() {
     let server = scenario.start_server();
     let mut job = job(&scenario, &server).expect("job");
     job.verify.ca_pem = None;
-    let run = run_job(Client::RAW, &job, &server);
+    let run = run_job(Client::RAW, &job, Some(&server));
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Config);
     assert!(
@@ -224,7 +224,7 @@ fn certificate_for_another_name_is_refused() {
     let server = scenario.start_server();
     let mut job = job(&scenario, &server).expect("job");
     job.tls_name = "mail.example.com".into();
-    let run = run_job(Client::RAW, &job, &server);
+    let run = run_job(Client::RAW, &job, Some(&server));
     let (exit, message) = failure(&run);
     assert_eq!(exit, Exit::Config);
     assert!(
@@ -242,7 +242,7 @@ fn insecure_accepts_any_certificate_and_says_so() {
         ca_pem: None,
         insecure: true,
     };
-    let run = run_job(Client::RAW, &job, &server);
+    let run = run_job(Client::RAW, &job, Some(&server));
     assert_eq!(run.exit(), Exit::Sent);
     assert!(
         run.text

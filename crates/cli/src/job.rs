@@ -42,6 +42,8 @@ pub struct Verify {
     pub ca_pem: Option<Vec<u8>>,
     /// `--insecure`: accept any certificate.
     pub insecure: bool,
+    /// `--pin-sha256`: accept only the certificate with this SHA-256 fingerprint.
+    pub pin_sha256: Option<[u8; 32]>,
 }
 
 /// AUTH credentials. `Debug` never shows the password.
@@ -212,6 +214,7 @@ impl Job {
             verify: Verify {
                 ca_pem,
                 insecure: options.insecure,
+                pin_sha256: options.pin_sha256.as_deref().map(parse_pin).transpose()?,
             },
             helo_name,
             credentials,
@@ -490,6 +493,27 @@ fn read_input_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     })
 }
 
+/// 64 hex digits, with or without colons: `AB:CD:...` as `openssl x509 -fingerprint -sha256` prints.
+fn parse_pin(text: &str) -> Result<[u8; 32], Failure> {
+    let hex: String = text.chars().filter(|&c| c != ':').collect();
+    let bad = || {
+        Failure::new(
+            Exit::Usage,
+            format!(
+                "--pin-sha256 {text:?} is not a SHA-256 fingerprint: give 64 hex digits, colons allowed"
+            ),
+        )
+    };
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut pin = [0u8; 32];
+    for (i, byte) in pin.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(pin)
+}
+
 /// `60`, `60s`, `500ms` or `2m`.
 fn parse_duration(text: &str, flag: &str) -> Result<Duration, Failure> {
     let text = text.trim();
@@ -568,6 +592,21 @@ mod tests {
         for bad in ["", "0", "1h", "x", "-1"] {
             assert_eq!(
                 parse_duration(bad, "-t").map_err(|f| f.exit),
+                Err(Exit::Usage),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn pins() {
+        let hex = "AB".repeat(32);
+        assert_eq!(parse_pin(&hex), Ok([0xab; 32]));
+        let colons = vec!["0f"; 32].join(":");
+        assert_eq!(parse_pin(&colons), Ok([0x0f; 32]));
+        for bad in ["", "ab", &"zz".repeat(32), &"ab".repeat(33)] {
+            assert_eq!(
+                parse_pin(bad).map_err(|f| f.exit),
                 Err(Exit::Usage),
                 "{bad}"
             );

@@ -38,6 +38,11 @@ pub struct Options {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Accept only the server certificate with this SHA-256 fingerprint (hex, colons
+    /// optional), whatever CA signed it, like msmtp's tls_fingerprint.
+    #[arg(long, value_name = "HEX")]
+    pub pin_sha256: Option<String>,
+
     /// Name sent with EHLO (RFC 5321 §4.1.1.1) [default: this machine's host name].
     #[arg(long, env = "SMTP_HELO_NAME", value_name = "NAME")]
     pub helo_name: Option<String>,

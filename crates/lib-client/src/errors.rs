@@ -64,7 +64,7 @@ fn mapped(error: &lettre::transport::smtp::Error, transcript: &Transcript, job: 
         return match tls {
             rustls::Error::InvalidCertificate(reason) => Error::Certificate {
                 name: job.tls_name.clone(),
-                reason: format!("{reason:?}"),
+                reason: reason.to_string(),
             },
             other => Error::Handshake {
                 reason: other.to_string(),

@@ -63,6 +63,12 @@ type Prepared = (SmtpTransport, Envelope, Vec<u8>);
 
 /// Maps the job onto lettre's own API.
 fn prepare(job: &Job) -> Result<Prepared, Failure> {
+    if job.verify.pin_sha256.is_some() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "lib-client cannot pin a certificate: lettre 0.11 has no API for --pin-sha256; use raw-client",
+        ));
+    }
     let (host, port) = job.endpoint()?;
     let tls = match job.tls {
         TlsMode::None => Tls::None,

@@ -15,5 +15,8 @@ struct Arguments {
 
 fn main() {
     let arguments = Arguments::parse();
+    // lib-client turns a panic inside lettre into an error sentence; the default hook would
+    // also print a backtrace-style message, so keep the user's terminal clean.
+    std::panic::set_hook(Box::new(|_| {}));
     std::process::exit(cli::run("lib-client", &arguments.options, lib_client::send));
 }

@@ -273,7 +273,7 @@ fn handshake_error(error: io::Error, name: &str) -> Error {
     match tls_error {
         Some(rustls::Error::InvalidCertificate(reason)) => Error::Certificate {
             name: name.to_owned(),
-            reason: format!("{reason:?}"),
+            reason: reason.to_string(),
         },
         Some(other) => Error::Handshake {
             reason: other.to_string(),

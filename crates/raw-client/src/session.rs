@@ -43,12 +43,10 @@ pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Erro
     };
     let tls_config = match job.tls {
         TlsMode::None => None,
-        TlsMode::StartTls | TlsMode::Implicit => {
-            match tls::client_config(job.verify.ca_pem.as_deref(), job.verify.insecure) {
-                Ok(config) => Some(config),
-                Err(error) => return (transcript, Err(error)),
-            }
-        }
+        TlsMode::StartTls | TlsMode::Implicit => match tls::client_config(&job.verify) {
+            Ok(config) => Some(config),
+            Err(error) => return (transcript, Err(error)),
+        },
     };
     if job.verify.insecure {
         transcript.note("certificate verification disabled (--insecure)");

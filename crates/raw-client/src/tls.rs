@@ -7,25 +7,32 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{WebPkiSupportedAlgorithms, ring};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
+
+use cli::Verify;
 
 use crate::Error;
 
 /// Builds the client configuration for one run.
-pub(crate) fn client_config(
-    ca_pem: Option<&[u8]>,
-    insecure: bool,
-) -> Result<Arc<ClientConfig>, Error> {
+pub(crate) fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, Error> {
+    let (ca_pem, insecure) = (verify.ca_pem.as_deref(), verify.insecure);
     let provider = Arc::new(ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::TlsSetup(e.to_string()))?;
-    let config = if insecure {
+    let algorithms = provider.signature_verification_algorithms;
+    let config = if let Some(pin) = verify.pin_sha256 {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(
-                provider.signature_verification_algorithms,
-            )))
+            .with_custom_certificate_verifier(Arc::new(Pinned { pin, algorithms }))
+            .with_no_client_auth()
+    } else if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(algorithms)))
             .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
@@ -55,6 +62,72 @@ pub(crate) fn client_config(
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
     ServerName::try_from(host.to_owned())
         .map_err(|_| Error::TlsSetup(format!("{host:?} is not a valid TLS server name")))
+}
+
+/// `--pin-sha256`: the server's certificate must have exactly this SHA-256 fingerprint
+/// (msmtp's `tls_fingerprint`); its CA and names then do not matter.
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// The fingerprint did not match.
+#[derive(Debug)]
+struct PinMismatch(String);
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its SHA-256 fingerprint is {}, not the one given with --pin-sha256",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest = ::ring::digest::digest(&::ring::digest::SHA256, end_entity);
+        if digest.as_ref() == self.pin {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(PinMismatch(hex.join(":")))),
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// `--insecure`: accepts any certificate, but still checks the handshake signatures so the

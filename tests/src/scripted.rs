@@ -1,0 +1,130 @@
+//! A scripted hostile server: it answers each client line with whatever bytes a test wants,
+//! including ones no honest server would send, and records everything the client wrote.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One step of the script.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Write these bytes.
+    Send(Vec<u8>),
+    /// Read one line from the client (any content).
+    Read,
+    /// Read lines until the client's end-of-data line `.`.
+    ReadData,
+    /// Write these bytes one at a time, pausing between them.
+    Trickle(Vec<u8>, Duration),
+    /// Write the same bytes over and over (bounded, so the test always ends).
+    Repeat(Vec<u8>, usize),
+    /// Do nothing for a while.
+    Stall(Duration),
+    /// Answer each following client line with `334 <challenge>`, this many times.
+    Challenges(usize),
+    /// Close the connection.
+    Close,
+}
+
+/// A server that runs one script for one connection.
+pub struct Scripted {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Scripted {
+    /// Starts listening on 127.0.0.1 and runs `script` for the first connection.
+    pub fn start(script: Vec<Step>) -> Scripted {
+        let listener = match TcpListener::bind("127.0.0.1:0") {
+            Ok(listener) => listener,
+            Err(error) => panic!("cannot listen on loopback: {error}"),
+        };
+        let addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(error) => panic!("no local address: {error}"),
+        };
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = received.clone();
+        let thread = std::thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                let _ = run(stream, &script, &record);
+            }
+        });
+        Scripted {
+            addr,
+            received,
+            thread: Some(thread),
+        }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Everything the client wrote, once the script has finished.
+    pub fn received(mut self) -> Vec<u8> {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        match self.received.lock() {
+            Ok(bytes) => bytes.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+fn run(stream: TcpStream, script: &[Step], received: &Mutex<Vec<u8>>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut read_line = |reader: &mut BufReader<TcpStream>| -> std::io::Result<Vec<u8>> {
+        let mut line = Vec::new();
+        reader.read_until(b'\n', &mut line)?;
+        if let Ok(mut all) = received.lock() {
+            all.extend_from_slice(&line);
+        }
+        Ok(line)
+    };
+    for step in script {
+        match step {
+            Step::Send(bytes) => writer.write_all(bytes)?,
+            Step::Read => {
+                if read_line(&mut reader)?.is_empty() {
+                    return Ok(());
+                }
+            }
+            Step::ReadData => loop {
+                let line = read_line(&mut reader)?;
+                if line.is_empty() || line == b".\r\n" {
+                    break;
+                }
+            },
+            Step::Trickle(bytes, pause) => {
+                for byte in bytes {
+                    writer.write_all(&[*byte])?;
+                    std::thread::sleep(*pause);
+                }
+            }
+            Step::Repeat(bytes, times) => {
+                for _ in 0..*times {
+                    writer.write_all(bytes)?;
+                }
+            }
+            Step::Stall(duration) => std::thread::sleep(*duration),
+            Step::Challenges(times) => {
+                for _ in 0..*times {
+                    writer.write_all(b"334 VXNlcm5hbWU6\r\n")?;
+                    if read_line(&mut reader)?.is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
+            Step::Close => return Ok(()),
+        }
+    }
+    Ok(())
+}

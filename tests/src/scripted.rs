@@ -81,7 +81,7 @@ fn run(stream: TcpStream, script: &[Step], received: &Mutex<Vec<u8>>) -> std::io
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    let mut read_line = |reader: &mut BufReader<TcpStream>| -> std::io::Result<Vec<u8>> {
+    let read_line = |reader: &mut BufReader<TcpStream>| -> std::io::Result<Vec<u8>> {
         let mut line = Vec::new();
         reader.read_until(b'\n', &mut line)?;
         if let Ok(mut all) = received.lock() {

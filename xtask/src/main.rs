@@ -1,9 +1,11 @@
-//! Project automation: `cargo xtask compare | ci`.
+//! Project automation: `cargo xtask compare | interop`.
 //!
 //! `compare` runs raw-client and lib-client with the same options and diffs their
-//! transcripts — the diff students study.
+//! transcripts — the diff students study. `interop` proves both clients against real
+//! servers and real clients against the test server.
 
 mod compare;
+mod interop;
 
 use anyhow::{Result, bail};
 
@@ -23,6 +25,7 @@ fn run() -> Result<i32> {
     let rest: Vec<String> = args.collect();
     match task.as_str() {
         "compare" => compare::run(&rest),
+        "interop" => interop::run(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(0)
@@ -39,4 +42,10 @@ tasks:
       run raw-client and lib-client with the same options (the embedded test server by
       default), save both transcripts under target/compare/, print the unified diff and a
       verdict; exit 0 when identical, 1 when they differ.
-      Example: cargo xtask compare -- --pipelining";
+      Example: cargo xtask compare -- --pipelining
+  interop [--only GROUP,...]
+      prove our clients against real servers (Postfix, aiosmtpd, a Node.js smtp-server) and
+      real clients (swaks, curl, Python smtplib, msmtp, Nodemailer) against test-server, all
+      on 127.0.0.1; installs what is missing (apt-get, pip venv and npm under
+      target/interop/), prints a pass/fail table; exit 0 when every check passed.
+      Groups: postfix, aiosmtpd, smtp-server, swaks, curl, smtplib, msmtp, nodemailer";

@@ -1,0 +1,269 @@
+//! Our clients against a Node.js server built on the `smtp-server` package (npm), run by
+//! `xtask/interop/node/server.js`: STARTTLS, implicit TLS, AUTH PLAIN/LOGIN, PIPELINING,
+//! 8BITMIME and SMTPUTF8, storing the bytes of its onData stream.
+
+use std::process::Command;
+use std::time::Duration;
+
+use super::mail::{self, Client, Envelope, Mail, PASSWORD, Send, Tls, USER};
+use super::procs::{self, Service};
+use super::{Ctx, OURS_TO_PEER, Report};
+
+const PEER: &str = "smtp-server (Node.js)";
+
+fn envelope(meta: &serde_json::Value) -> Envelope {
+    Envelope {
+        from: mail::json_str(meta, "mail_from").unwrap_or_default(),
+        recipients: mail::json_strs(meta, "rcpt_to"),
+        auth_user: mail::json_str(meta, "auth_user"),
+        tls: mail::json_bool(meta, "tls"),
+    }
+}
+
+struct Ports {
+    starttls: u16,
+    implicit: u16,
+    login: u16,
+}
+
+/// Runs the smtp-server checks.
+pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
+    let started = (|| -> anyhow::Result<_> {
+        let dir = ctx
+            .tools
+            .node_dir
+            .as_ref()
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let certs = ctx
+            .certs
+            .as_ref()
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let store = ctx.dir("smtp-server-store")?;
+        let ports = Ports {
+            starttls: procs::free_port()?,
+            implicit: procs::free_port()?,
+            login: procs::free_port()?,
+        };
+        let mut command = Command::new("node");
+        command
+            .arg(dir.join("server.js"))
+            .args(["--port", &ports.starttls.to_string()])
+            .args(["--secure-port", &ports.implicit.to_string()])
+            .args(["--login-port", &ports.login.to_string()])
+            .arg("--cert")
+            .arg(&certs.cert)
+            .arg("--key")
+            .arg(&certs.key)
+            .arg("--store")
+            .arg(&store)
+            .args(["--user", USER, "--password", PASSWORD])
+            .current_dir(dir);
+        let mut service = Service::spawn(PEER, command, &ctx.work.join("smtp-server.log"))?;
+        service.wait_listening(
+            &[ports.starttls, ports.implicit, ports.login],
+            Duration::from_secs(30),
+        )?;
+        Ok((service, store, ports))
+    })();
+    let (service, store, ports) = match started {
+        Ok(started) => started,
+        Err(error) => {
+            report.setup_failed(PEER, OURS_TO_PEER, format!("{error:#}"));
+            return;
+        }
+    };
+    let Ok(certs) = &ctx.certs else { return };
+
+    struct Case {
+        client: Client,
+        tls: Tls,
+        port: u16,
+        pipelining: bool,
+        mechanism: &'static str,
+        what: &'static str,
+        utf8: bool,
+    }
+    let case = |client, tls, port, pipelining, mechanism, what, utf8| Case {
+        client,
+        tls,
+        port,
+        pipelining,
+        mechanism,
+        what,
+        utf8,
+    };
+    let full = "To + Cc + Bcc, attachment, 8-bit, dot lines";
+    let cases = [
+        case(
+            Client::Raw,
+            Tls::Starttls,
+            ports.starttls,
+            false,
+            "PLAIN",
+            full,
+            false,
+        ),
+        case(
+            Client::Raw,
+            Tls::Starttls,
+            ports.starttls,
+            true,
+            "PLAIN",
+            full,
+            false,
+        ),
+        case(
+            Client::Lib,
+            Tls::Starttls,
+            ports.starttls,
+            false,
+            "PLAIN",
+            full,
+            false,
+        ),
+        case(
+            Client::Raw,
+            Tls::Implicit,
+            ports.implicit,
+            false,
+            "PLAIN",
+            full,
+            false,
+        ),
+        case(
+            Client::Raw,
+            Tls::Implicit,
+            ports.implicit,
+            true,
+            "PLAIN",
+            full,
+            false,
+        ),
+        case(
+            Client::Lib,
+            Tls::Implicit,
+            ports.implicit,
+            false,
+            "PLAIN",
+            full,
+            false,
+        ),
+        case(
+            Client::Raw,
+            Tls::Starttls,
+            ports.login,
+            false,
+            "LOGIN",
+            "only LOGIN offered",
+            false,
+        ),
+        case(
+            Client::Lib,
+            Tls::Starttls,
+            ports.login,
+            false,
+            "LOGIN",
+            "only LOGIN offered",
+            false,
+        ),
+        case(
+            Client::Raw,
+            Tls::Starttls,
+            ports.starttls,
+            false,
+            "PLAIN",
+            "SMTPUTF8: UTF-8 addresses",
+            true,
+        ),
+        case(
+            Client::Raw,
+            Tls::Starttls,
+            ports.starttls,
+            true,
+            "PLAIN",
+            "SMTPUTF8: UTF-8 addresses",
+            true,
+        ),
+        case(
+            Client::Lib,
+            Tls::Starttls,
+            ports.starttls,
+            false,
+            "PLAIN",
+            "SMTPUTF8: UTF-8 addresses",
+            true,
+        ),
+    ];
+    for (index, case) in cases.iter().enumerate() {
+        let tag = format!("smtp-server-{index}-{}", case.client.name());
+        let mail = if case.utf8 {
+            Mail {
+                from: "Jörg Sender <jörg@bücher.example>".into(),
+                to: vec!["Zoë <zoë@example.com>".into()],
+                cc: vec!["用户@例子.example".into()],
+                bcc: vec!["bob@example.com".into()],
+                subject: format!("Interop {tag}: SMTPUTF8"),
+                attach: false,
+                message_id: format!("{tag}@interop.smtp-workbench.example"),
+            }
+        } else {
+            Mail::full(&tag, "example.com")
+        };
+        let send = Send {
+            client: case.client,
+            port: case.port,
+            tls: case.tls,
+            ca: &certs.ca,
+            password_file: Some(&ctx.fixtures.password_file),
+            pipelining: case.pipelining,
+            mail: &mail,
+        };
+        let want = Envelope {
+            from: mail.sender(),
+            recipients: mail.recipients(),
+            auth_user: Some(USER.into()),
+            tls: true,
+        };
+        let expected_auth = format!("C: AUTH {}", case.mechanism);
+        let (utf8, pipelining) = (case.utf8, case.pipelining);
+        let result = mail::send_exact(
+            &ctx.binaries,
+            &ctx.fixtures,
+            &store,
+            &send,
+            &want,
+            envelope,
+            &|outcome, stored| {
+                mail::ensure(outcome.stdout.contains(&expected_auth), || {
+                    format!("the transcript has no {expected_auth:?}")
+                })?;
+                mail::ensure(
+                    pipelining == outcome.stdout.contains("-- pipelining"),
+                    || {
+                        format!(
+                            "expected pipelining {pipelining} (smtp-server offers PIPELINING), the transcript disagrees"
+                        )
+                    },
+                )?;
+                mail::ensure(utf8 == mail::json_bool(&stored.meta, "smtp_utf8"), || {
+                    format!("smtp-server recorded SMTPUTF8 = {}, expected {utf8}", !utf8)
+                })?;
+                let body = mail::json_str(&stored.meta, "body_type").unwrap_or_default();
+                mail::ensure(body == "8bitmime", || {
+                    format!(
+                        "smtp-server recorded BODY={body:?}, expected 8bitmime for an 8-bit body"
+                    )
+                })
+            },
+        );
+        let mut label = send.label();
+        label.push_str(&format!(" {}", case.mechanism));
+        report.add(
+            PEER,
+            OURS_TO_PEER,
+            format!("{label}: {}", case.what),
+            result,
+        );
+    }
+    drop(service);
+}

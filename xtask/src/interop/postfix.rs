@@ -1,0 +1,365 @@
+//! Our clients against Postfix: a private instance in a temporary directory (its own
+//! config, queue and data directories, `postfix -c DIR start`), listening on a loopback
+//! port with STARTTLS, delivering to Maildirs in the same directory through virtual(8),
+//! where the checks read what arrived.
+//!
+//! The instance lives under the system temporary directory rather than `target/`: Postfix
+//! insists on a root-owned queue directory that its own `postfix` user can reach, which
+//! every parent of /tmp allows.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use mail_parser::MessageParser;
+
+use super::mail::{self, Client, Mail, Send, Tls};
+use super::{Ctx, OURS_TO_PEER, Report, procs};
+
+const PEER: &str = "Postfix";
+const DOMAIN: &str = "example.net";
+const MAILBOXES: &[&str] = &["alice", "bob", "carol"];
+
+/// Runs the Postfix checks.
+pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
+    let instance = match start(ctx) {
+        Ok(instance) => instance,
+        Err(error) => {
+            report.setup_failed(PEER, OURS_TO_PEER, format!("{error:#}"));
+            return;
+        }
+    };
+    let Ok(certs) = &ctx.certs else {
+        unreachable!("start checked the certificate")
+    };
+    let scenarios = [
+        (Client::Raw, Tls::None, false, "raw-plain"),
+        (Client::Lib, Tls::None, false, "lib-plain"),
+        (Client::Raw, Tls::Starttls, false, "raw-starttls"),
+        (Client::Lib, Tls::Starttls, false, "lib-starttls"),
+        (Client::Raw, Tls::Starttls, true, "raw-starttls-pipelining"),
+    ];
+    for (client, tls, pipelining, tag) in scenarios {
+        let mail = Mail::full(&format!("postfix-{tag}"), DOMAIN);
+        let send = Send {
+            client,
+            port: instance.port,
+            tls,
+            ca: &certs.ca,
+            password_file: None,
+            pipelining,
+            mail: &mail,
+        };
+        let scenario = format!(
+            "{}: To + Cc + Bcc, attachment, 8-bit body, lines starting with '.'",
+            send.label()
+        );
+        let result = check(ctx, &instance, &send);
+        report.add(PEER, OURS_TO_PEER, scenario, result);
+    }
+    drop(instance);
+}
+
+fn check(ctx: &Ctx, instance: &Instance, send: &Send<'_>) -> Result<String, String> {
+    let reference = send
+        .reference(&ctx.fixtures)
+        .map_err(|error| format!("{error:#}"))?;
+    let outcome = send
+        .run(&ctx.binaries, &ctx.fixtures)
+        .map_err(|error| format!("{error:#}"))?;
+    mail::expect_success(&outcome)?;
+    let tls = send.tls != Tls::None;
+    mail::ensure(tls == outcome.stdout.contains("-- TLS established"), || {
+        "the transcript does not show the expected TLS state".into()
+    })?;
+    if send.pipelining {
+        mail::ensure(outcome.stdout.contains("-- pipelining"), || {
+            "raw-client did not pipeline although Postfix offers PIPELINING".into()
+        })?;
+    }
+    let mut exact = 0;
+    for mailbox in MAILBOXES {
+        let delivered = instance
+            .wait_delivery(mailbox, &send.mail.message_id)
+            .map_err(|error| format!("{error:#}"))?;
+        let subject = &send.mail.subject;
+        mail::check_parts(&delivered, &ctx.fixtures, subject, true)
+            .map_err(|why| format!("{mailbox}@{DOMAIN}: {why}"))?;
+        let parsed = MessageParser::default()
+            .parse(&delivered)
+            .ok_or("the delivered message does not parse")?;
+        let header = |name: &str| -> Vec<String> {
+            parsed
+                .header_values(name)
+                .filter_map(|value| value.as_text().map(str::to_owned))
+                .collect()
+        };
+        let want_path = send.mail.sender();
+        mail::ensure(
+            header("Return-Path")
+                .iter()
+                .any(|path| path.contains(&want_path)),
+            || {
+                format!(
+                    "{mailbox}: Return-Path is {:?}, sent MAIL FROM:<{want_path}>",
+                    header("Return-Path")
+                )
+            },
+        )?;
+        let want_rcpt = format!("{mailbox}@{DOMAIN}");
+        mail::ensure(header("Delivered-To").contains(&want_rcpt), || {
+            format!("{mailbox}: Delivered-To is {:?}", header("Delivered-To"))
+        })?;
+        mail::ensure(header("Bcc").is_empty(), || {
+            format!("{mailbox}: a Bcc header arrived")
+        })?;
+        let received = raw_header_lines(&delivered, "Received");
+        mail::ensure(tls == received.contains("using TLS"), || {
+            format!(
+                "{mailbox}: Postfix's Received header does not show the expected TLS state: {received:?}"
+            )
+        })?;
+        // Maildir files use LF; Postfix prepends Return-Path, Delivered-To and Received.
+        // Everything after them should be the rendered message, byte for byte.
+        let crlf = lf_to_crlf(&delivered);
+        if crlf.ends_with(&reference) {
+            exact += 1;
+        }
+    }
+    if exact == MAILBOXES.len() {
+        Ok(format!(
+            "delivered to {} Maildirs; each is the rendered message byte for byte after the trace headers Postfix prepends",
+            MAILBOXES.len()
+        ))
+    } else {
+        Ok(format!(
+            "delivered to {} Maildirs with body and attachment intact; Postfix changed some header bytes",
+            MAILBOXES.len()
+        ))
+    }
+}
+
+/// The unfolded text of every `name:` header line in the raw header section.
+fn raw_header_lines(message: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(message);
+    let head = text.split("\n\n").next().unwrap_or("");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in head.lines() {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if inside {
+                out.push_str(line.trim_end());
+            }
+            continue;
+        }
+        inside = line
+            .split_once(':')
+            .is_some_and(|(field, _)| field.eq_ignore_ascii_case(name));
+        if inside {
+            out.push('\n');
+            out.push_str(line.trim_end());
+        }
+    }
+    out
+}
+
+fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 40);
+    for &byte in bytes {
+        if byte == b'\n' && out.last() != Some(&b'\r') {
+            out.push(b'\r');
+        }
+        out.push(byte);
+    }
+    out
+}
+
+/// The running instance; dropping it runs `postfix stop`, makes sure the master process
+/// (by the PID in its pid file) is gone, keeps the log in the run directory and removes
+/// the temporary directory.
+struct Instance {
+    dir: PathBuf,
+    port: u16,
+    keep_log: PathBuf,
+}
+
+fn start(ctx: &Ctx) -> Result<Instance> {
+    ctx.tools.apt("postfix").map_err(anyhow::Error::msg)?;
+    let certs = ctx
+        .certs
+        .as_ref()
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let port = procs::free_port()?;
+    let dir = std::env::temp_dir().join(format!("smtp-workbench-postfix-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let instance = Instance {
+        dir: dir.clone(),
+        port,
+        keep_log: ctx.work.join("postfix.log"),
+    };
+    for sub in ["", "etc", "spool", "data", "mail", "tls"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let uid = procs::output(Command::new("id").args(["-u", "postfix"]))
+        .context("the postfix user does not exist (is the postfix package installed?)")?;
+    let gid = procs::output(Command::new("id").args(["-g", "postfix"]))?;
+    let (uid, gid): (u32, u32) = (uid.trim().parse()?, gid.trim().parse()?);
+    for sub in ["data", "mail"] {
+        std::os::unix::fs::chown(dir.join(sub), Some(uid), Some(gid))?;
+    }
+    // Postfix reads the key as root before dropping privileges; a private copy keeps the
+    // rest of the run's files out of its way.
+    std::fs::copy(&certs.cert, dir.join("tls/server.pem"))?;
+    std::fs::copy(&certs.key, dir.join("tls/server.key"))?;
+    std::fs::set_permissions(
+        dir.join("tls/server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )?;
+
+    let template = std::fs::read_to_string(ctx.root.join("xtask/interop/postfix/master.cf"))
+        .context("reading xtask/interop/postfix/master.cf")?;
+    std::fs::write(
+        dir.join("etc/master.cf"),
+        template.replace("@LISTEN@", &format!("127.0.0.1:{port}")),
+    )?;
+    std::fs::write(dir.join("etc/main.cf"), main_cf(&dir, uid, gid))?;
+
+    let postfix = |action: &str| -> Result<()> {
+        let outcome = procs::run(
+            Command::new("postfix")
+                .arg("-c")
+                .arg(dir.join("etc"))
+                .arg(action),
+            None,
+            Duration::from_secs(60),
+        )?;
+        if !outcome.success() {
+            bail!(
+                "postfix {action} failed ({}); the instance log ends:\n{}",
+                outcome.why(),
+                procs::log_tail(&dir.join("postfix.log"))
+            );
+        }
+        Ok(())
+    };
+    postfix("check")?;
+    postfix("start")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !procs::accepts(port) {
+        if Instant::now() > deadline {
+            bail!(
+                "Postfix did not listen on 127.0.0.1:{port} within 30 s; its log ends:\n{}",
+                procs::log_tail(&dir.join("postfix.log"))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(instance)
+}
+
+fn main_cf(dir: &Path, uid: u32, gid: u32) -> String {
+    let d = dir.display();
+    format!(
+        "# A private Postfix instance for cargo xtask interop (written by xtask/src/interop/postfix.rs).
+compatibility_level = 3.6
+queue_directory = {d}/spool
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = {d}/postfix.log
+maillog_file_prefixes = {d}
+myhostname = postfix.interop.localhost
+mydomain = interop.localhost
+myorigin = $myhostname
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mydestination =
+local_transport = error:no local delivery in this instance
+relayhost =
+default_transport = error:no relaying from this instance
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_banner = $myhostname ESMTP Postfix (interop)
+# Mail for {DOMAIN} goes to one Maildir per recipient under {d}/mail.
+virtual_mailbox_domains = {DOMAIN}
+virtual_mailbox_base = {d}/mail
+virtual_mailbox_maps = inline:{{ alice@{DOMAIN}=alice/, bob@{DOMAIN}=bob/, carol@{DOMAIN}=carol/ }}
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_minimum_uid = 1
+# STARTTLS offered, not required, so plaintext checks work too.
+smtpd_tls_cert_file = {d}/tls/server.pem
+smtpd_tls_key_file = {d}/tls/server.key
+smtpd_tls_security_level = may
+smtpd_tls_received_header = yes
+smtpd_tls_loglevel = 1
+smtpd_tls_session_cache_database =
+"
+    )
+}
+
+impl Instance {
+    /// The delivered message with this Message-ID in the mailbox's Maildir.
+    fn wait_delivery(&self, mailbox: &str, message_id: &str) -> Result<Vec<u8>> {
+        let new = self.dir.join("mail").join(mailbox).join("new");
+        let needle = format!("Message-ID: <{message_id}>");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(entries) = std::fs::read_dir(&new) {
+                for entry in entries.flatten() {
+                    let bytes = std::fs::read(entry.path())?;
+                    if String::from_utf8_lossy(&bytes).contains(&needle) {
+                        return Ok(bytes);
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "nothing with {needle} was delivered to {mailbox}@{DOMAIN} within 30 s; the Postfix log ends:\n{}",
+                    procs::log_tail(&self.dir.join("postfix.log"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn master_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("spool/pid/master.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let pid = self.master_pid();
+        let _ = procs::run(
+            Command::new("postfix")
+                .arg("-c")
+                .arg(self.dir.join("etc"))
+                .arg("stop"),
+            None,
+            Duration::from_secs(60),
+        );
+        if let Some(pid) = pid {
+            let alive = || Path::new(&format!("/proc/{pid}")).exists();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if alive() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let _ = std::fs::copy(self.dir.join("postfix.log"), &self.keep_log);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -241,6 +241,7 @@ fn insecure_accepts_any_certificate_and_says_so() {
     job.verify = cli::Verify {
         ca_pem: None,
         insecure: true,
+        pin_sha256: None,
     };
     let run = run_job(Client::RAW, &job, Some(&server));
     assert_eq!(run.exit(), Exit::Sent);
@@ -366,4 +367,40 @@ fn pipelined_replies_are_read_in_order() {
         "{}",
         run.text
     );
+}
+
+#[test]
+fn pinned_certificate() {
+    let scenario = login();
+    let server = scenario.start_server();
+    let mut job = job(&scenario, &server).expect("job");
+    // A wrong pin is refused, and the sentence tells the real fingerprint.
+    job.verify = cli::Verify {
+        ca_pem: None,
+        insecure: false,
+        pin_sha256: Some([0; 32]),
+    };
+    let run = run_job(Client::RAW, &job, Some(&server));
+    let (exit, message) = failure(&run);
+    assert_eq!(exit, Exit::Config);
+    let fingerprint = message
+        .split("fingerprint is ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .map(|fingerprint| fingerprint.trim_end_matches(|c: char| !c.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no fingerprint in: {message}"))
+        .to_owned();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{fingerprint}");
+    // The right pin is accepted without any CA.
+    let hex: String = fingerprint.chars().filter(|&c| c != ':').collect();
+    let mut pin = [0u8; 32];
+    for (i, byte) in pin.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    job.verify.pin_sha256 = Some(pin);
+    let run = run_job(Client::RAW, &job, Some(&server));
+    assert_eq!(run.exit(), Exit::Sent, "{}", run.text);
+    // lettre has no way to pin: lib-client says so instead of ignoring the option.
+    let lib = run_job(Client::Lib, &job, Some(&server));
+    assert_eq!(lib.exit(), Exit::Usage);
 }

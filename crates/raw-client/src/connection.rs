@@ -271,6 +271,17 @@ fn handshake_error(error: io::Error, name: &str) -> Error {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         .cloned();
     match tls_error {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            match other.0.downcast_ref::<crate::tls::PinMismatch>() {
+                Some(mismatch) => Error::PinMismatch {
+                    fingerprint: mismatch.0.clone(),
+                },
+                None => Error::Certificate {
+                    name: name.to_owned(),
+                    reason: other.0.to_string(),
+                },
+            }
+        }
         Some(rustls::Error::InvalidCertificate(reason)) => Error::Certificate {
             name: name.to_owned(),
             reason: reason.to_string(),

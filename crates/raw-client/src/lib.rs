@@ -145,6 +145,14 @@ pub enum Error {
         /// rustls' reason.
         reason: String,
     },
+    /// The certificate does not have the pinned fingerprint.
+    #[error(
+        "the server certificate's SHA-256 fingerprint is {fingerprint}, not the one given with --pin-sha256: check the pin, or whether someone is intercepting the connection"
+    )]
+    PinMismatch {
+        /// The certificate's real fingerprint.
+        fingerprint: String,
+    },
     /// The TLS configuration could not be built (bad CA file, bad server name).
     #[error("cannot set up TLS: {0}")]
     TlsSetup(String),
@@ -188,6 +196,7 @@ impl Error {
             | Error::StartTlsRefused { .. }
             | Error::Handshake { .. }
             | Error::Certificate { .. }
+            | Error::PinMismatch { .. }
             | Error::TlsSetup(_) => Exit::Config,
             Error::MissingExtension { .. } => Exit::Unavailable,
             Error::Injection(_) => Exit::DataErr,

@@ -452,6 +452,7 @@ fn error_allows_quit(error: &Error) -> bool {
             | Error::StartTlsInjection(_)
             | Error::Handshake { .. }
             | Error::Certificate { .. }
+            | Error::PinMismatch { .. }
     )
 }
 

@@ -72,9 +72,9 @@ struct Pinned {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// The fingerprint did not match.
+/// The fingerprint did not match; it holds the certificate's real fingerprint.
 #[derive(Debug)]
-struct PinMismatch(String);
+pub(crate) struct PinMismatch(pub(crate) String);
 
 impl std::fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

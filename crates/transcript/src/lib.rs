@@ -14,7 +14,7 @@ mod diff;
 mod render;
 
 pub use diff::{Diff, color_wanted, diff};
-pub use render::{RenderOptions, Transcript};
+pub use render::{DATA_RECORD_LIMIT, RenderOptions, Transcript};
 
 /// One thing that happened on a connection, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,12 +13,22 @@ pub struct RenderOptions {
     pub details: bool,
 }
 
+/// How much message data one message may add to a transcript. Beyond this the lines are
+/// counted, not kept, so sending a 100 MB attachment costs the transcript nothing.
+pub const DATA_RECORD_LIMIT: usize = 256 * 1024;
+
 /// The ordered events of one SMTP connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transcript {
     events: Vec<Event>,
     pending_client: Vec<u8>,
     pending_server: Vec<u8>,
+    /// Message data is being recorded (after a `354`, until the `.` line).
+    in_data: bool,
+    /// Bytes of message data recorded for the current message.
+    data_recorded: usize,
+    /// Lines and bytes of message data not recorded for the current message.
+    data_skipped: (u64, u64),
 }
 
 /// What the client is currently sending, as far as redaction is concerned.
@@ -48,23 +58,54 @@ impl Transcript {
     /// Records bytes the client wrote, in any chunking.
     pub fn client(&mut self, bytes: &[u8]) {
         self.flush_server();
-        split_lines(
-            &mut self.pending_client,
-            bytes,
-            &mut self.events,
-            Event::Client,
-        );
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            self.pending_client.extend_from_slice(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let line = std::mem::take(&mut self.pending_client);
+            self.client_line(line);
+        }
+        self.pending_client.extend_from_slice(rest);
     }
 
     /// Records bytes the server wrote, in any chunking.
     pub fn server(&mut self, bytes: &[u8]) {
         self.flush_client();
-        split_lines(
-            &mut self.pending_server,
-            bytes,
-            &mut self.events,
-            Event::Server,
-        );
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            self.pending_server.extend_from_slice(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let line = std::mem::take(&mut self.pending_server);
+            // The last line of a 354 reply starts the message data (RFC 5321 §4.1.1.4).
+            if line.starts_with(b"354") && line.get(3) != Some(&b'-') {
+                self.in_data = true;
+                self.data_recorded = 0;
+            }
+            self.events.push(Event::Server(line));
+        }
+        self.pending_server.extend_from_slice(rest);
+    }
+
+    /// Keeps one complete client line, or only counts it if the message data is too long.
+    fn client_line(&mut self, line: Vec<u8>) {
+        if self.in_data {
+            if line == b".\r\n" {
+                self.in_data = false;
+                let (lines, bytes) = std::mem::take(&mut self.data_skipped);
+                if lines > 0 {
+                    self.events.push(Event::Note(format!(
+                        "{lines} more lines ({bytes} bytes) of message data not recorded"
+                    )));
+                }
+            } else if self.data_recorded + line.len() > DATA_RECORD_LIMIT {
+                self.data_skipped.0 += 1;
+                self.data_skipped.1 += line.len() as u64;
+                return;
+            } else {
+                self.data_recorded += line.len();
+            }
+        }
+        self.events.push(Event::Client(line));
     }
 
     /// Records that TLS is established, with optional version and cipher details.
@@ -202,21 +243,6 @@ impl Transcript {
         if !self.pending_server.is_empty() {
             let line = std::mem::take(&mut self.pending_server);
             self.events.push(Event::Server(line));
-        }
-    }
-}
-
-/// Moves every complete line (ending in LF) of `pending + bytes` into `events`.
-fn split_lines(
-    pending: &mut Vec<u8>,
-    bytes: &[u8],
-    events: &mut Vec<Event>,
-    make: fn(Vec<u8>) -> Event,
-) {
-    for &byte in bytes {
-        pending.push(byte);
-        if byte == b'\n' {
-            events.push(make(std::mem::take(pending)));
         }
     }
 }
@@ -359,6 +385,31 @@ mod tests {
             shown.contains("C: <redacted>\n"),
             "after a 334 outside DATA"
         );
+    }
+
+    #[test]
+    fn long_message_data_is_counted_not_kept() {
+        let mut t = Transcript::new();
+        t.client(b"DATA\r\n");
+        t.server(b"354 go\r\n");
+        let line = [b'x'; 998];
+        let lines = 2 * DATA_RECORD_LIMIT / 1000;
+        for _ in 0..lines {
+            t.client(&line);
+            t.client(b"\r\n");
+        }
+        t.client(b".\r\nQUIT\r\n");
+        let kept = DATA_RECORD_LIMIT / 1000;
+        let shown = text(&t);
+        assert_eq!(
+            shown.lines().filter(|l| l.starts_with("C: xxx")).count(),
+            kept
+        );
+        let skipped = lines - kept;
+        assert!(shown.contains(&format!(
+            "-- {skipped} more lines ({} bytes) of message data not recorded\nC: .\nC: QUIT\n",
+            skipped * 1000
+        )));
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub enum Client {
 
 impl Client {
     /// raw-client with default settings (lettre's dialogue).
-    pub const RAW: Client = Client::Raw(raw_client::Settings { pipelining: false });
+    pub const RAW: Client = Client::Raw(raw_client::Settings {
+        pipelining: false,
+        repeat: 1,
+    });
 }
 
 /// One scenario: the client options and the server's configuration.

@@ -7,7 +7,10 @@ use cli::Exit;
 use test_server::{Config, Stage};
 use workspace_tests::{Client, ClientRun, Scenario, TempDir, job, run, run_job};
 
-const PIPELINING: Client = Client::Raw(raw_client::Settings { pipelining: true });
+const PIPELINING: Client = Client::Raw(raw_client::Settings {
+    pipelining: true,
+    repeat: 1,
+});
 
 fn failure(run: &ClientRun) -> (Exit, String) {
     match &run.result {
@@ -358,12 +361,21 @@ fn pipelined_replies_are_read_in_order() {
         run.stored[0].envelope.recipients,
         ["a@example.org", "b@example.org", "c@example.org"]
     );
+    // RFC 4954 §4 lets AUTH PLAIN with its initial response lead the group.
     assert!(
         run.text.contains(
-            "C: MAIL FROM:<alice@example.com>\nC: RCPT TO:<a@example.org>\nC: RCPT TO:<b@example.org>\n\
-             C: RCPT TO:<c@example.org>\nC: DATA\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\nS: 250 2.1.5 Ok\n\
-             S: 250 2.1.5 Ok\nS: 354 "
+            "C: AUTH PLAIN <redacted>\nC: MAIL FROM:<alice@example.com>\nC: RCPT TO:<a@example.org>\n\
+             C: RCPT TO:<b@example.org>\nC: RCPT TO:<c@example.org>\nC: DATA\n\
+             S: 235 2.7.0 Authentication successful\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n\
+             S: 250 2.1.5 Ok\nS: 250 2.1.5 Ok\nS: 354 "
         ),
+        "{}",
+        run.text
+    );
+    // The message, its end and QUIT go out in one flight.
+    assert!(
+        run.text
+            .contains("C: .\nC: QUIT\nS: 250 2.0.0 Ok: queued as 000001\nS: 221"),
         "{}",
         run.text
     );
@@ -403,4 +415,71 @@ fn pinned_certificate() {
     // lettre has no way to pin: lib-client says so instead of ignoring the option.
     let lib = run_job(Client::Lib, &job, Some(&server));
     assert_eq!(lib.exit(), Exit::Usage);
+}
+
+#[test]
+fn repeat_sends_the_message_n_times_on_one_connection() {
+    for pipelining in [false, true] {
+        let scenario = login();
+        let server = scenario.start_server();
+        let job = job(&scenario, &server).expect("job");
+        let settings = raw_client::Settings {
+            pipelining,
+            repeat: 5,
+        };
+        let (transcript, result) = raw_client::send(&job, &settings);
+        let outcome = result.expect("sent");
+        assert_eq!(outcome.latencies.len(), 5);
+        let sessions = server.wait_for_sessions(1, Duration::from_secs(10));
+        assert_eq!(sessions.len(), 1, "one connection");
+        let stored = server.messages();
+        assert_eq!(stored.len(), 5, "pipelining {pipelining}");
+        let bytes = job.message.to_bytes().expect("render");
+        assert!(stored.iter().all(|m| m.data == bytes));
+        let text = transcript.render_text(Default::default());
+        assert!(
+            text.contains("-- the next 4 messages on this connection are not recorded\n"),
+            "{text}"
+        );
+        if pipelining {
+            // RFC 2920: the next MAIL group rides with the previous message's end of data.
+            let server_side = sessions[0].transcript.render_text(Default::default());
+            assert_eq!(server_side.matches("C: AUTH PLAIN").count(), 1);
+        }
+    }
+}
+
+#[test]
+fn connections_run_in_parallel() {
+    let scenario = login();
+    let server = scenario.start_server();
+    let job = job(&scenario, &server).expect("job");
+    let settings = raw_client::Settings {
+        pipelining: true,
+        repeat: 3,
+    };
+    let (_, result) = raw_client::send_many(&job, &settings, 4, &|| {});
+    let report = result.expect("sent");
+    assert_eq!(report.messages, 12);
+    assert_eq!(report.connections, 4);
+    assert_eq!(
+        server.wait_for_sessions(4, Duration::from_secs(10)).len(),
+        4
+    );
+    assert_eq!(server.messages().len(), 12);
+    assert!(report.percentile(50.0) <= report.percentile(99.0));
+}
+
+#[test]
+fn pipelined_auth_failure_sends_no_message() {
+    let run = run(PIPELINING, &login().server(|c| c.faults.reject_auth = true));
+    let (exit, message) = failure(&run);
+    assert_eq!(exit, Exit::NoPerm);
+    assert!(message.contains("535"), "{message}");
+    assert!(run.stored.is_empty());
+    assert!(
+        !run.text.contains("C: Subject:"),
+        "no message content: {}",
+        run.text
+    );
 }

@@ -298,14 +298,17 @@ fn pipelining_dialogue() {
     )
     .with_login();
     let pipelined = run(
-        Client::Raw(raw_client::Settings { pipelining: true }),
+        Client::Raw(raw_client::Settings {
+            pipelining: true,
+            repeat: 1,
+        }),
         &scenario,
     );
     assert_eq!(pipelined.exit(), Exit::Sent);
     assert!(
         pipelined.text.contains(
-            "C: MAIL FROM:<alice@example.com>\nC: RCPT TO:<bob@example.org>\n\
-             C: RCPT TO:<carol@example.net>\nC: DATA\nS: 250 2.1.0 Ok\n"
+            "C: AUTH PLAIN <redacted>\nC: MAIL FROM:<alice@example.com>\nC: RCPT TO:<bob@example.org>\n\
+             C: RCPT TO:<carol@example.net>\nC: DATA\nS: 235 2.7.0 Authentication successful\n"
         ),
         "{}",
         pipelined.text

@@ -37,6 +37,8 @@ pub(crate) struct Connection {
     pub(crate) transcript: Transcript,
     /// The read timeout for the next reply.
     command_timeout: Duration,
+    /// Whether traffic is recorded (a load run records only its first message).
+    recording: bool,
 }
 
 impl Connection {
@@ -73,6 +75,7 @@ impl Connection {
                         input: Vec::new(),
                         transcript: std::mem::take(transcript),
                         command_timeout: timeout,
+                        recording: true,
                     });
                 }
                 Err(source) => last_error = Some(source),
@@ -120,7 +123,9 @@ impl Connection {
         loop {
             match reply::parse(&self.input) {
                 Ok(Some((reply, used))) => {
-                    self.transcript.server(&self.input[..used]);
+                    if self.recording {
+                        self.transcript.server(&self.input[..used]);
+                    }
                     self.input.drain(..used);
                     return Ok(reply);
                 }
@@ -173,12 +178,15 @@ impl Connection {
         &self.input
     }
 
-    /// Runs the TLS handshake now (RFC 3207 §4 after `220`, or RFC 8314 §3 on connect).
+    /// Runs the TLS handshake now (RFC 3207 §4 after `220`, or RFC 8314 §3 on connect), then
+    /// writes `first_flight` (the next command, or nothing) in the same TCP write as the
+    /// client's Finished message, which saves a round trip.
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
         shown_name: &str,
+        first_flight: &[u8],
     ) -> Result<(), Error> {
         let Stream::Plain(tcp) = &self.stream else {
             return Err(Error::Protocol {
@@ -186,24 +194,40 @@ impl Connection {
                 reason: "TLS is already active".into(),
             });
         };
-        let tcp = tcp
+        let mut socket = tcp
             .try_clone()
             .map_err(|source| io_error(source, "the TLS handshake"))?;
         let mut tls =
             ClientConnection::new(config, name).map_err(|e| Error::TlsSetup(e.to_string()))?;
-        let mut socket = tcp;
-        while tls.is_handshaking() {
-            if let Err(error) = tls.complete_io(&mut socket) {
-                return Err(handshake_error(error, shown_name));
-            }
-        }
+        handshake(&mut tls, &mut socket).map_err(|error| handshake_error(error, shown_name))?;
         let detail = match (tls.protocol_version(), tls.negotiated_cipher_suite()) {
             (Some(version), Some(suite)) => Some(format!("{version:?}, {:?}", suite.suite())),
             _ => None,
         };
         self.transcript.tls_established(detail);
+        if !first_flight.is_empty() {
+            tls.writer()
+                .write_all(first_flight)
+                .map_err(|source| io_error(source, "sending a command"))?;
+            self.record(first_flight);
+        }
+        while tls.wants_write() {
+            tls.write_tls(&mut socket)
+                .map_err(|source| io_error(source, "sending a command"))?;
+        }
         self.stream = Stream::Tls(Box::new(StreamOwned::new(tls, socket)));
         Ok(())
+    }
+
+    /// Whether what is written and read goes into the transcript (on by default).
+    pub(crate) fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
+    fn record(&mut self, bytes: &[u8]) {
+        if self.recording {
+            self.transcript.client(bytes);
+        }
     }
 
     /// Closes the connection: TLS close_notify when encrypted, then TCP shutdown.
@@ -225,7 +249,7 @@ impl Write for Connection {
             Stream::Plain(tcp) => tcp.write(bytes)?,
             Stream::Tls(tls) => tls.write(bytes)?,
         };
-        self.transcript.client(&bytes[..written]);
+        self.record(&bytes[..written]);
         Ok(written)
     }
 
@@ -235,6 +259,33 @@ impl Write for Connection {
             Stream::Tls(tls) => tls.flush(),
         }
     }
+}
+
+/// The handshake, driven by hand so the client's Finished is not written on its own: once the
+/// server's Finished is processed the handshake is complete, and the pending Finished waits
+/// for the caller's first command.
+fn handshake(tls: &mut ClientConnection, socket: &mut TcpStream) -> io::Result<()> {
+    while tls.is_handshaking() {
+        while tls.wants_write() {
+            tls.write_tls(socket)?;
+        }
+        if tls.read_tls(socket)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the TLS handshake",
+            ));
+        }
+        if let Err(error) = tls.process_new_packets() {
+            // Tell the server why (a TLS alert), then report the error.
+            while tls.wants_write() {
+                if tls.write_tls(socket).is_err() {
+                    break;
+                }
+            }
+            return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+        }
+    }
+    Ok(())
 }
 
 fn is_timeout(error: &io::Error) -> bool {

@@ -30,15 +30,21 @@ impl<W: Write> DotStuffer<W> {
         }
     }
 
-    /// Ends the last line if needed, writes the `.` line, and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Ends the last line if needed, writes the `.` line, flushes, and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        let mut inner = self.finish_unflushed()?;
+        inner.flush()?;
+        Ok(inner)
+    }
+
+    /// Like [`DotStuffer::finish`] without the flush, so more bytes can join the same write.
+    pub fn finish_unflushed(mut self) -> io::Result<W> {
         self.out.clear();
         if self.pending_cr || !self.line_start {
             self.out.extend_from_slice(b"\r\n");
         }
         self.out.extend_from_slice(b".\r\n");
         self.inner.write_all(&self.out)?;
-        self.inner.flush()?;
         Ok(self.inner)
     }
 }

@@ -7,6 +7,7 @@
 pub mod command;
 mod connection;
 pub mod data;
+pub mod load;
 pub mod reply;
 pub mod session;
 mod tls;
@@ -15,7 +16,8 @@ use std::io;
 
 use cli::{Exit, Failure};
 
-pub use session::{Outcome, Settings, send};
+pub use load::{Report, send_many};
+pub use session::{Outcome, Settings, send, send_observed};
 
 /// Everything that can go wrong while sending, each mapped to one sysexits code.
 #[derive(Debug, thiserror::Error)]

@@ -2,10 +2,13 @@
 //!
 //! By default every command is written and its reply read before the next one, exactly as
 //! lettre does, so the two clients' transcripts are identical. `--pipelining` (RFC 2920)
-//! groups MAIL, RCPT and DATA into one write.
+//! groups commands into as few writes as the RFCs allow: `AUTH PLAIN` with its initial
+//! response, MAIL, every RCPT and DATA in one flight; the message, its `.` and the next
+//! transaction's commands (or QUIT) in the next.
 
 use std::io::{BufWriter, Write as _};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,21 +24,43 @@ use crate::reply::Reply;
 use crate::{Error, tls};
 
 /// Choices only raw-client has.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
-    /// Group MAIL, RCPT and DATA into one write when the server offers PIPELINING.
+    /// Group commands into flights when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// Send the message this many times on the one connection.
+    pub repeat: u32,
 }
 
-/// A message the server accepted.
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            pipelining: false,
+            repeat: 1,
+        }
+    }
+}
+
+/// The messages the server accepted on one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// The reply to the end of the data, e.g. `250 2.0.0 Ok: queued as 000001`.
+    /// The reply to the end of the last message's data, e.g. `250 2.0.0 Ok: queued as 000001`.
     pub reply: Reply,
+    /// For each message, the time from its MAIL command to the reply to its final `.`.
+    pub latencies: Vec<Duration>,
 }
 
 /// Sends the job's message; returns the transcript whatever happened.
 pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Error>) {
+    send_observed(job, settings, &|| {})
+}
+
+/// Like [`send`], calling `message_sent` after each accepted message (for progress bars).
+pub fn send_observed(
+    job: &Job,
+    settings: &Settings,
+    message_sent: &(dyn Fn() + Sync),
+) -> (Transcript, Result<Outcome, Error>) {
     let mut transcript = Transcript::new();
     let (host, port) = match job.endpoint() {
         Ok(endpoint) => endpoint,
@@ -63,7 +88,14 @@ pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Erro
         Err(error) => return (transcript, Err(error)),
     };
     let mut state = State::Commands;
-    let result = dialogue(&mut connection, &mut state, job, settings, tls_config);
+    let result = dialogue(
+        &mut connection,
+        &mut state,
+        job,
+        settings,
+        tls_config,
+        message_sent,
+    );
     if let Err(error) = &result
         && state == State::Commands
         && error_allows_quit(error)
@@ -91,6 +123,7 @@ fn dialogue(
     job: &Job,
     settings: &Settings,
     tls_config: Option<Arc<ClientConfig>>,
+    message_sent: &(dyn Fn() + Sync),
 ) -> Result<Outcome, Error> {
     let envelope = job.message.envelope();
     if let (TlsMode::Implicit, Some(config)) = (job.tls, &tls_config) {
@@ -100,25 +133,65 @@ fn dialogue(
     let mut extensions = ehlo(connection, job)?;
     if let (TlsMode::StartTls, Some(config)) = (job.tls, &tls_config) {
         starttls(connection, state, job, &extensions, config.clone())?;
-        // RFC 3207 §4.2: discard everything learned before TLS and ask again.
-        extensions = ehlo(connection, job)?;
+        // RFC 3207 §4.2: discard everything learned before TLS and ask again. The EHLO went
+        // out with the client's TLS Finished; here comes its reply.
+        extensions = ehlo_reply(connection, job)?;
     }
+    let pipelining = settings.pipelining && extensions.pipelining;
+    let mut pipelined_auth = None;
     if let Some(credentials) = &job.credentials {
-        authenticate(connection, job, &extensions, credentials)?;
+        if pipelining && can_pipeline_auth(connection, job, &extensions) {
+            pipelined_auth = Some(plain_initial_response(credentials));
+        } else {
+            authenticate(connection, job, &extensions, credentials)?;
+        }
     }
     let parameters = mail_parameters(envelope, &extensions)?;
-    if settings.pipelining && extensions.pipelining {
-        pipelined_transaction(connection, state, envelope, &parameters)?;
-    } else {
-        mail(connection, envelope, &parameters)?;
-        for recipient in &envelope.recipients {
-            rcpt(connection, recipient.as_str())?;
-        }
-        data(connection)?;
+    let repeat = settings.repeat.max(1);
+    if pipelining {
+        let (reply, latencies) = pipelined_session(
+            connection,
+            state,
+            job,
+            &parameters,
+            pipelined_auth.as_deref(),
+            repeat,
+            message_sent,
+        )?;
+        return Ok(Outcome { reply, latencies });
     }
-    let reply = message_data(connection, state, job)?;
-    quit(connection);
-    Ok(Outcome { reply })
+    let mut latencies = Vec::with_capacity(repeat as usize);
+    let reply = {
+        let mut last = None;
+        for index in 0..repeat {
+            let started = Instant::now();
+            mail(connection, envelope, &parameters)?;
+            for recipient in &envelope.recipients {
+                rcpt(connection, recipient.as_str())?;
+            }
+            data(connection)?;
+            last = Some(message_data(connection, state, job, b"")?);
+            latencies.push(started.elapsed());
+            message_sent();
+            if index == 0 && repeat > 1 {
+                pause_recording(connection, repeat - 1);
+            }
+        }
+        quit(connection);
+        last.ok_or_else(|| Error::Protocol {
+            after: "DATA".into(),
+            reason: "no message was sent".into(),
+        })?
+    };
+    Ok(Outcome { reply, latencies })
+}
+
+/// A load run records its first message only, so the transcript stays readable and small.
+fn pause_recording(connection: &mut Connection, more: u32) {
+    connection.transcript.note(format!(
+        "the next {more} messages on this connection are not recorded"
+    ));
+    connection.set_recording(false);
 }
 
 /// RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
@@ -127,7 +200,7 @@ fn tls_on_connect(
     job: &Job,
     config: Arc<ClientConfig>,
 ) -> Result<(), Error> {
-    connection.start_tls(config, tls::server_name(&job.tls_name)?, &job.tls_name)
+    connection.start_tls(config, tls::server_name(&job.tls_name)?, &job.tls_name, b"")
 }
 
 /// RFC 5321 §3.1, §4.2: the server speaks first, with 220 (or 554 to refuse service).
@@ -140,7 +213,13 @@ fn greeting(connection: &mut Connection) -> Result<Reply, Error> {
 /// While TLS is required and not yet active, any EHLO failure ends the session: HELO cannot
 /// negotiate STARTTLS, and falling back to plaintext is exactly what a stripping attack wants.
 fn ehlo(connection: &mut Connection, job: &Job) -> Result<Extensions, Error> {
-    let reply = command(connection, &Command::Ehlo(&job.helo_name), "EHLO")?;
+    connection.send(&Command::Ehlo(&job.helo_name).encode()?)?;
+    ehlo_reply(connection, job)
+}
+
+/// The reply to an EHLO already sent.
+fn ehlo_reply(connection: &mut Connection, job: &Job) -> Result<Extensions, Error> {
+    let reply = connection.read_reply("EHLO")?;
     if reply.code == 250 {
         return Ok(Extensions::from_ehlo(&reply));
     }
@@ -184,7 +263,13 @@ fn starttls(
     if injected > 0 {
         return Err(Error::StartTlsInjection(injected));
     }
-    connection.start_tls(config, tls::server_name(&job.tls_name)?, &job.tls_name)?;
+    let ehlo = Command::Ehlo(&job.helo_name).encode()?;
+    connection.start_tls(
+        config,
+        tls::server_name(&job.tls_name)?,
+        &job.tls_name,
+        &ehlo,
+    )?;
     *state = State::Commands;
     Ok(())
 }
@@ -215,14 +300,30 @@ fn authenticate(
 
 /// RFC 4616 §2: base64("" NUL user NUL password) as the initial response (RFC 4954 §4).
 fn auth_plain(connection: &mut Connection, credentials: &Credentials) -> Result<(), Error> {
+    let auth = plain_initial_response(credentials);
+    connection.send(&auth)?;
+    let reply = connection.read_reply("AUTH PLAIN")?;
+    auth_result(reply, "AUTH PLAIN")
+}
+
+/// The whole `AUTH PLAIN <initial-response>` command line.
+fn plain_initial_response(credentials: &Credentials) -> Vec<u8> {
     let message = format!("\0{}\0{}", credentials.user, credentials.password);
     let response = BASE64.encode(message);
     let auth = Command::Auth {
         mechanism: "PLAIN",
         initial_response: Some(&response),
     };
-    let reply = command(connection, &auth, "AUTH PLAIN")?;
-    auth_result(reply, "AUTH PLAIN")
+    // The user name and password were checked for CR/LF when the job was built, and base64
+    // has none, so this cannot fail.
+    auth.encode().unwrap_or_default()
+}
+
+/// RFC 4954 §4: AUTH must end a pipelined group, except when it carries an initial response
+/// for a mechanism that completes in one round trip without a security layer, like PLAIN.
+/// Then it may lead the group of MAIL, RCPT and DATA.
+fn can_pipeline_auth(connection: &Connection, job: &Job, extensions: &Extensions) -> bool {
+    extensions.offers_auth("PLAIN") && (connection.is_tls() || job.allow_plaintext_auth)
 }
 
 /// The LOGIN mechanism: a 334 challenge for the user name, one for the password. A third
@@ -314,32 +415,87 @@ fn data(connection: &mut Connection) -> Result<(), Error> {
     check(reply, "DATA", |code| code == 354).map(|_| ())
 }
 
-/// RFC 2920 §3.1: MAIL, every RCPT and DATA in one write; then every reply, in order. DATA
-/// must be last in the group. If DATA got 354 although no recipient was accepted, a lone
-/// `.` ends it; if some were refused, the connection is dropped so nothing is delivered.
-fn pipelined_transaction(
+/// RFC 2920 §3.1: the whole session in as few flights as the RFCs allow. The first flight is
+/// `[AUTH PLAIN <ir>]` MAIL, every RCPT, DATA (DATA must be last in a group); then each message
+/// goes out with its `.` and, in the same write, the next transaction's group or QUIT.
+fn pipelined_session(
+    connection: &mut Connection,
+    state: &mut State,
+    job: &Job,
+    parameters: &[&str],
+    auth: Option<&[u8]>,
+    repeat: u32,
+    message_sent: &(dyn Fn() + Sync),
+) -> Result<(Reply, Vec<Duration>), Error> {
+    let mut latencies = Vec::with_capacity(repeat as usize);
+    let envelope = job.message.envelope();
+    let group = transaction_group(envelope, parameters)?;
+    let mut flight = auth.map(<[u8]>::to_vec).unwrap_or_default();
+    flight.extend_from_slice(&group);
+    connection.transcript.note(format!(
+        "pipelining (RFC 2920): {}MAIL, {} RCPT and DATA in one write",
+        if auth.is_some() { "AUTH PLAIN, " } else { "" },
+        envelope.recipients.len()
+    ));
+    connection.send(&flight)?;
+    let mut started = Instant::now();
+    let mut auth_error = None;
+    if auth.is_some() {
+        let reply = connection.read_reply("AUTH PLAIN")?;
+        auth_error = auth_result(reply, "AUTH PLAIN").err();
+    }
+    let mut index = 0;
+    loop {
+        let group_result = read_group_replies(connection, state, envelope, parameters);
+        if let Some(error) = auth_error.take() {
+            // The server may have accepted MAIL without AUTH: never send the message then.
+            if group_result.is_ok() {
+                *state = State::Data;
+            }
+            return Err(error);
+        }
+        group_result?;
+        index += 1;
+        let last = index >= repeat;
+        let trailer = if last {
+            Command::Quit.encode()?
+        } else {
+            group.clone()
+        };
+        let reply = message_data(connection, state, job, &trailer)?;
+        latencies.push(started.elapsed());
+        message_sent();
+        started = Instant::now();
+        if last {
+            let _ = connection.read_reply("QUIT");
+            return Ok((reply, latencies));
+        }
+        if index == 1 {
+            pause_recording(connection, repeat - 1);
+        }
+    }
+}
+
+/// MAIL, every RCPT and DATA, as one group of command lines.
+fn transaction_group(envelope: &Envelope, parameters: &[&str]) -> Result<Vec<u8>, Error> {
+    let mut group = mail_command(envelope, parameters).encode()?;
+    for recipient in &envelope.recipients {
+        group.extend(Command::Rcpt(recipient.as_str()).encode()?);
+    }
+    group.extend(Command::Data.encode()?);
+    Ok(group)
+}
+
+/// Reads the replies to a pipelined MAIL, RCPT… DATA group, in order, and checks all of them
+/// (RFC 2920 §3.1). If DATA got 354 although no recipient was accepted, a lone `.` ends it;
+/// if some were refused, the connection is dropped inside DATA so nothing is delivered.
+fn read_group_replies(
     connection: &mut Connection,
     state: &mut State,
     envelope: &Envelope,
     parameters: &[&str],
 ) -> Result<(), Error> {
     let mail = mail_command(envelope, parameters);
-    let rcpts: Vec<Command<'_>> = envelope
-        .recipients
-        .iter()
-        .map(|recipient| Command::Rcpt(recipient.as_str()))
-        .collect();
-    let mut flight = mail.encode()?;
-    for rcpt in &rcpts {
-        flight.extend(rcpt.encode()?);
-    }
-    flight.extend(Command::Data.encode()?);
-    connection.transcript.note(format!(
-        "pipelining (RFC 2920): MAIL, {} RCPT and DATA in one write",
-        rcpts.len()
-    ));
-    connection.send(&flight)?;
-
     let mut first_error = None;
     let mut accepted = 0;
     let reply = connection.read_reply("MAIL FROM")?;
@@ -347,10 +503,11 @@ fn pipelined_transaction(
         check(reply, &describe(&mail), |c| c == 250),
         &mut first_error,
     );
-    for rcpt in &rcpts {
+    for recipient in &envelope.recipients {
+        let rcpt = Command::Rcpt(recipient.as_str());
         let reply = connection.read_reply("RCPT TO")?;
         if remember(
-            check(reply, &describe(rcpt), |c| matches!(c, 250 | 251)),
+            check(reply, &describe(&rcpt), |c| matches!(c, 250 | 251)),
             &mut first_error,
         ) {
             accepted += 1;
@@ -382,9 +539,15 @@ fn remember(result: Result<Reply, Error>, first_error: &mut Option<Error>) -> bo
     }
 }
 
-/// RFC 5321 §4.5.2: the message, dot-stuffed, streamed into the socket, then `.`; the reply
-/// to the final `.` alone decides whether the message was accepted (§4.1.1.4).
-fn message_data(connection: &mut Connection, state: &mut State, job: &Job) -> Result<Reply, Error> {
+/// RFC 5321 §4.5.2: the message, dot-stuffed, streamed into the socket, then `.` and the
+/// `trailer` (pipelined commands, or nothing) in the same write; the reply to the final `.`
+/// alone decides whether the message was accepted (§4.1.1.4).
+fn message_data(
+    connection: &mut Connection,
+    state: &mut State,
+    job: &Job,
+    trailer: &[u8],
+) -> Result<Reply, Error> {
     *state = State::Data;
     let sending = "sending the message data";
     let mut writer = DotStuffer::new(BufWriter::with_capacity(64 * 1024, &mut *connection));
@@ -394,10 +557,15 @@ fn message_data(connection: &mut Connection, state: &mut State, job: &Job) -> Re
             message::Error::Io(source) => io_error(source, sending),
             other => Error::Message(other),
         })?;
-    let mut buffered = writer.finish().map_err(|e| io_error(e, sending))?;
-    buffered.flush().map_err(|e| io_error(e, sending))?;
-    drop(buffered);
+    let mut buffered = writer
+        .finish_unflushed()
+        .map_err(|e| io_error(e, sending))?;
     *state = State::Commands;
+    buffered
+        .write_all(trailer)
+        .and_then(|()| buffered.flush())
+        .map_err(|e| io_error(e, sending))?;
+    drop(buffered);
     let reply =
         connection.read_reply_within(job.timeouts.data_end, "the end of the message data")?;
     check(reply, "the message data", |code| code == 250)

@@ -114,8 +114,8 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
                 PEER,
                 OURS_TO_PEER,
                 format!(
-                    "{}, {listener}: AUTH {mechanism}, To + Cc + Bcc, attachment, 8-bit, dot lines",
-                    send.label()
+                    "{} ({listener}): To + Cc + Bcc, attachment, 8-bit, dot lines",
+                    send.label(mechanism)
                 ),
                 result,
             );
@@ -156,7 +156,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
     report.add(
         PEER,
         OURS_TO_PEER,
-        "raw-client, STARTTLS, AUTH, --pipelining to a server without PIPELINING: stays in lockstep",
+        "raw-client, STARTTLS, AUTH PLAIN, --pipelining, but no PIPELINING offered: stays in lockstep",
         result,
     );
 
@@ -181,7 +181,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             OURS_TO_PEER,
             format!(
                 "{}: wrong password → 535, exit 77, nothing stored",
-                send.label()
+                send.label("PLAIN")
             ),
             result,
         );
@@ -205,7 +205,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             OURS_TO_PEER,
             format!(
                 "{}: MAIL without the required STARTTLS → 530, exit 69, nothing stored",
-                send.label()
+                send.label("")
             ),
             result,
         );

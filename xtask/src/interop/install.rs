@@ -16,6 +16,9 @@ use super::procs;
 /// Debian packages, and the tool each one is for.
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("postfix", "postfix"),
+    // Cyrus SASL for Postfix's AUTH: saslpasswd2, and the PLAIN/LOGIN/sasldb plugins.
+    ("sasl2-bin", "postfix"),
+    ("libsasl2-modules", "postfix"),
     ("swaks", "swaks"),
     // swaks needs these Perl modules for --tls (STARTTLS and --tls-on-connect).
     ("libnet-ssleay-perl", "swaks"),
@@ -177,10 +180,7 @@ fn install_venv(root: &Path, cache: &Path) -> Result<PathBuf> {
     if current == wanted && works(&python.display().to_string(), &["-c", "import aiosmtpd"]) {
         return Ok(python);
     }
-    println!(
-        "interop: creating {} and installing aiosmtpd with pip",
-        venv.display()
-    );
+    println!("interop: creating target/interop/venv and installing aiosmtpd with pip");
     if venv.exists() {
         std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
     }
@@ -243,10 +243,7 @@ fn install_node(root: &Path, cache: &Path) -> Result<PathBuf> {
     if current == lock && complete {
         return Ok(dir);
     }
-    println!(
-        "interop: installing smtp-server and nodemailer with npm ci into {}",
-        dir.display()
-    );
+    println!("interop: installing smtp-server and nodemailer with npm ci into target/interop/node");
     let outcome = procs::run(
         Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])

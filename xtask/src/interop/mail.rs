@@ -249,8 +249,8 @@ impl Send<'_> {
         render(&self.options(fixtures))
     }
 
-    /// A short label: client, TLS, AUTH, pipelining.
-    pub(crate) fn label(&self) -> String {
+    /// A short label: client, TLS, AUTH (with the mechanism expected), pipelining.
+    pub(crate) fn label(&self, mechanism: &str) -> String {
         let mut parts = vec![self.client.name().to_owned()];
         parts.push(
             match self.tls {
@@ -261,7 +261,7 @@ impl Send<'_> {
             .to_owned(),
         );
         if self.password_file.is_some() {
-            parts.push("AUTH".into());
+            parts.push(format!("AUTH {mechanism}").trim_end().to_owned());
         }
         if self.pipelining {
             parts.push("--pipelining".into());
@@ -547,5 +547,86 @@ pub(crate) fn send_refused(
         Ok(format!("exit {code}: {reason}"))
     } else {
         Err(format!("expected exit {code}, got {}", outcome.why()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures(name: &str) -> Fixtures {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-interop-test-{name}-{}", std::process::id()));
+        Fixtures::write(&dir).expect("fixtures")
+    }
+
+    fn send<'a>(mail: &'a Mail, ca: &'a Path) -> Send<'a> {
+        Send {
+            client: Client::Raw,
+            port: 2525,
+            tls: Tls::Starttls,
+            ca,
+            password_file: None,
+            pipelining: false,
+            mail,
+        }
+    }
+
+    #[test]
+    fn the_reference_rendering_parses_back_to_the_fixtures() {
+        let fixtures = fixtures("parse");
+        let mail = Mail::full("unit", "example.net");
+        let reference = send(&mail, &fixtures.body_file)
+            .reference(&fixtures)
+            .expect("renders");
+        assert!(reference.ends_with(b"\r\n"));
+        check_parts(&reference, &fixtures, &mail.subject, true).expect("parts");
+        // A flipped byte in the base64 of the attachment is caught.
+        let text = String::from_utf8(reference.clone()).expect("utf-8");
+        let at = text.rfind("\r\n--").expect("closing boundary") - 10;
+        let mut corrupted = reference.clone();
+        corrupted[at] = if corrupted[at] == b'A' { b'B' } else { b'A' };
+        assert!(check_parts(&corrupted, &fixtures, &mail.subject, true).is_err());
+        assert!(check_parts(&reference, &fixtures, "another subject", true).is_err());
+        assert!(check_parts(&reference, &fixtures, &mail.subject, false).is_err());
+    }
+
+    #[test]
+    fn the_reference_has_the_dot_lines_and_8_bit_text() {
+        let fixtures = fixtures("dots");
+        let mail = Mail::full("dots", "example.net");
+        let reference = send(&mail, &fixtures.body_file)
+            .reference(&fixtures)
+            .expect("renders");
+        let text = String::from_utf8(reference).expect("utf-8");
+        assert!(text.contains("\r\n.This line starts with a dot"));
+        assert!(text.contains("\r\n.\r\n"));
+        assert!(text.contains("\r\n..This one"));
+        assert!(text.contains("Grüße"));
+        assert!(!text.contains("Bcc"));
+    }
+
+    #[test]
+    fn addresses_and_recipients() {
+        assert_eq!(
+            bare_address("Alice <alice@example.com>"),
+            "alice@example.com"
+        );
+        assert_eq!(bare_address(" bob@example.com "), "bob@example.com");
+        let mail = Mail::full("x", "example.net");
+        assert_eq!(
+            mail.recipients(),
+            ["alice@example.net", "bob@example.net", "carol@example.net"]
+        );
+        assert_eq!(mail.sender(), "sender@example.org");
+    }
+
+    #[test]
+    fn same_bytes_names_the_first_difference() {
+        assert!(same_bytes(b"abc", b"abc").is_ok());
+        let error = same_bytes(b"abcX\r\n", b"abc\r\n").expect_err("differs");
+        assert!(error.contains("first difference at byte 3"), "{error}");
+        let error = same_bytes(b"abc\r\n\r\n", b"abc\r\n").expect_err("longer");
+        assert!(error.contains("stored 7 bytes, rendered 5"), "{error}");
     }
 }

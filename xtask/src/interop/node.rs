@@ -256,8 +256,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
                 })
             },
         );
-        let mut label = send.label();
-        label.push_str(&format!(" {}", case.mechanism));
+        let label = send.label(case.mechanism);
         report.add(
             PEER,
             OURS_TO_PEER,

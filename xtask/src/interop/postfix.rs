@@ -3,9 +3,9 @@
 //! port with STARTTLS, delivering to Maildirs in the same directory through virtual(8),
 //! where the checks read what arrived.
 //!
-//! The instance lives under the system temporary directory rather than `target/`: Postfix
-//! insists on a root-owned queue directory that its own `postfix` user can reach, which
-//! every parent of /tmp allows.
+//! The instance lives under /tmp rather than `target/`: Postfix insists on a root-owned
+//! queue directory that its own `postfix` user can reach, which every parent of /tmp
+//! allows. Its log is copied to `target/interop/run/postfix.log` when it stops.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use mail_parser::MessageParser;
 
-use super::mail::{self, Client, Mail, Send, Tls};
+use super::mail::{self, Client, Mail, PASSWORD, Send, Tls, USER};
 use super::{Ctx, OURS_TO_PEER, Report, procs};
 
 const PEER: &str = "Postfix";
 const DOMAIN: &str = "example.net";
 const MAILBOXES: &[&str] = &["alice", "bob", "carol"];
+/// The Cyrus SASL realm of the account (`smtpd_sasl_local_domain`).
+const SASL_REALM: &str = "interop";
 
 /// Runs the Postfix checks.
 pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
@@ -31,38 +33,111 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             return;
         }
     };
-    let Ok(certs) = &ctx.certs else {
-        unreachable!("start checked the certificate")
-    };
+    let Ok(certs) = &ctx.certs else { return };
+    let (port, login) = (instance.port, instance.login_port);
     let scenarios = [
-        (Client::Raw, Tls::None, false, "raw-plain"),
-        (Client::Lib, Tls::None, false, "lib-plain"),
-        (Client::Raw, Tls::Starttls, false, "raw-starttls"),
-        (Client::Lib, Tls::Starttls, false, "lib-starttls"),
-        (Client::Raw, Tls::Starttls, true, "raw-starttls-pipelining"),
+        (Client::Raw, Tls::None, port, None, false, "raw-plain"),
+        (Client::Lib, Tls::None, port, None, false, "lib-plain"),
+        (
+            Client::Raw,
+            Tls::Starttls,
+            port,
+            Some("PLAIN"),
+            false,
+            "raw-starttls",
+        ),
+        (
+            Client::Lib,
+            Tls::Starttls,
+            port,
+            Some("PLAIN"),
+            false,
+            "lib-starttls",
+        ),
+        (
+            Client::Raw,
+            Tls::Starttls,
+            port,
+            Some("PLAIN"),
+            true,
+            "raw-pipelining",
+        ),
+        (
+            Client::Raw,
+            Tls::Starttls,
+            login,
+            Some("LOGIN"),
+            false,
+            "raw-login",
+        ),
+        (
+            Client::Lib,
+            Tls::Starttls,
+            login,
+            Some("LOGIN"),
+            false,
+            "lib-login",
+        ),
     ];
-    for (client, tls, pipelining, tag) in scenarios {
+    for (client, tls, port, mechanism, pipelining, tag) in scenarios {
         let mail = Mail::full(&format!("postfix-{tag}"), DOMAIN);
         let send = Send {
             client,
-            port: instance.port,
+            port,
             tls,
             ca: &certs.ca,
-            password_file: None,
+            password_file: mechanism.map(|_| ctx.fixtures.password_file.as_path()),
             pipelining,
             mail: &mail,
         };
+        let only_login = if port == login {
+            " (only LOGIN offered)"
+        } else {
+            ""
+        };
         let scenario = format!(
-            "{}: To + Cc + Bcc, attachment, 8-bit body, lines starting with '.'",
-            send.label()
+            "{}{only_login}: To + Cc + Bcc, attachment, 8-bit body, lines starting with '.'",
+            send.label(mechanism.unwrap_or(""))
         );
-        let result = check(ctx, &instance, &send);
+        let result = check(ctx, &instance, &send, mechanism);
         report.add(PEER, OURS_TO_PEER, scenario, result);
+    }
+    for client in [Client::Raw, Client::Lib] {
+        let mail = Mail::full(&format!("postfix-{}-wrong-password", client.name()), DOMAIN);
+        let send = Send {
+            client,
+            port: instance.port,
+            tls: Tls::Starttls,
+            ca: &certs.ca,
+            password_file: Some(&ctx.fixtures.wrong_password_file),
+            pipelining: false,
+            mail: &mail,
+        };
+        let outcome = send.run(&ctx.binaries, &ctx.fixtures);
+        let result = match outcome {
+            Ok(outcome) if outcome.code() == 77 => Ok(format!(
+                "exit 77: {}",
+                outcome.stderr.lines().last().unwrap_or("").trim()
+            )),
+            Ok(outcome) => Err(format!("expected exit 77, got {}", outcome.why())),
+            Err(error) => Err(format!("{error:#}")),
+        };
+        report.add(
+            PEER,
+            OURS_TO_PEER,
+            format!("{}: wrong password → 535, exit 77", send.label("PLAIN")),
+            result,
+        );
     }
     drop(instance);
 }
 
-fn check(ctx: &Ctx, instance: &Instance, send: &Send<'_>) -> Result<String, String> {
+fn check(
+    ctx: &Ctx,
+    instance: &Instance,
+    send: &Send<'_>,
+    mechanism: Option<&str>,
+) -> Result<String, String> {
     let reference = send
         .reference(&ctx.fixtures)
         .map_err(|error| format!("{error:#}"))?;
@@ -74,6 +149,13 @@ fn check(ctx: &Ctx, instance: &Instance, send: &Send<'_>) -> Result<String, Stri
     mail::ensure(tls == outcome.stdout.contains("-- TLS established"), || {
         "the transcript does not show the expected TLS state".into()
     })?;
+    let auth = mechanism.is_some();
+    if let Some(mechanism) = mechanism {
+        let line = format!("C: AUTH {mechanism}");
+        mail::ensure(outcome.stdout.contains(&line), || {
+            format!("the transcript has no {line:?}")
+        })?;
+    }
     if send.pipelining {
         mail::ensure(outcome.stdout.contains("-- pipelining"), || {
             "raw-client did not pipeline although Postfix offers PIPELINING".into()
@@ -121,6 +203,14 @@ fn check(ctx: &Ctx, instance: &Instance, send: &Send<'_>) -> Result<String, Stri
                 "{mailbox}: Postfix's Received header does not show the expected TLS state: {received:?}"
             )
         })?;
+        mail::ensure(
+            auth == received.contains(&format!("Authenticated sender: {USER}")),
+            || {
+                format!(
+                    "{mailbox}: Postfix's Received header does not show the expected AUTH state: {received:?}"
+                )
+            },
+        )?;
         // Maildir files use LF; Postfix prepends Return-Path, Delivered-To and Received.
         // Everything after them should be the rendered message, byte for byte.
         let crlf = lf_to_crlf(&delivered);
@@ -182,6 +272,8 @@ fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
 struct Instance {
     dir: PathBuf,
     port: u16,
+    /// An smtpd that offers only AUTH LOGIN.
+    login_port: u16,
     keep_log: PathBuf,
 }
 
@@ -191,14 +283,16 @@ fn start(ctx: &Ctx) -> Result<Instance> {
         .certs
         .as_ref()
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let port = procs::free_port()?;
-    let dir = std::env::temp_dir().join(format!("smtp-workbench-postfix-{}", std::process::id()));
+    let (port, login_port) = (procs::free_port()?, procs::free_port()?);
+    // /tmp rather than $TMPDIR: the postfix user must be able to reach every parent.
+    let dir = Path::new("/tmp").join(format!("smtp-workbench-postfix-{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
     let instance = Instance {
         dir: dir.clone(),
         port,
+        login_port,
         keep_log: ctx.work.join("postfix.log"),
     };
     for sub in ["", "etc", "spool", "data", "mail", "tls"] {
@@ -222,39 +316,84 @@ fn start(ctx: &Ctx) -> Result<Instance> {
         std::fs::Permissions::from_mode(0o600),
     )?;
 
+    // AUTH through Cyrus SASL: PLAIN and LOGIN checked against a sasldb of our own. The
+    // smtpd.conf goes in $config_directory/sasl, where Debian's Postfix looks for it
+    // (cyrus_sasl_config_path points there too, for builds that honour it).
+    let sasl = dir.join("etc/sasl");
+    std::fs::create_dir_all(&sasl)?;
+    std::fs::set_permissions(&sasl, std::fs::Permissions::from_mode(0o755))?;
+    let sasldb = sasl.join("sasldb2");
+    // smtpd.conf for the main smtpd; smtpd-login.conf (smtpd_sasl_path in master.cf) for the
+    // one that offers only LOGIN.
+    for (name, mechanisms) in [("smtpd", "PLAIN LOGIN"), ("smtpd-login", "LOGIN")] {
+        std::fs::write(
+            sasl.join(format!("{name}.conf")),
+            format!(
+                "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: {mechanisms}\nsasldb_path: {}\n",
+                sasldb.display()
+            ),
+        )?;
+    }
+    let outcome = procs::run(
+        Command::new("saslpasswd2")
+            .arg("-f")
+            .arg(&sasldb)
+            .args(["-p", "-c", "-u", SASL_REALM, USER]),
+        Some(PASSWORD.as_bytes()),
+        Duration::from_secs(30),
+    )
+    .context("running saslpasswd2 (package sasl2-bin)")?;
+    if !outcome.success() {
+        bail!(
+            "saslpasswd2 could not create the account: {}",
+            outcome.why()
+        );
+    }
+    std::os::unix::fs::chown(&sasldb, Some(uid), Some(gid))?;
+    std::fs::set_permissions(&sasldb, std::fs::Permissions::from_mode(0o600))?;
+
     let template = std::fs::read_to_string(ctx.root.join("xtask/interop/postfix/master.cf"))
         .context("reading xtask/interop/postfix/master.cf")?;
     std::fs::write(
         dir.join("etc/master.cf"),
-        template.replace("@LISTEN@", &format!("127.0.0.1:{port}")),
+        template
+            .replace("@LISTEN_LOGIN@", &format!("127.0.0.1:{login_port}"))
+            .replace("@LISTEN@", &format!("127.0.0.1:{port}")),
     )?;
     std::fs::write(dir.join("etc/main.cf"), main_cf(&dir, uid, gid))?;
 
     let postfix = |action: &str| -> Result<()> {
+        let command = format!("postfix -c {} {action}", dir.join("etc").display());
         let outcome = procs::run(
-            Command::new("postfix")
-                .arg("-c")
-                .arg(dir.join("etc"))
-                .arg(action),
+            Command::new("sh").args(["-c", &command]),
             None,
             Duration::from_secs(60),
         )?;
-        if !outcome.success() {
-            bail!(
-                "postfix {action} failed ({}); the instance log ends:\n{}",
-                outcome.why(),
-                procs::log_tail(&dir.join("postfix.log"))
-            );
+        if outcome.success() {
+            return Ok(());
         }
-        Ok(())
+        // The postfix command prints its errors only to a terminal (else to the log it may
+        // not have opened yet): ask again under script(1) to show why.
+        let why = procs::run(
+            Command::new("script").args(["-qec", &command, "/dev/null"]),
+            None,
+            Duration::from_secs(60),
+        )
+        .map(|again| again.stdout.trim().to_owned())
+        .unwrap_or_default();
+        bail!(
+            "{command} failed ({}): {why}; the instance log ends:\n{}",
+            outcome.why(),
+            procs::log_tail(&dir.join("postfix.log"))
+        );
     };
     postfix("check")?;
     postfix("start")?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !procs::accepts(port) {
+    while !(procs::accepts(port) && procs::accepts(login_port)) {
         if Instant::now() > deadline {
             bail!(
-                "Postfix did not listen on 127.0.0.1:{port} within 30 s; its log ends:\n{}",
+                "Postfix did not listen on 127.0.0.1:{port} and :{login_port} within 30 s; its log ends:\n{}",
                 procs::log_tail(&dir.join("postfix.log"))
             );
         }
@@ -300,6 +439,15 @@ smtpd_tls_security_level = may
 smtpd_tls_received_header = yes
 smtpd_tls_loglevel = 1
 smtpd_tls_session_cache_database =
+# AUTH PLAIN and LOGIN through Cyrus SASL (smtpd.conf and sasldb in {d}/etc/sasl), only under TLS.
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = {d}/etc/sasl
+smtpd_sasl_local_domain = {SASL_REALM}
+smtpd_sasl_security_options = noanonymous
+smtpd_tls_auth_only = yes
+smtpd_sasl_authenticated_header = yes
 "
     )
 }
@@ -361,5 +509,27 @@ impl Drop for Instance {
         }
         let _ = std::fs::copy(self.dir.join("postfix.log"), &self.keep_log);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_line_endings_become_crlf_once() {
+        assert_eq!(lf_to_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+        assert_eq!(lf_to_crlf(b""), b"");
+    }
+
+    #[test]
+    fn header_lines_are_unfolded_and_matched_by_name() {
+        let message = b"Return-Path: <a@example.org>\nReceived: from x\n\tby y (using TLSv1.3)\n\
+Received: from z\nSubject: Received: no\n\nReceived: in the body\n";
+        let received = raw_header_lines(message, "received");
+        assert_eq!(
+            received,
+            "\nReceived: from x\tby y (using TLSv1.3)\nReceived: from z"
+        );
     }
 }

@@ -1,10 +1,11 @@
-//! Project automation: `cargo xtask compare | interop`.
+//! Project automation: `cargo xtask compare | interop | fuzz`.
 //!
 //! `compare` runs raw-client and lib-client with the same options and diffs their
 //! transcripts — the diff students study. `interop` proves both clients against real
 //! servers and real clients against the test server.
 
 mod compare;
+mod fuzz;
 mod interop;
 
 use anyhow::{Result, bail};
@@ -26,6 +27,7 @@ fn run() -> Result<i32> {
     match task.as_str() {
         "compare" => compare::run(&rest),
         "interop" => interop::run(&rest),
+        "fuzz" => fuzz::run(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(0)
@@ -48,4 +50,10 @@ tasks:
       real clients (swaks, curl, Python smtplib, msmtp, Nodemailer) against test-server, all
       on 127.0.0.1; installs what is missing (apt-get, pip venv and npm under
       target/interop/), prints a pass/fail table; exit 0 when every check passed.
-      Groups: postfix, aiosmtpd, smtp-server, swaks, curl, smtplib, msmtp, nodemailer";
+      Groups: postfix, aiosmtpd, smtp-server, swaks, curl, smtplib, msmtp, nodemailer
+  fuzz [--seconds N] [TARGET...]
+      build the libFuzzer targets in fuzz/ on stable Rust (cargo-fuzz, installed if missing)
+      and run each for N seconds (default 20), printing a table of executions and coverage;
+      exit 1 when a target crashed (the input is kept in fuzz/artifacts/TARGET/).
+      Targets: reply_parser, server_command_parser, server_data_reader, message_builder,
+      dot_stuffer";

@@ -36,3 +36,17 @@ pub use error::Error;
 pub use server::Server;
 pub use session::Session;
 pub use store::{StoredEnvelope, StoredMessage};
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for the fuzz targets in `fuzz/`, not part of the API: the command
+    //! types are private to this crate, so results come back in their `Debug` form.
+
+    /// The server's command parser on one command line given without its CRLF: the
+    /// parsed command or the refusal, formatted with `{:?}`.
+    pub fn parse_command(line: &[u8]) -> Result<String, String> {
+        crate::command::parse(line)
+            .map(|command| format!("{command:?}"))
+            .map_err(|refusal| format!("{refusal:?}"))
+    }
+}

@@ -1,0 +1,302 @@
+//! `cargo xtask fuzz`: builds the libFuzzer targets in `fuzz/` with cargo-fuzz on stable
+//! Rust and runs each for a fixed time, then prints one summary table.
+//!
+//! cargo-fuzz wants nightly only for the sanitizers (`-Zsanitizer=...`). Safe Rust needs
+//! none, so the targets are built with `--sanitizer none`: what remains (`-Cpasses=
+//! sancov-module`, `-Cllvm-args=-sanitizer-coverage-*`, `--cfg fuzzing`) is accepted by
+//! stable rustc. Each target fuzzes a working corpus under `fuzz/target/corpus/` (new
+//! inputs land there, so the work tree stays clean) seeded from the committed
+//! `fuzz/corpus/<target>/`; crashes land in `fuzz/artifacts/<target>/`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+
+/// Every target in `fuzz/Cargo.toml`, in the order they run.
+const TARGETS: [&str; 5] = [
+    "reply_parser",
+    "server_command_parser",
+    "server_data_reader",
+    "message_builder",
+    "dot_stuffer",
+];
+
+const DEFAULT_SECONDS: u64 = 20;
+
+/// Build options shared by `cargo fuzz build` and `cargo fuzz run`, so the run reuses
+/// the build. 16 codegen units build much faster than cargo-fuzz's default of one.
+const BUILD_OPTIONS: [&str; 5] = [
+    "--sanitizer",
+    "none",
+    "--debug-assertions",
+    "--codegen-units",
+    "16",
+];
+
+/// What one run gave.
+struct Outcome {
+    target: &'static str,
+    seconds: f64,
+    executions: Option<u64>,
+    coverage: Option<String>,
+    features: Option<String>,
+    corpus: Option<String>,
+    /// Why the run failed: `crash` (with the input libFuzzer saved) or `failed`.
+    failure: Option<(&'static str, String)>,
+}
+
+/// Runs the targets named in `args` (all by default); returns 0 when none crashed.
+pub(crate) fn run(args: &[String]) -> Result<i32> {
+    let (seconds, targets) = parse_args(args)?;
+    let root = workspace_root()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    ensure_cargo_fuzz(&cargo)?;
+
+    let started = Instant::now();
+    println!("fuzz: building {} target(s) with cargo-fuzz", targets.len());
+    let mut build = Command::new(&cargo);
+    build
+        .args(["fuzz", "build"])
+        .args(BUILD_OPTIONS)
+        .current_dir(&root);
+    if let [one] = targets.as_slice() {
+        build.arg(one);
+    }
+    let status = build.status().context("running cargo fuzz build")?;
+    if !status.success() {
+        bail!("the fuzz targets in fuzz/ do not build ({status}); see the compiler output above");
+    }
+    println!("fuzz: built in {:.0} s", started.elapsed().as_secs_f64());
+
+    let logs = root.join("fuzz/target/logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let mut outcomes = Vec::new();
+    for target in targets {
+        println!("fuzz: running {target} for {seconds} s");
+        let outcome = run_target(&cargo, &root, &logs, target, seconds)?;
+        if let Some((_, why)) = &outcome.failure {
+            eprintln!("fuzz: {target} FAILED: {why}");
+        }
+        outcomes.push(outcome);
+    }
+
+    print_table(&outcomes);
+    println!(
+        "fuzz: total {:.0} s (build included)",
+        started.elapsed().as_secs_f64()
+    );
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| outcome.failure.is_some())
+        .map(|outcome| outcome.target)
+        .collect();
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!(
+            "fuzz: FAILED: {} found a crash or could not run; logs in fuzz/target/logs/, \
+             inputs in fuzz/artifacts/<target>/; replay one with \
+             `cargo fuzz run --sanitizer none <target> <input>`",
+            failed.join(", ")
+        );
+        Ok(1)
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<(u64, Vec<&'static str>)> {
+    let mut seconds = DEFAULT_SECONDS;
+    let mut targets = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.strip_prefix("--seconds=") {
+            Some(value) => Some(value.to_owned()),
+            None if arg == "--seconds" => {
+                Some(args.next().context("--seconds needs a number")?.clone())
+            }
+            None => None,
+        };
+        if let Some(value) = value {
+            seconds = value
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("--seconds needs a positive number, not {value:?}"))?;
+        } else if let Some(target) = TARGETS.iter().find(|target| **target == arg.as_str()) {
+            targets.push(*target);
+        } else {
+            bail!(
+                "unknown fuzz target {arg:?}; the targets are {}",
+                TARGETS.join(", ")
+            );
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.to_vec();
+    }
+    Ok((seconds, targets))
+}
+
+/// Installs cargo-fuzz from crates.io when `cargo fuzz` is missing.
+fn ensure_cargo_fuzz(cargo: &str) -> Result<()> {
+    let present = Command::new(cargo)
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if present {
+        return Ok(());
+    }
+    println!("fuzz: cargo-fuzz is missing; installing it with cargo install");
+    let status = Command::new(cargo)
+        .args(["install", "cargo-fuzz", "--locked"])
+        .status()
+        .context("running cargo install cargo-fuzz")?;
+    if !status.success() {
+        bail!("cannot install cargo-fuzz ({status})");
+    }
+    Ok(())
+}
+
+/// Runs one target for `seconds` with its output in `logs/<target>.log`, and reads the
+/// figures libFuzzer printed.
+fn run_target(
+    cargo: &str,
+    root: &Path,
+    logs: &Path,
+    target: &'static str,
+    seconds: u64,
+) -> Result<Outcome> {
+    let seeds = root.join("fuzz/corpus").join(target);
+    let corpus = root.join("fuzz/target/corpus").join(target);
+    for dir in [&seeds, &corpus] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let log_path = logs.join(format!("{target}.log"));
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let started = Instant::now();
+    let status = Command::new(cargo)
+        .args(["fuzz", "run"])
+        .args(BUILD_OPTIONS)
+        .arg(target)
+        .arg(&corpus)
+        .arg(&seeds)
+        .args([
+            "--".to_owned(),
+            format!("-max_total_time={seconds}"),
+            // A single input running this long is a hang: a finding too.
+            "-timeout=30".to_owned(),
+            "-print_final_stats=1".to_owned(),
+        ])
+        .current_dir(root)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status()
+        .context("running cargo fuzz run")?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let status_line = text
+        .lines()
+        .rev()
+        .find(|line| line.contains(" cov: ") && line.contains(" ft: "));
+    let field = |name: &str| {
+        status_line.and_then(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|word| *word == name)?;
+            words.next().map(str::to_owned)
+        })
+    };
+    // The final statistics come only after a clean end; after a crash, the last status
+    // line's `#N` still counts the executions.
+    let executions = text
+        .lines()
+        .find_map(|line| line.strip_prefix("stat::number_of_executed_units:"))
+        .and_then(|n| n.trim().parse().ok())
+        .or_else(|| {
+            let first = status_line?.split_whitespace().next()?;
+            first.strip_prefix('#')?.parse().ok()
+        });
+    let failure = if status.success() {
+        None
+    } else {
+        let artifact = text
+            .lines()
+            .find_map(|line| line.split("Test unit written to ").nth(1))
+            .map(|path| relative(Path::new(path.trim()), root));
+        let panic = text
+            .lines()
+            .skip_while(|line| !line.contains("panicked at"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        eprintln!("---- last lines of {} ----", relative(&log_path, root));
+        let lines: Vec<&str> = text.lines().collect();
+        for line in &lines[lines.len().saturating_sub(40)..] {
+            eprintln!("{line}");
+        }
+        eprintln!("----");
+        Some(match artifact {
+            Some(artifact) => ("crash", format!("{panic} (input: {artifact})")),
+            None if panic.is_empty() => (
+                "failed",
+                format!("{status}, see {}", relative(&log_path, root)),
+            ),
+            None => ("failed", format!("{status}: {panic}")),
+        })
+    };
+    Ok(Outcome {
+        target,
+        seconds: elapsed,
+        executions,
+        coverage: field("cov:"),
+        features: field("ft:"),
+        corpus: field("corp:"),
+        failure,
+    })
+}
+
+fn print_table(outcomes: &[Outcome]) {
+    let unknown = || "?".to_owned();
+    println!();
+    println!(
+        "{:<22} {:>8} {:>12} {:>9} {:>6} {:>7} {:>12}  result",
+        "target", "seconds", "executions", "exec/s", "cov", "ft", "corpus"
+    );
+    for outcome in outcomes {
+        let rate = outcome
+            .executions
+            .map(|n| format!("{:.0}", n as f64 / outcome.seconds.max(1.0)));
+        println!(
+            "{:<22} {:>8.0} {:>12} {:>9} {:>6} {:>7} {:>12}  {}",
+            outcome.target,
+            outcome.seconds,
+            outcome.executions.map_or_else(unknown, |n| n.to_string()),
+            rate.unwrap_or_else(unknown),
+            outcome.coverage.clone().unwrap_or_else(unknown),
+            outcome.features.clone().unwrap_or_else(unknown),
+            outcome.corpus.clone().unwrap_or_else(unknown),
+            outcome.failure.as_ref().map_or("ok", |(kind, _)| kind),
+        );
+    }
+    println!();
+}
+
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask is not inside the workspace")
+}

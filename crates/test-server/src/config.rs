@@ -30,7 +30,9 @@ pub struct Config {
     pub size_limit: u64,
     /// The most recipients accepted in one transaction; more get `452 4.5.3`.
     pub max_recipients: usize,
-    /// The most connections served at once; more get `421 4.3.2` and are closed.
+    /// The most connections served at once; more get `421 4.3.2` and are closed. The default,
+    /// 1024, lets hundreds of idle connections (a slowloris) sit until their idle timeout
+    /// while real clients still get through.
     pub max_connections: usize,
     /// How long one read may wait before the server gives up with `421 4.4.2`.
     pub idle_timeout: Duration,
@@ -59,7 +61,7 @@ impl Default for Config {
             auth_without_tls: false,
             size_limit: 35 * 1024 * 1024,
             max_recipients: 100,
-            max_connections: 64,
+            max_connections: 1024,
             idle_timeout: Duration::from_secs(5 * 60),
             session_timeout: Duration::from_secs(30 * 60),
             line_endings: LineEndings::Strict,

@@ -231,6 +231,9 @@ fn accept(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: 
     let thread_shared = shared.clone();
     let spawned = thread::Builder::new()
         .name("test-server-session".to_owned())
+        // A session needs little stack; a small one lets a thousand idle connections cost
+        // little memory (a slowloris does not starve the machine).
+        .stack_size(256 * 1024)
         .spawn(move || {
             let shared = thread_shared;
             let active = ActiveGuard(&shared.active);

@@ -70,10 +70,12 @@ impl Store {
             }
             None => fresh_dir()?,
         };
-        let highest = highest_id(&dir).map_err(|source| Error::Store {
-            path: dir.clone(),
-            source,
-        })?;
+        let highest = highest_id(&dir)
+            .and_then(|highest| recover(&dir).map(|()| highest))
+            .map_err(|source| Error::Store {
+                path: dir.clone(),
+                source,
+            })?;
         Ok(Self {
             dir,
             next_id: Mutex::new(highest + 1),
@@ -167,6 +169,35 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// After a crash: removes temporary files and any `.json`/`.transcript` whose `.eml` never
+/// appeared. Those messages were never acknowledged (the 250 comes after the `.eml` rename
+/// is synced), so nothing acknowledged is removed, and nothing half-written stays visible.
+fn recover(dir: &Path) -> io::Result<()> {
+    let mut removed = false;
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let orphan = match name.rsplit_once('.') {
+            Some((stem, "json" | "transcript")) => {
+                stem.bytes().all(|b| b.is_ascii_digit())
+                    && !dir.join(format!("{stem}.eml")).exists()
+            }
+            Some((_, "tmp")) => name.starts_with('.'),
+            _ => false,
+        };
+        if orphan {
+            fs::remove_file(&path)?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
 /// The highest id used by any file (final or temporary) in `dir`, or 0.
 fn highest_id(dir: &Path) -> io::Result<u64> {
     let mut highest = 0;
@@ -241,6 +272,21 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+        // A crash between the renames leaves a .json without its .eml, and temp files:
+        // reopening removes both, and keeps ids unique.
+        fs::write(again.dir().join("000043.json"), b"{}").expect("write");
+        fs::write(again.dir().join(".000044.eml.tmp"), b"half").expect("write");
+        let third = Store::open(Some(again.dir().to_owned())).expect("reopen");
+        assert!(!third.dir().join("000043.json").exists());
+        assert!(!third.dir().join(".000044.eml.tmp").exists());
+        assert!(
+            third.dir().join("000042.json").exists(),
+            "acknowledged ones stay"
+        );
+        let next = third
+            .store(b"three\r\n".to_vec(), envelope(), "t\n".into())
+            .expect("store");
+        assert_eq!(next, "000045");
         fs::remove_dir_all(again.dir()).expect("cleanup");
     }
 }

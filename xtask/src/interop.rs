@@ -105,14 +105,31 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     };
 
     let mut report = Report::default();
+    let timed = |name: &str, report: &mut Report, run: &dyn Fn(&mut Report)| {
+        let started = Instant::now();
+        println!("interop: {name}");
+        run(report);
+        println!(
+            "interop: {name} took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    };
+    println!(
+        "interop: setup (install check, build, certificates) took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if selected("postfix") {
-        postfix::run(&ctx, &mut report);
+        timed("Postfix", &mut report, &|report| postfix::run(&ctx, report));
     }
     if selected("aiosmtpd") {
-        aiosmtpd::run(&ctx, &mut report);
+        timed("aiosmtpd", &mut report, &|report| {
+            aiosmtpd::run(&ctx, report)
+        });
     }
     if selected("smtp-server") {
-        node::run(&ctx, &mut report);
+        timed("smtp-server", &mut report, &|report| {
+            node::run(&ctx, report)
+        });
     }
     let client_groups: Vec<&str> = GROUPS[3..]
         .iter()
@@ -120,7 +137,9 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
         .filter(|g| selected(g))
         .collect();
     if !client_groups.is_empty() {
-        clients::run(&ctx, &mut report, &client_groups);
+        timed("real clients against test-server", &mut report, &|report| {
+            clients::run(&ctx, report, &client_groups)
+        });
     }
 
     let versions = install::versions(&ctx.tools);

@@ -154,6 +154,8 @@ fn transcript(server: &Server, stored: &Stored) -> String {
 /// exact bytes or the parsed parts.
 struct Want<'a> {
     envelope: Envelope,
+    /// The EHLO name the client was configured to give.
+    helo: &'a str,
     mechanism: &'a str,
     exact: Option<&'a [u8]>,
     subject: &'a str,
@@ -168,6 +170,10 @@ fn verify(
     want: &Want<'_>,
 ) -> Result<String, String> {
     mail::check_envelope(&envelope(&stored.meta), &want.envelope)?;
+    let helo = mail::json_str(&stored.meta, "helo").unwrap_or_default();
+    mail::ensure(helo == want.helo, || {
+        format!("EHLO name {helo:?}, configured {:?}", want.helo)
+    })?;
     let transcript = transcript(server, stored);
     let auth = format!("C: AUTH {}", want.mechanism);
     mail::ensure(transcript.contains(&auth), || {
@@ -256,6 +262,7 @@ fn swaks(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
             &ctx.fixtures,
             &stored,
             &Want {
+                helo: "swaks.interop.localhost",
                 envelope: full.clone(),
                 mechanism: "PLAIN",
                 exact: Some(&prepared.bytes),
@@ -299,6 +306,7 @@ fn swaks(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
             &ctx.fixtures,
             &stored,
             &Want {
+                helo: "swaks.interop.localhost",
                 envelope: full.clone(),
                 mechanism: "LOGIN",
                 exact: None,
@@ -326,6 +334,7 @@ fn swaks(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
             &ctx.fixtures,
             &stored,
             &Want {
+                helo: "swaks.interop.localhost",
                 envelope: full.clone(),
                 mechanism: "PLAIN",
                 exact: Some(&prepared.bytes),
@@ -376,21 +385,29 @@ fn curl(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
         command.arg("--upload-file").arg(&prepared.file);
         command
     };
+    // curl takes the EHLO name from the URL path; without one it appends the upload file's
+    // name to the URL and would say "EHLO prepared.eml".
     let cases = [
         (
-            format!("smtp://127.0.0.1:{}", server.port),
+            format!("smtp://127.0.0.1:{}/curl.interop.localhost", server.port),
             vec!["--ssl-reqd"],
             "PLAIN",
             "smtp:// --ssl-reqd (STARTTLS) --cacert, --user (AUTH PLAIN), 3 recipients, --upload-file: the rendered message",
         ),
         (
-            format!("smtps://127.0.0.1:{}", server.tls_port),
+            format!(
+                "smtps://127.0.0.1:{}/curl.interop.localhost",
+                server.tls_port
+            ),
             vec![],
             "PLAIN",
             "smtps:// (implicit TLS) --cacert, --user, --upload-file: the rendered message",
         ),
         (
-            format!("smtps://127.0.0.1:{}", server.tls_port),
+            format!(
+                "smtps://127.0.0.1:{}/curl.interop.localhost",
+                server.tls_port
+            ),
             vec!["--login-options", "AUTH=LOGIN"],
             "LOGIN",
             "smtps://, --login-options AUTH=LOGIN, --upload-file: the rendered message",
@@ -408,6 +425,7 @@ fn curl(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
                 &ctx.fixtures,
                 &stored,
                 &Want {
+                    helo: "curl.interop.localhost",
                     envelope: full.clone(),
                     mechanism,
                     exact: Some(&prepared.bytes),
@@ -488,6 +506,7 @@ fn smtplib(ctx: &Ctx, server: &Server, report: &mut Report) {
                     &ctx.fixtures,
                     &stored,
                     &Want {
+                        helo: "smtplib.interop.localhost",
                         envelope: Envelope {
                             from: "sender@example.org".into(),
                             recipients: vec![to.into(), "bob@example.com".into()],
@@ -576,6 +595,7 @@ fn msmtp(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
                 &ctx.fixtures,
                 &stored,
                 &Want {
+                    helo: "msmtp.interop.localhost",
                     envelope: full.clone(),
                     mechanism,
                     exact: Some(&prepared.bytes),
@@ -657,6 +677,7 @@ fn nodemailer(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Repo
                     &ctx.fixtures,
                     &stored,
                     &Want {
+                        helo: "nodemailer.interop.localhost",
                         envelope: Envelope {
                             from: "sender@example.org".into(),
                             recipients: recipients(&[

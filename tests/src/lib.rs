@@ -5,6 +5,7 @@
 //! are the same for both; the only thing that differs between two runs is the server's
 //! port, which [`ClientRun::text`] replaces with `PORT`.
 
+pub mod certs;
 pub mod scripted;
 
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! A scripted hostile server: it answers each client line with whatever bytes a test wants,
 //! including ones no honest server would send, and records everything the client wrote.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,6 +26,8 @@ pub enum Step {
     Challenges(usize),
     /// Close the connection.
     Close,
+    /// Run the server side of a TLS handshake, then go on with the steps inside TLS.
+    StartTls(Arc<rustls::ServerConfig>),
 }
 
 /// A server that runs one script for one connection.
@@ -79,9 +81,28 @@ impl Scripted {
 
 fn run(stream: TcpStream, script: &[Step], received: &Mutex<Vec<u8>>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    let mut writer = stream.try_clone()?;
+    let tcp = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    let read_line = |reader: &mut BufReader<TcpStream>| -> std::io::Result<Vec<u8>> {
+    let Some(at) = run_steps(&mut reader, script, received)? else {
+        return Ok(());
+    };
+    let Step::StartTls(config) = &script[at] else {
+        return Ok(());
+    };
+    let connection =
+        rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+    let tls = rustls::StreamOwned::new(connection, tcp);
+    let mut reader = BufReader::new(tls);
+    run_steps(&mut reader, &script[at + 1..], received).map(|_| ())
+}
+
+/// Runs steps until the end, or until a `StartTls` step, whose index it returns.
+fn run_steps<S: Read + Write>(
+    reader: &mut BufReader<S>,
+    script: &[Step],
+    received: &Mutex<Vec<u8>>,
+) -> std::io::Result<Option<usize>> {
+    let read_line = |reader: &mut BufReader<S>| -> std::io::Result<Vec<u8>> {
         let mut line = Vec::new();
         reader.read_until(b'\n', &mut line)?;
         if let Ok(mut all) = received.lock() {
@@ -89,42 +110,49 @@ fn run(stream: TcpStream, script: &[Step], received: &Mutex<Vec<u8>>) -> std::io
         }
         Ok(line)
     };
-    for step in script {
+    for (index, step) in script.iter().enumerate() {
         match step {
-            Step::Send(bytes) => writer.write_all(bytes)?,
+            Step::Send(bytes) => {
+                reader.get_mut().write_all(bytes)?;
+                reader.get_mut().flush()?;
+            }
             Step::Read => {
-                if read_line(&mut reader)?.is_empty() {
-                    return Ok(());
+                if read_line(reader)?.is_empty() {
+                    return Ok(None);
                 }
             }
             Step::ReadData => loop {
-                let line = read_line(&mut reader)?;
+                let line = read_line(reader)?;
                 if line.is_empty() || line == b".\r\n" {
                     break;
                 }
             },
             Step::Trickle(bytes, pause) => {
                 for byte in bytes {
-                    writer.write_all(&[*byte])?;
+                    reader.get_mut().write_all(&[*byte])?;
+                    reader.get_mut().flush()?;
                     std::thread::sleep(*pause);
                 }
             }
             Step::Repeat(bytes, times) => {
                 for _ in 0..*times {
-                    writer.write_all(bytes)?;
+                    reader.get_mut().write_all(bytes)?;
                 }
+                reader.get_mut().flush()?;
             }
             Step::Stall(duration) => std::thread::sleep(*duration),
             Step::Challenges(times) => {
                 for _ in 0..*times {
-                    writer.write_all(b"334 VXNlcm5hbWU6\r\n")?;
-                    if read_line(&mut reader)?.is_empty() {
-                        return Ok(());
+                    reader.get_mut().write_all(b"334 VXNlcm5hbWU6\r\n")?;
+                    reader.get_mut().flush()?;
+                    if read_line(reader)?.is_empty() {
+                        return Ok(None);
                     }
                 }
             }
-            Step::Close => return Ok(()),
+            Step::Close => return Ok(None),
+            Step::StartTls(_) => return Ok(Some(index)),
         }
     }
-    Ok(())
+    Ok(None)
 }

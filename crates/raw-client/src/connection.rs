@@ -337,6 +337,15 @@ fn handshake_error(error: io::Error, name: &str) -> Error {
             name: name.to_owned(),
             reason: reason.to_string(),
         },
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion))
+        | Some(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13
+            | rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
+        )) => Error::Handshake {
+            reason: "the server does not speak TLS 1.2 or 1.3, and older versions are not safe \
+                     enough to use"
+                .into(),
+        },
         Some(other) => Error::Handshake {
             reason: other.to_string(),
         },

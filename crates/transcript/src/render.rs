@@ -372,6 +372,22 @@ mod tests {
     }
 
     #[test]
+    fn every_mechanism_initial_response_is_redacted() {
+        let token = "dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LlRPS0VOAQE=";
+        let mut t = Transcript::new();
+        t.client(format!("AUTH XOAUTH2 {token}\r\n").as_bytes());
+        t.server(b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n");
+        t.client(b"\r\n");
+        t.server(b"535 5.7.8 no\r\n");
+        t.client(b"auth plain AGEAYg==\r\n");
+        let shown = text(&t);
+        assert!(!shown.contains(token));
+        assert!(!shown.contains("AGEAYg=="));
+        assert!(shown.contains("C: AUTH XOAUTH2 <redacted>\n"));
+        assert!(shown.contains("C: auth plain <redacted>\n"));
+    }
+
+    #[test]
     fn message_content_is_never_taken_for_auth() {
         let mut t = Transcript::new();
         t.client(b"DATA\r\n");

@@ -554,10 +554,19 @@ pub(crate) fn send_refused(
 mod tests {
     use super::*;
 
-    fn fixtures(name: &str) -> Fixtures {
+    /// Fixtures in a temporary directory, removed when dropped.
+    struct Temp(Fixtures, PathBuf);
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+
+    fn fixtures(name: &str) -> Temp {
         let dir =
             std::env::temp_dir().join(format!("xtask-interop-test-{name}-{}", std::process::id()));
-        Fixtures::write(&dir).expect("fixtures")
+        Temp(Fixtures::write(&dir).expect("fixtures"), dir)
     }
 
     fn send<'a>(mail: &'a Mail, ca: &'a Path) -> Send<'a> {
@@ -574,29 +583,31 @@ mod tests {
 
     #[test]
     fn the_reference_rendering_parses_back_to_the_fixtures() {
-        let fixtures = fixtures("parse");
+        let temp = fixtures("parse");
+        let fixtures = &temp.0;
         let mail = Mail::full("unit", "example.net");
         let reference = send(&mail, &fixtures.body_file)
-            .reference(&fixtures)
+            .reference(fixtures)
             .expect("renders");
         assert!(reference.ends_with(b"\r\n"));
-        check_parts(&reference, &fixtures, &mail.subject, true).expect("parts");
+        check_parts(&reference, fixtures, &mail.subject, true).expect("parts");
         // A flipped byte in the base64 of the attachment is caught.
         let text = String::from_utf8(reference.clone()).expect("utf-8");
         let at = text.rfind("\r\n--").expect("closing boundary") - 10;
         let mut corrupted = reference.clone();
         corrupted[at] = if corrupted[at] == b'A' { b'B' } else { b'A' };
-        assert!(check_parts(&corrupted, &fixtures, &mail.subject, true).is_err());
-        assert!(check_parts(&reference, &fixtures, "another subject", true).is_err());
-        assert!(check_parts(&reference, &fixtures, &mail.subject, false).is_err());
+        assert!(check_parts(&corrupted, fixtures, &mail.subject, true).is_err());
+        assert!(check_parts(&reference, fixtures, "another subject", true).is_err());
+        assert!(check_parts(&reference, fixtures, &mail.subject, false).is_err());
     }
 
     #[test]
     fn the_reference_has_the_dot_lines_and_8_bit_text() {
-        let fixtures = fixtures("dots");
+        let temp = fixtures("dots");
+        let fixtures = &temp.0;
         let mail = Mail::full("dots", "example.net");
         let reference = send(&mail, &fixtures.body_file)
-            .reference(&fixtures)
+            .reference(fixtures)
             .expect("renders");
         let text = String::from_utf8(reference).expect("utf-8");
         assert!(text.contains("\r\n.This line starts with a dot"));

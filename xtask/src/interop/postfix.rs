@@ -274,7 +274,8 @@ struct Instance {
     port: u16,
     /// An smtpd that offers only AUTH LOGIN.
     login_port: u16,
-    keep_log: PathBuf,
+    /// Where the instance's log is copied when it stops.
+    keep_log: Option<PathBuf>,
 }
 
 fn start(ctx: &Ctx) -> Result<Instance> {
@@ -283,9 +284,14 @@ fn start(ctx: &Ctx) -> Result<Instance> {
         .certs
         .as_ref()
         .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let uid = procs::output(Command::new("id").arg("-u"))?;
+    if uid.trim() != "0" {
+        bail!("a private Postfix instance must be started as root (postfix start); run as root");
+    }
+    stop_leftovers();
     let (port, login_port) = (procs::free_port()?, procs::free_port()?);
     // /tmp rather than $TMPDIR: the postfix user must be able to reach every parent.
-    let dir = Path::new("/tmp").join(format!("smtp-workbench-postfix-{}", std::process::id()));
+    let dir = Path::new(TMP).join(format!("{PREFIX}{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -293,7 +299,7 @@ fn start(ctx: &Ctx) -> Result<Instance> {
         dir: dir.clone(),
         port,
         login_port,
-        keep_log: ctx.work.join("postfix.log"),
+        keep_log: Some(ctx.work.join("postfix.log")),
     };
     for sub in ["", "etc", "spool", "data", "mail", "tls"] {
         let path = dir.join(sub);
@@ -402,6 +408,33 @@ fn start(ctx: &Ctx) -> Result<Instance> {
     Ok(instance)
 }
 
+const TMP: &str = "/tmp";
+const PREFIX: &str = "smtp-workbench-postfix-";
+
+/// Stops and removes instances left by an earlier run that was killed before its guard
+/// ran (their xtask, whose PID names the directory, is gone).
+fn stop_leftovers() {
+    let Ok(entries) = std::fs::read_dir(TMP) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        if owner == std::process::id().to_string() || Path::new("/proc").join(owner).exists() {
+            continue;
+        }
+        println!("interop: stopping the Postfix instance left in {TMP}/{name}");
+        drop(Instance {
+            dir: entry.path(),
+            port: 0,
+            login_port: 0,
+            keep_log: None,
+        });
+    }
+}
+
 fn main_cf(dir: &Path, uid: u32, gid: u32) -> String {
     let d = dir.display();
     format!(
@@ -507,7 +540,9 @@ impl Drop for Instance {
                     .status();
             }
         }
-        let _ = std::fs::copy(self.dir.join("postfix.log"), &self.keep_log);
+        if let Some(keep_log) = &self.keep_log {
+            let _ = std::fs::copy(self.dir.join("postfix.log"), keep_log);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -23,16 +23,19 @@ pub(crate) fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, Error>
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::TlsSetup(e.to_string()))?;
-    let algorithms = provider.signature_verification_algorithms;
-    let config = if let Some(pin) = verify.pin_sha256 {
+    let acceptance = match (verify.pin_sha256, insecure) {
+        (Some(pin), _) => Some(Acceptance::Pinned(pin)),
+        (None, true) => Some(Acceptance::Anything),
+        (None, false) => None,
+    };
+    let config = if let Some(acceptance) = acceptance {
+        let verifier = Override {
+            acceptance,
+            algorithms: provider.signature_verification_algorithms,
+        };
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { pin, algorithms }))
-            .with_no_client_auth()
-    } else if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(algorithms)))
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
@@ -64,11 +67,21 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
         .map_err(|_| Error::TlsSetup(format!("{host:?} is not a valid TLS server name")))
 }
 
-/// `--pin-sha256`: the server's certificate must have exactly this SHA-256 fingerprint
-/// (msmtp's `tls_fingerprint`); its CA and names then do not matter.
+/// What to accept instead of a certificate the web PKI (plus `--ca-file`) vouches for.
 #[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
+enum Acceptance {
+    /// `--pin-sha256`: exactly the certificate with this SHA-256 fingerprint (msmtp's
+    /// `tls_fingerprint`); its CA and names then do not matter.
+    Pinned([u8; 32]),
+    /// `--insecure`: any certificate.
+    Anything,
+}
+
+/// The certificate check for `--pin-sha256` and `--insecure`. The handshake signatures are
+/// still verified, so the connection is at least encrypted to whoever holds the key.
+#[derive(Debug)]
+struct Override {
+    acceptance: Acceptance,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -88,7 +101,7 @@ impl std::fmt::Display for PinMismatch {
 
 impl std::error::Error for PinMismatch {}
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for Override {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -97,8 +110,11 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Acceptance::Pinned(pin) = &self.acceptance else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let digest = ::ring::digest::digest(&::ring::digest::SHA256, end_entity);
-        if digest.as_ref() == self.pin {
+        if digest.as_ref() == pin {
             return Ok(ServerCertVerified::assertion());
         }
         let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
@@ -127,45 +143,5 @@ impl ServerCertVerifier for Pinned {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
-    }
-}
-
-/// `--insecure`: accepts any certificate, but still checks the handshake signatures so the
-/// connection is at least encrypted to whoever answered.
-#[derive(Debug)]
-struct AcceptAnything(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
     }
 }

@@ -1,0 +1,151 @@
+// The checks both client binaries must pass, included by each crate's tests/binary.rs after
+// it defines `BINARY` (cargo only gives a package's own binaries to its tests).
+
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BINARY)
+        .args(args)
+        .env("RUST_LOG", "trace")
+        .env_remove("SMTP_SERVER")
+        .env_remove("SMTP_PASSWORD")
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The password of the embedded server's demo user, and every form it could leak in.
+fn secret_forms() -> Vec<String> {
+    let password = cli::DEMO_PASSWORD;
+    vec![
+        password.to_owned(),
+        STANDARD.encode(password),
+        STANDARD.encode(format!("\0{}\0{password}", cli::DEMO_USER)),
+    ]
+}
+
+#[test]
+fn embedded_default_sends_and_redacts() {
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for expected in [
+        "C: STARTTLS\n",
+        "-- TLS established\n",
+        "C: AUTH PLAIN <redacted>\n",
+        "S: 235 ",
+        "C: .\n",
+        "S: 250 2.0.0 Ok: queued as 000001\n",
+        "C: QUIT\n",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    for secret in secret_forms() {
+        assert!(!stdout.contains(&secret), "{secret} leaked on stdout");
+        assert!(!stderr.contains(&secret), "{secret} leaked on stderr");
+    }
+    let stored = stderr
+        .lines()
+        .find_map(|line| {
+            line.split_once("stored the message as ")
+                .map(|(_, path)| path.to_owned())
+        })
+        .expect("the stored path is printed");
+    let eml = std::fs::read(&stored).expect("the stored message exists");
+    assert!(eml.starts_with(b"Date: "));
+    if let Some(dir) = std::path::Path::new(&stored).parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn json_transcript_redacts_too_and_show_secrets_reveals() {
+    let (code, stdout, _) = run(&["--transcript-format", "json", "--quiet"]);
+    assert_eq!(code, 0);
+    assert!(stdout.is_empty(), "--quiet prints no transcript");
+    let (code, stdout, _) = run(&["--transcript-format", "json"]);
+    assert_eq!(code, 0);
+    assert!(stdout.lines().all(|line| line.starts_with("{\"kind\":")));
+    for secret in secret_forms() {
+        assert!(!stdout.contains(&secret), "{secret} leaked in JSON");
+    }
+    let (code, stdout, _) = run(&["--show-secrets"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&secret_forms()[2]),
+        "--show-secrets shows the PLAIN payload"
+    );
+}
+
+#[test]
+fn bad_input_fails_before_connecting_with_sysexits() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--subject", "hi\r\nBcc: eve@example.org"], 65, "Subject"),
+        (&["--to", "bob@exa mple.org"], 65, "bob@exa mple.org"),
+        (&["--attach", "no/such/file.pdf"], 66, "no/such/file.pdf"),
+        (
+            &[
+                "--server",
+                "localhost:70000",
+                "--from",
+                "a@b.example",
+                "--to",
+                "c@d.example",
+            ],
+            64,
+            "port",
+        ),
+        (&["--timeout", "soon"], 64, "--timeout"),
+    ];
+    for (args, want, mention) in cases {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, *want, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: nothing was sent");
+        assert!(stderr.contains(mention), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    }
+}
+
+#[test]
+fn help_documents_every_option() {
+    let (code, stdout, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for option in [
+        "--server",
+        "--tls",
+        "--ca-file",
+        "--insecure",
+        "--pin-sha256",
+        "--helo-name",
+        "--user",
+        "--password-env",
+        "--password-file",
+        "--from",
+        "--to",
+        "--cc",
+        "--bcc",
+        "--subject",
+        "--body",
+        "--body-file",
+        "--html-file",
+        "--attach",
+        "--header",
+        "--date",
+        "--message-id",
+        "--timeout",
+        "--transcript-format",
+        "--show-secrets",
+        "--quiet",
+    ] {
+        assert!(stdout.contains(option), "--help lacks {option}");
+    }
+}

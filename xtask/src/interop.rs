@@ -13,11 +13,11 @@
 
 mod aiosmtpd;
 mod clients;
-mod install;
+pub(crate) mod install;
 mod mail;
 mod node;
 mod postfix;
-mod procs;
+pub(crate) mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,10 @@
-//! Project automation: `cargo xtask compare | interop | fuzz`.
+//! Project automation: `cargo xtask compare | interop | fuzz | bench`.
 //!
 //! `compare` runs raw-client and lib-client with the same options and diffs their
 //! transcripts — the diff students study. `interop` proves both clients against real
 //! servers and real clients against the test server.
 
+mod bench;
 mod compare;
 mod fuzz;
 mod interop;
@@ -28,6 +29,7 @@ fn run() -> Result<i32> {
         "compare" => compare::run(&rest),
         "interop" => interop::run(&rest),
         "fuzz" => fuzz::run(&rest),
+        "bench" => bench::run(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(0)
@@ -56,4 +58,9 @@ tasks:
       and run each for N seconds (default 20), printing a table of executions and coverage;
       exit 1 when a target crashed (the input is kept in fuzz/artifacts/TARGET/).
       Targets: reply_parser, server_command_parser, server_data_reader, message_builder,
-      dot_stuffer";
+      dot_stuffer
+  bench [--quick] [--runs N] [--only rt,throughput,memory,criterion]
+      round trips through a 25 ms delay proxy, throughput to smtp-sink and memory for 20 MiB
+      and 100 MiB attachments, our clients against swaks, msmtp, curl, smtplib and
+      smtp-source, plus criterion micro-benchmarks; writes docs/performance.md.
+      --quick: our clients' round trips only; exit 1 if raw-client --pipelining exceeds 8/6";

@@ -70,6 +70,11 @@ impl Service {
         }
     }
 
+    /// The peer's process id (`cargo xtask bench` reads its CPU time in /proc).
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The end of the peer's log, for failure messages.
     pub(crate) fn log_tail(&self) -> String {
         log_tail(&self.log)

@@ -1,0 +1,331 @@
+//! `cargo xtask bench`: round trips, throughput and memory of our clients against the peers,
+//! all on loopback, written to `docs/performance.md`.
+//!
+//! - Round trips ([`roundtrips`]): every client sends one message with STARTTLS or implicit
+//!   TLS and AUTH through a delay proxy ([`proxy`], 25 ms each way) to test-server; the round
+//!   trips are counted from the proxy's trace.
+//! - Throughput ([`throughput`]): ~1 KB messages to Postfix's `smtp-sink`, no TLS, on one and
+//!   on four connections, against `smtp-source`, smtplib and lettre.
+//! - Memory ([`memory`]): peak RSS and wall time (GNU time) for 20 MiB and 100 MiB
+//!   attachments, against curl, msmtp, swaks and smtplib.
+//! - Criterion micro-benchmarks ([`criterion`]) of message rendering and reply parsing, from
+//!   the separate `bench/` crate.
+//!
+//! `--quick` (CI) measures only the round trips of raw-client (default and `--pipelining`)
+//! and lib-client, installs nothing, writes no docs, and exits 1 when raw-client
+//! `--pipelining` needs more than the protocol floor. Every peer is stopped by its PID when
+//! it goes out of scope; every loop is bounded in count and every process in time.
+
+mod criterion;
+mod memory;
+mod proxy;
+mod report;
+mod roundtrips;
+mod throughput;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::interop::{install, procs};
+
+/// The emulated one-way delay of the link.
+pub(crate) const DELAY: Duration = Duration::from_millis(25);
+/// The protocol floors (README of issue 8, docs/performance.md): STARTTLS, implicit TLS.
+pub(crate) const FLOOR_STARTTLS: usize = 8;
+pub(crate) const FLOOR_IMPLICIT: usize = 6;
+/// Envelope of every benchmark message.
+pub(crate) const FROM: &str = "sender@example.org";
+pub(crate) const TO: &str = "rcpt@example.net";
+/// The test-server account.
+pub(crate) const USER: &str = "bench";
+pub(crate) const PASSWORD: &str = "bench-password-8";
+/// The environment variable our clients read the password from.
+pub(crate) const PASSWORD_ENV: &str = "BENCH_SMTP_PASSWORD";
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [--runs N] [--only GROUP,...]
+
+  --quick     round trips of raw-client (default, --pipelining) and lib-client only, with
+              debug builds and no installs; exit 1 if raw-client --pipelining exceeds the
+              floor (8 STARTTLS / 6 implicit TLS). Writes no docs.
+  --runs N    runs per measurement for medians (default 5; at least 5 for the docs)
+  --only      some of: rt, throughput, memory, criterion (docs are written only when all ran)";
+
+/// What every measurement needs.
+pub(crate) struct Ctx {
+    /// The workspace root.
+    pub(crate) root: PathBuf,
+    /// `target/bench`: fixtures, traces, logs.
+    pub(crate) work: PathBuf,
+    /// `target/release` (or `target/debug` with --quick).
+    pub(crate) bin: PathBuf,
+    /// A python3 with smtplib (the interop venv's, else python3 on PATH).
+    pub(crate) python: PathBuf,
+    /// Runs per measurement.
+    pub(crate) runs: usize,
+}
+
+impl Ctx {
+    /// A directory under `target/bench`, created if missing.
+    pub(crate) fn dir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.work.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// One of our binaries.
+    pub(crate) fn ours(&self, name: &str) -> Command {
+        let mut command = Command::new(self.bin.join(name));
+        command.env(PASSWORD_ENV, PASSWORD);
+        for var in [
+            "SMTP_SERVER",
+            "SMTP_TLS",
+            "SMTP_USER",
+            "SMTP_PASSWORD",
+            "SMTP_FROM",
+        ] {
+            command.env_remove(var);
+        }
+        command
+    }
+
+    /// The smtplib helper script, written into `target/bench/`.
+    pub(crate) fn peers_script(&self) -> Result<PathBuf> {
+        let path = self.work.join("peers.py");
+        std::fs::write(&path, include_str!("bench/peers.py"))?;
+        Ok(path)
+    }
+}
+
+/// Runs the benchmark; returns the exit code.
+pub(crate) fn run(args: &[String]) -> Result<i32> {
+    let mut quick = false;
+    let mut runs = 5;
+    let mut only: Option<Vec<String>> = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--runs" => {
+                runs = iter
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| (1..=50).contains(n))
+                    .context("--runs needs a number from 1 to 50")?;
+            }
+            "--only" => {
+                let list = iter.next().context("--only needs a list")?;
+                let groups: Vec<String> = list.split(',').map(str::to_owned).collect();
+                if let Some(bad) = groups
+                    .iter()
+                    .find(|g| !["rt", "throughput", "memory", "criterion"].contains(&g.as_str()))
+                {
+                    bail!("unknown group {bad:?}; groups: rt, throughput, memory, criterion");
+                }
+                only = Some(groups);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(0);
+            }
+            other => bail!("unknown bench option {other:?}\n\n{USAGE}"),
+        }
+    }
+    let started = Instant::now();
+    let root = workspace_root()?;
+    let work = root.join("target").join("bench");
+    std::fs::create_dir_all(&work)?;
+    if quick {
+        return quick_run(root, work);
+    }
+    let selected = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
+
+    println!("bench: checking the peers are installed (as cargo xtask interop does)");
+    let cache = root.join("target").join("interop");
+    let tools = install::install(&root, &cache);
+    for tool in ["postfix", "swaks", "msmtp", "curl"] {
+        if let Err(why) = tools.apt(tool) {
+            println!("bench: {tool} is unavailable: {why}");
+        }
+    }
+    ensure_gnu_time()?;
+    build(&root, true)?;
+    let python = match &tools.python {
+        Ok(python) => python.clone(),
+        Err(_) => PathBuf::from("python3"),
+    };
+    let ctx = Ctx {
+        bin: root.join("target").join("release"),
+        root: root.clone(),
+        work,
+        python,
+        runs,
+    };
+
+    let mut results = report::Results {
+        runs,
+        ..report::Results::default()
+    };
+    if selected("rt") {
+        println!("bench: round trips through the delay proxy (D = 25 ms each way)");
+        results.round_trips = Some(roundtrips::run(&ctx, roundtrips::ALL, 3)?);
+    }
+    if selected("throughput") {
+        println!("bench: throughput to smtp-sink");
+        results.throughput = Some(throughput::run(&ctx)?);
+    }
+    if selected("memory") {
+        println!("bench: memory and time for large attachments");
+        results.memory = Some(memory::run(&ctx)?);
+    }
+    if selected("criterion") {
+        println!("bench: criterion micro-benchmarks (bench/)");
+        results.criterion = Some(criterion::run(&ctx)?);
+    }
+    results.versions = report::versions(&ctx, &tools);
+    results.elapsed = started.elapsed();
+
+    let markdown = report::markdown(&results);
+    println!();
+    println!("{markdown}");
+    let verdicts = report::verdicts(&results);
+    if only.is_none() {
+        let doc = report::document(&results, &markdown);
+        std::fs::write(root.join("docs/performance.md"), doc)?;
+        if let Some(rows) = &results.round_trips {
+            std::fs::write(root.join("docs/round-trips.svg"), report::svg(rows))?;
+        }
+        println!("bench: wrote docs/performance.md and docs/round-trips.svg");
+    }
+    let missed = verdicts.iter().filter(|v| !v.met).count();
+    println!(
+        "bench: {} of {} targets met in {:.0} s",
+        verdicts.len() - missed,
+        verdicts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+/// `--quick`: round trips of our clients only, debug builds, no installs.
+fn quick_run(root: PathBuf, work: PathBuf) -> Result<i32> {
+    let started = Instant::now();
+    build(&root, false)?;
+    let ctx = Ctx {
+        bin: root.join("target").join("debug"),
+        root,
+        work,
+        python: PathBuf::from("python3"),
+        runs: 1,
+    };
+    let rows = roundtrips::run(&ctx, roundtrips::OURS, 2)?;
+    println!();
+    println!("{}", report::round_trip_table(&rows));
+    let mut failures = Vec::new();
+    for row in &rows {
+        for (mode, measured, floor) in [
+            ("STARTTLS", &row.starttls, FLOOR_STARTTLS),
+            ("implicit TLS", &row.implicit, FLOOR_IMPLICIT),
+        ] {
+            match measured {
+                Err(why) => failures.push(format!("{} ({mode}) failed: {why}", row.client.name)),
+                Ok(m) if row.client.must_reach_floor && m.max > floor => failures.push(format!(
+                    "{} needs {} round trips with {mode}; the floor is {floor}",
+                    row.client.name, m.max
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if failures.is_empty() {
+        println!(
+            "bench --quick: raw-client --pipelining reaches the floor (8 / 6); {elapsed:.0} s"
+        );
+        Ok(0)
+    } else {
+        for failure in &failures {
+            println!("bench --quick: {failure}");
+        }
+        println!("bench --quick: FAILED in {elapsed:.0} s");
+        Ok(1)
+    }
+}
+
+/// Builds our three binaries (release for measurements, debug for --quick).
+fn build(root: &Path, release: bool) -> Result<()> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(root)
+        .args(["build", "-q", "-p", "raw-client", "-p", "lib-client", "-p"])
+        .arg("test-server");
+    if release {
+        command.arg("--release");
+    }
+    println!(
+        "bench: cargo build {}-p raw-client -p lib-client -p test-server",
+        if release { "--release " } else { "" }
+    );
+    let status = command.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    Ok(())
+}
+
+/// GNU time (`/usr/bin/time`, Debian package `time`) for peak RSS; installed if missing.
+fn ensure_gnu_time() -> Result<()> {
+    if Path::new("/usr/bin/time").exists() {
+        return Ok(());
+    }
+    println!("bench: installing GNU time with apt-get");
+    let outcome = procs::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends", "time"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        None,
+        Duration::from_secs(600),
+    )?;
+    if !outcome.success() || !Path::new("/usr/bin/time").exists() {
+        bail!("apt-get install time failed: {}", outcome.why());
+    }
+    Ok(())
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask is not inside the workspace")
+}
+
+/// The median of some values (the mean of the middle two for an even count).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+}

@@ -529,7 +529,11 @@ impl Drop for Instance {
             Duration::from_secs(60),
         );
         if let Some(pid) = pid {
-            let alive = || Path::new(&format!("/proc/{pid}")).exists();
+            // Ours while it runs in our queue directory (the master's working directory), so
+            // a stale pid file whose number was reused never gets another process killed.
+            let spool = self.dir.join("spool");
+            let alive =
+                || std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == spool);
             let deadline = Instant::now() + Duration::from_secs(10);
             while alive() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));

@@ -25,7 +25,11 @@ fn check_reply(data: &[u8]) {
     let Ok(Some((reply, used))) = parse(data) else {
         return;
     };
-    assert!(used > 0 && used <= data.len(), "used {used} of {}", data.len());
+    assert!(
+        used > 0 && used <= data.len(),
+        "used {used} of {}",
+        data.len()
+    );
     let consumed = &data[..used];
     assert!(consumed.ends_with(b"\r\n"), "{consumed:?}");
 
@@ -43,8 +47,15 @@ fn check_reply(data: &[u8]) {
             line
         };
         assert!(!body.contains(&b'\r'), "bare CR in {body:?}");
-        assert!(body.len() + 2 <= MAX_LINE, "line of {} octets", body.len() + 2);
-        assert!(body.starts_with(code.as_bytes()), "{body:?} in a {code} reply");
+        assert!(
+            body.len() + 2 <= MAX_LINE,
+            "line of {} octets",
+            body.len() + 2
+        );
+        assert!(
+            body.starts_with(code.as_bytes()),
+            "{body:?} in a {code} reply"
+        );
         let last = i + 1 == lines.len();
         match body.get(3) {
             None => assert!(last),

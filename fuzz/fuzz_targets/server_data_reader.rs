@@ -6,8 +6,10 @@
 //! EHLO, MAIL, RCPT and DATA up to the `354` reply; each input then goes into one of them
 //! as the message data, the client side is shut, and everything the server answers is read
 //! until it closes. The first input byte picks the configuration (strict or permissive
-//! line endings, PIPELINING offered or not). The expected outcome comes from a model of
-//! RFC 5321 written here, independently of the server:
+//! line endings, PIPELINING offered or not) and whether the rest goes to the server as it
+//! is or first through the client's `DotStuffer`, as raw-client sends a message. The
+//! expected outcome comes from a model of RFC 5321 written here, independently of the
+//! server:
 //!
 //! - no panic and no hang (a server thread's panic aborts the process);
 //! - every reply parses with the client's reply parser;
@@ -16,7 +18,9 @@
 //! - with it, the first reply is 554 when bytes follow the terminator without PIPELINING,
 //!   else 500 for a line over 1000 octets, else (strict) 550 for a bare CR or LF, else
 //!   250 with a stored message equal to the data before the terminator with one leading
-//!   dot removed from each line (and, permissive, every bare CR or LF made CRLF).
+//!   dot removed from each line (and, permissive, every bare CR or LF made CRLF);
+//! - client and server together: a message dot-stuffed by the client is stored as the
+//!   message with every line ending made CRLF (unless a line is over the limit).
 
 #![no_main]
 
@@ -28,6 +32,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use raw_client::data::DotStuffer;
 use raw_client::reply::{Reply, parse};
 use test_server::{Config, LineEndings, Server};
 
@@ -46,6 +51,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(20);
 struct Mode {
     strict: bool,
     pipelining: bool,
+    /// The input is a message for the client's dot-stuffer, not bytes for the wire.
+    stuffed: bool,
 }
 
 impl Mode {
@@ -53,6 +60,7 @@ impl Mode {
         Mode {
             strict: byte & 1 == 0,
             pipelining: byte & 2 == 0,
+            stuffed: byte & 4 != 0,
         }
     }
 
@@ -84,14 +92,46 @@ fuzz_target!(|data: &[u8]| {
     let harness = harness.get_or_insert_with(Harness::new);
     let (mut connection, store) = harness.connection(mode);
 
-    connection.write_all(input).expect("writing the data");
+    let wire = if mode.stuffed {
+        stuff(input)
+    } else {
+        input.to_vec()
+    };
+    connection.write_all(&wire).expect("writing the data");
     connection
         .shutdown(Shutdown::Write)
         .expect("ending the data");
     let answer = read_to_close(&mut connection);
     let replies = replies(&answer);
-    check(mode, input, &replies, &store);
+    let stored = check(mode, &wire, &replies, &store);
+    if mode.stuffed
+        && !wire
+            .split(|&b| b == b'\n')
+            .any(|l| l.len() + 1 > TEXT_LINE_LIMIT)
+    {
+        assert_eq!(
+            stored.as_deref(),
+            Some(crlf_everywhere(&with_last_line_ended(input)).as_slice()),
+            "a dot-stuffed message did not come back"
+        );
+    }
 });
+
+/// What raw-client puts on the wire for `message`: dot-stuffed, CRLF only, `.` line last.
+fn stuff(message: &[u8]) -> Vec<u8> {
+    let mut stuffer = DotStuffer::new(Vec::new());
+    stuffer.write_all(message).expect("writing to a Vec");
+    stuffer.finish().expect("writing to a Vec")
+}
+
+/// `message` with CRLF after a last line that has no line ending.
+fn with_last_line_ended(message: &[u8]) -> Vec<u8> {
+    let mut out = message.to_vec();
+    if !out.is_empty() && !out.ends_with(b"\n") && !out.ends_with(b"\r") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
 
 impl Harness {
     fn new() -> Harness {
@@ -110,7 +150,10 @@ impl Harness {
     /// A connection in DATA (after `354`) to the server for `mode`, and its store.
     fn connection(&mut self, mode: Mode) -> (TcpStream, PathBuf) {
         let slot = &mut self.servers[mode.index()];
-        if slot.as_ref().is_some_and(|running| running.uses >= RESTART_EVERY) {
+        if slot
+            .as_ref()
+            .is_some_and(|running| running.uses >= RESTART_EVERY)
+        {
             let old = slot.take().expect("a running server");
             let dir = old.server.store_dir().to_owned();
             // Our pooled connections first, then the server (which joins its threads).
@@ -197,7 +240,11 @@ fn read_reply(connection: &mut TcpStream, buffer: &mut Vec<u8>) -> Reply {
             Err(e) => panic!("the server sent a malformed reply: {e}"),
         }
         let mut chunk = [0; 4096];
-        let n = connection.read(&mut chunk).expect("reading a reply");
+        // libFuzzer's timeout alarm interrupts blocking reads now and then.
+        let n = match connection.read(&mut chunk) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            read => read.expect("reading a reply"),
+        };
         assert!(n > 0, "the server closed during the setup");
         buffer.extend_from_slice(&chunk[..n]);
     }
@@ -234,8 +281,8 @@ fn replies(mut answer: &[u8]) -> Vec<Reply> {
     replies
 }
 
-/// Compares what the server did with the model.
-fn check(mode: Mode, input: &[u8], replies: &[Reply], store: &Path) {
+/// Compares what the server did with the model; returns the stored message, if any.
+fn check(mode: Mode, input: &[u8], replies: &[Reply], store: &Path) -> Option<Vec<u8>> {
     // "\r\n" stands for the end of the DATA command line before the data.
     let mut stream = b"\r\n".to_vec();
     stream.extend_from_slice(input);
@@ -245,7 +292,7 @@ fn check(mode: Mode, input: &[u8], replies: &[Reply], store: &Path) {
             "the server answered data without CRLF.CRLF: {}",
             replies[0]
         );
-        return;
+        return None;
     };
     // `end` indexes `stream`; in `input` the data is [..end] and the terminator's
     // ".\r\n" is [end..end + 3].
@@ -256,16 +303,16 @@ fn check(mode: Mode, input: &[u8], replies: &[Reply], store: &Path) {
     if !mode.pipelining && !after.is_empty() {
         assert_eq!(first.code, 554, "bytes after the end of data: {first}");
         assert_eq!(replies.len(), 1, "the server went on after 554");
-        return;
+        return None;
     }
     let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     if lines.iter().any(|line| line.len() > TEXT_LINE_LIMIT) {
         assert_eq!(first.code, 500, "a line over the limit: {first}");
-        return;
+        return None;
     }
     if mode.strict && has_bare_line_ending(data) {
         assert_eq!(first.code, 550, "a bare CR or LF: {first}");
-        return;
+        return None;
     }
     assert_eq!(first.code, 250, "a valid message: {first}");
     let mut expected = Vec::with_capacity(data.len());
@@ -286,6 +333,7 @@ fn check(mode: Mode, input: &[u8], replies: &[Reply], store: &Path) {
         "stored message"
     );
     assert_eq!(stored, expected, "stored message bytes");
+    Some(stored)
 }
 
 /// A CR not followed by LF, or an LF not after a CR (the byte before the data is LF).

@@ -4,7 +4,9 @@
 //! cargo-fuzz wants nightly only for the sanitizers (`-Zsanitizer=...`). Safe Rust needs
 //! none, so the targets are built with `--sanitizer none`: what remains (`-Cpasses=
 //! sancov-module`, `-Cllvm-args=-sanitizer-coverage-*`, `--cfg fuzzing`) is accepted by
-//! stable rustc. Each target fuzzes a working corpus under `fuzz/target/corpus/` (new
+//! stable rustc. The targets are built once with `cargo fuzz build` and their binaries run
+//! directly (`cargo fuzz run` would check the build again, and after a crash rebuild to
+//! print the input). Each target fuzzes a working corpus under `fuzz/target/corpus/` (new
 //! inputs land there, so the work tree stays clean) seeded from the committed
 //! `fuzz/corpus/<target>/`; crashes land in `fuzz/artifacts/<target>/`.
 
@@ -57,10 +59,12 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
 
     let started = Instant::now();
     println!("fuzz: building {} target(s) with cargo-fuzz", targets.len());
+    let host = host_triple()?;
     let mut build = Command::new(&cargo);
     build
         .args(["fuzz", "build"])
         .args(BUILD_OPTIONS)
+        .args(["--target", &host])
         .current_dir(&root);
     if let [one] = targets.as_slice() {
         build.arg(one);
@@ -71,12 +75,13 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     }
     println!("fuzz: built in {:.0} s", started.elapsed().as_secs_f64());
 
+    let binaries = root.join("fuzz/target").join(&host).join("release");
     let logs = root.join("fuzz/target/logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut outcomes = Vec::new();
     for target in targets {
         println!("fuzz: running {target} for {seconds} s");
-        let outcome = run_target(&cargo, &root, &logs, target, seconds)?;
+        let outcome = run_target(&binaries, &root, &logs, target, seconds)?;
         if let Some((_, why)) = &outcome.failure {
             eprintln!("fuzz: {target} FAILED: {why}");
         }
@@ -99,7 +104,8 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
         eprintln!(
             "fuzz: FAILED: {} found a crash or could not run; logs in fuzz/target/logs/, \
              inputs in fuzz/artifacts/<target>/; replay one with \
-             `cargo fuzz run --sanitizer none <target> <input>`",
+             `cargo fuzz run --sanitizer none <target> <input>`, shrink it with \
+             `cargo fuzz tmin --sanitizer none <target> <input>`",
             failed.join(", ")
         );
         Ok(1)
@@ -161,10 +167,23 @@ fn ensure_cargo_fuzz(cargo: &str) -> Result<()> {
     Ok(())
 }
 
+/// The triple `cargo fuzz build` builds for by default: the host's.
+fn host_triple() -> Result<String> {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV did not name the host")
+}
+
 /// Runs one target for `seconds` with its output in `logs/<target>.log`, and reads the
 /// figures libFuzzer printed.
 fn run_target(
-    cargo: &str,
+    binaries: &Path,
     root: &Path,
     logs: &Path,
     target: &'static str,
@@ -172,31 +191,28 @@ fn run_target(
 ) -> Result<Outcome> {
     let seeds = root.join("fuzz/corpus").join(target);
     let corpus = root.join("fuzz/target/corpus").join(target);
-    for dir in [&seeds, &corpus] {
+    let artifacts = root.join("fuzz/artifacts").join(target);
+    for dir in [&seeds, &corpus, &artifacts] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let log_path = logs.join(format!("{target}.log"));
     let log =
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let started = Instant::now();
-    let status = Command::new(cargo)
-        .args(["fuzz", "run"])
-        .args(BUILD_OPTIONS)
-        .arg(target)
+    let binary = binaries.join(target);
+    let status = Command::new(&binary)
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .arg(format!("-max_total_time={seconds}"))
+        // A single input running this long is a hang: a finding too.
+        .arg("-timeout=30")
+        .arg("-print_final_stats=1")
         .arg(&corpus)
         .arg(&seeds)
-        .args([
-            "--".to_owned(),
-            format!("-max_total_time={seconds}"),
-            // A single input running this long is a hang: a finding too.
-            "-timeout=30".to_owned(),
-            "-print_final_stats=1".to_owned(),
-        ])
         .current_dir(root)
         .stdout(log.try_clone()?)
         .stderr(log)
         .status()
-        .context("running cargo fuzz run")?;
+        .with_context(|| format!("running {}", binary.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
 
@@ -227,7 +243,11 @@ fn run_target(
         let artifact = text
             .lines()
             .find_map(|line| line.split("Test unit written to ").nth(1))
-            .map(|path| relative(Path::new(path.trim()), root));
+            .map(|path| PathBuf::from(path.trim()));
+        if let Some(artifact) = &artifact {
+            print_input(&binary, artifact, logs, target);
+        }
+        let artifact = artifact.map(|path| relative(&path, root));
         let panic = text
             .lines()
             .skip_while(|line| !line.contains("panicked at"))
@@ -258,6 +278,22 @@ fn run_target(
         corpus: field("corp:"),
         failure,
     })
+}
+
+/// Prints the crashing input in its `Debug` form (for the targets whose input is a
+/// struct), which libfuzzer-sys writes when run on that one input with
+/// `RUST_LIBFUZZER_DEBUG_PATH` set.
+fn print_input(binary: &Path, artifact: &Path, logs: &Path, target: &str) {
+    let debug = logs.join(format!("{target}.input.txt"));
+    let ran = Command::new(binary)
+        .arg(artifact)
+        .env("RUST_LIBFUZZER_DEBUG_PATH", &debug)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if let (Ok(_), Ok(text)) = (ran, std::fs::read_to_string(&debug)) {
+        eprintln!("---- the input, as the target saw it ----\n{text}\n----");
+    }
 }
 
 fn print_table(outcomes: &[Outcome]) {

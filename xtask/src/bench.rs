@@ -172,6 +172,9 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     if selected("rt") {
         println!("bench: round trips through the delay proxy (D = 25 ms each way)");
         results.round_trips = Some(roundtrips::run(&ctx, roundtrips::ALL, 3)?);
+        results.example_trace =
+            std::fs::read_to_string(ctx.work.join("traces/raw-client-pipelining-starttls.txt"))
+                .ok();
     }
     if selected("throughput") {
         println!("bench: throughput to smtp-sink");

@@ -22,6 +22,8 @@ pub(crate) struct Results {
     pub(crate) criterion: Option<Vec<Micro>>,
     pub(crate) versions: Vec<(String, String)>,
     pub(crate) elapsed: Duration,
+    /// The proxy trace of raw-client --pipelining with STARTTLS, for the document.
+    pub(crate) example_trace: Option<String>,
 }
 
 /// A target of issue 8 and whether this run met it.
@@ -109,7 +111,7 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
             let max = case.rates.iter().copied().fold(0.0, f64::max);
             let ratio = best
                 .as_ref()
-                .map(|(_, b)| format!("{:.2}×", rate / b))
+                .map(|(_, b)| ratio(rate / b))
                 .unwrap_or_else(|| "–".into());
             let _ = writeln!(
                 out,
@@ -119,6 +121,15 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
         }
     }
     out
+}
+
+/// A ratio with enough digits to be read when it is small.
+fn ratio(value: f64) -> String {
+    if value >= 0.1 {
+        format!("{value:.2}×")
+    } else {
+        format!("{value:.4}×")
+    }
 }
 
 /// The best peer of a group: (name, median msg/s).
@@ -520,6 +531,17 @@ pub(crate) fn document(results: &Results, tables: &str) -> String {
     doc.push_str("## Results\n\n![Round trips per client](round-trips.svg)\n\n");
     doc.push_str(tables);
     doc.push('\n');
+    if let Some(trace) = &results.example_trace {
+        doc.push_str(
+            "### A trace: raw-client --pipelining, STARTTLS\n\n\
+             The delay proxy's record of one session (times in ms since the client connected; \
+             TLS records after the handshake, so only sizes are visible). Each server flight is \
+             one round trip; the client's message and its `.`/QUIT trailer follow the 354 without \
+             waiting.\n\n```text\n",
+        );
+        doc.push_str(trace);
+        doc.push_str("```\n\n");
+    }
     doc.push_str(NOTES);
     doc
 }

@@ -131,7 +131,7 @@ fn exchanges(transcript: &Transcript) -> Vec<(String, Reply)> {
                 command = if after_challenge {
                     "<SASL response>".to_owned()
                 } else {
-                    String::from_utf8_lossy(&line).trim_end().to_owned()
+                    without_secrets(String::from_utf8_lossy(&line).trim_end())
                 };
                 after_challenge = false;
             }
@@ -147,6 +147,18 @@ fn exchanges(transcript: &Transcript) -> Vec<(String, Reply)> {
         }
     }
     pairs
+}
+
+/// `AUTH PLAIN <initial-response>` carries the credentials (RFC 4954 §4): an error sentence
+/// names the command as `AUTH PLAIN` only, as raw-client does.
+fn without_secrets(command: &str) -> String {
+    let mut words = command.splitn(3, ' ');
+    match (words.next(), words.next()) {
+        (Some(verb), Some(mechanism)) if verb.eq_ignore_ascii_case("AUTH") => {
+            format!("{verb} {mechanism}")
+        }
+        _ => command.to_owned(),
+    }
 }
 
 fn last_command(transcript: &Transcript) -> Option<String> {
@@ -198,4 +210,36 @@ fn source_of<T: std::error::Error + 'static>(error: &lettre::transport::smtp::Er
         source = inner.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_commands_lose_their_initial_response() {
+        assert_eq!(
+            without_secrets("AUTH PLAIN AGFsaWNlAGh1bnRlcjI="),
+            "AUTH PLAIN"
+        );
+        assert_eq!(without_secrets("auth xoauth2 dG9rZW4="), "auth xoauth2");
+        assert_eq!(without_secrets("AUTH LOGIN"), "AUTH LOGIN");
+        assert_eq!(without_secrets("MAIL FROM:<a@b>"), "MAIL FROM:<a@b>");
+    }
+
+    #[test]
+    fn a_rejected_auth_names_no_secret() {
+        let mut transcript = Transcript::new();
+        transcript.server(b"220 hi\r\n");
+        transcript.client(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=\r\n");
+        transcript.server(b"454 4.7.0 Temporary authentication failure\r\n");
+        let (command, reply) = exchanges(&transcript).pop().expect("one exchange");
+        let error = rejected(command, reply);
+        let sentence = error.to_string();
+        assert!(!sentence.contains("AGFsaWNlAGh1bnRlcjI="), "{sentence}");
+        assert_eq!(
+            sentence,
+            "the server rejected AUTH PLAIN with \"454 4.7.0 Temporary authentication failure\""
+        );
+    }
 }

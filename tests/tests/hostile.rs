@@ -494,3 +494,42 @@ fn hostile_servers() {
         );
     }
 }
+
+/// A temporary AUTH failure (454, RFC 4954 §6) is exit 75 for both clients, and neither error
+/// sentence repeats the AUTH PLAIN initial response (found by interop against Postfix).
+#[test]
+fn auth_454_error_sentences_carry_no_secret() {
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD.encode("\0alice\0s3cret-Pa55");
+    for client in [Client::RAW, Client::Lib] {
+        let server = Scripted::start(vec![
+            send("220 mx.example ESMTP\r\n"),
+            Step::Read,
+            send("250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n"),
+            Step::Read,
+            send("454 4.7.0 Temporary authentication failure\r\n"),
+            Step::Read,
+            send("221 bye\r\n"),
+        ]);
+        let scenario = Scenario::new("none", &["--allow-plaintext-auth"]).with_login();
+        let job = job_at(&scenario, server.addr(), None).expect("job");
+        let run = run_job(client, &job, None);
+        let failure = run.result.expect_err("AUTH failed");
+        assert_eq!(
+            failure.exit,
+            Exit::TempFail,
+            "{client:?}: {}",
+            failure.message
+        );
+        assert_eq!(
+            failure.message,
+            "the server rejected AUTH PLAIN with \"454 4.7.0 Temporary authentication failure\""
+        );
+        assert!(!failure.message.contains(&payload));
+        assert!(!run.text.contains(&payload), "{client:?} transcript");
+        assert!(
+            String::from_utf8_lossy(&server.received()).contains(&payload),
+            "it was sent"
+        );
+    }
+}

@@ -507,7 +507,9 @@ pub(crate) fn versions(ctx: &Ctx, tools: &install::Tools) -> Vec<(String, String
     ];
     for (name, version) in install::versions(tools) {
         if ["Postfix", "swaks", "curl", "msmtp", "OpenSSL"].contains(&name.as_str()) {
-            versions.push((name, version));
+            // "curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/…": the part before the details.
+            let short = version.split(" (").next().unwrap_or(&version).to_owned();
+            versions.push((name, short));
         }
     }
     versions

@@ -39,6 +39,8 @@ pub(crate) struct Connection {
     command_timeout: Duration,
     /// Whether traffic is recorded (a load run records only its first message).
     recording: bool,
+    /// The read timeout currently set on the socket.
+    read_timeout: Option<Duration>,
 }
 
 impl Connection {
@@ -76,6 +78,7 @@ impl Connection {
                         transcript: std::mem::take(transcript),
                         command_timeout: timeout,
                         recording: true,
+                        read_timeout: Some(timeout),
                     });
                 }
                 Err(source) => last_error = Some(source),
@@ -120,6 +123,7 @@ impl Connection {
         waiting_for: &str,
     ) -> Result<Reply, Error> {
         let deadline = Instant::now() + timeout;
+        let mut first_read = true;
         loop {
             match reply::parse(&self.input) {
                 Ok(Some((reply, used))) => {
@@ -141,15 +145,26 @@ impl Connection {
             let timed_out = || Error::Timeout {
                 during: format!("waiting for the reply to {waiting_for}"),
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            // The first read of a reply may wait the whole timeout; after a partial reply,
+            // only what is left of it. The socket option is set only when it changes, which
+            // saves a system call per reply in a load run.
+            let remaining = if first_read {
+                timeout
+            } else {
+                deadline.saturating_duration_since(Instant::now())
+            };
+            first_read = false;
             if remaining.is_zero() {
                 self.transcript.server(&self.input);
                 return Err(timed_out());
             }
-            self.stream
-                .tcp()
-                .set_read_timeout(Some(remaining))
-                .map_err(|source| io_error(source, waiting_for))?;
+            if self.read_timeout != Some(remaining) {
+                self.stream
+                    .tcp()
+                    .set_read_timeout(Some(remaining))
+                    .map_err(|source| io_error(source, waiting_for))?;
+                self.read_timeout = Some(remaining);
+            }
             let mut chunk = [0u8; 8192];
             let read = match &mut self.stream {
                 Stream::Plain(tcp) => tcp.read(&mut chunk),

@@ -53,27 +53,46 @@ impl<W: Write> Write for DotStuffer<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.out.clear();
         self.out.reserve(buf.len() + buf.len() / 64 + 4);
-        for &byte in buf {
+        let mut rest = buf;
+        while !rest.is_empty() {
             if self.pending_cr {
                 self.pending_cr = false;
                 self.out.extend_from_slice(b"\r\n");
                 self.line_start = true;
-                if byte == b'\n' {
+                if rest[0] == b'\n' {
+                    rest = &rest[1..];
                     continue;
                 }
             }
-            match byte {
-                b'\r' => self.pending_cr = true,
-                b'\n' => {
+            if self.line_start && rest[0] == b'.' {
+                self.out.push(b'.');
+            }
+            // Copy the run up to the next CR or LF in one go: most bytes are plain text.
+            let run = rest
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .unwrap_or(rest.len());
+            if run > 0 {
+                self.out.extend_from_slice(&rest[..run]);
+                self.line_start = false;
+                rest = &rest[run..];
+                continue;
+            }
+            match rest {
+                [b'\r', b'\n', ..] => {
                     self.out.extend_from_slice(b"\r\n");
                     self.line_start = true;
+                    rest = &rest[2..];
+                }
+                [b'\r', ..] => {
+                    self.pending_cr = true;
+                    rest = &rest[1..];
                 }
                 _ => {
-                    if self.line_start && byte == b'.' {
-                        self.out.push(b'.');
-                    }
-                    self.out.push(byte);
-                    self.line_start = false;
+                    // A bare LF becomes CRLF.
+                    self.out.extend_from_slice(b"\r\n");
+                    self.line_start = true;
+                    rest = &rest[1..];
                 }
             }
         }

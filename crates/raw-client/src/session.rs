@@ -6,7 +6,7 @@
 //! response, MAIL, every RCPT and DATA in one flight; the message, its `.` and the next
 //! transaction's commands (or QUIT) in the next.
 
-use std::io::{BufWriter, Write as _};
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -550,25 +550,43 @@ fn message_data(
 ) -> Result<Reply, Error> {
     *state = State::Data;
     let sending = "sending the message data";
-    let mut writer = DotStuffer::new(BufWriter::with_capacity(64 * 1024, &mut *connection));
-    job.message
-        .render(&mut writer)
-        .map_err(|error| match error {
-            message::Error::Io(source) => io_error(source, sending),
-            other => Error::Message(other),
-        })?;
-    let mut buffered = writer
-        .finish_unflushed()
-        .map_err(|e| io_error(e, sending))?;
-    *state = State::Commands;
-    buffered
-        .write_all(trailer)
-        .and_then(|()| buffered.flush())
-        .map_err(|e| io_error(e, sending))?;
-    drop(buffered);
+    {
+        let buffered = BufWriter::with_capacity(64 * 1024, &mut *connection);
+        let mut writer = Unflushed(DotStuffer::new(buffered));
+        job.message
+            .render(&mut writer)
+            .map_err(|error| match error {
+                message::Error::Io(source) => io_error(source, sending),
+                other => Error::Message(other),
+            })?;
+        let Unflushed(stuffer) = writer;
+        let mut buffered = stuffer
+            .finish_unflushed()
+            .map_err(|e| io_error(e, sending))?;
+        *state = State::Commands;
+        buffered
+            .write_all(trailer)
+            .and_then(|()| buffered.flush())
+            .map_err(|e| io_error(e, sending))?;
+    }
     let reply =
         connection.read_reply_within(job.timeouts.data_end, "the end of the message data")?;
     check(reply, "the message data", |code| code == 250)
+}
+
+/// Passes writes through but ignores `flush`: the renderer flushes when it is done, and the
+/// message must instead leave in the same write as its final `.` (and any pipelined trailer),
+/// or the `.` would cost a packet of its own.
+struct Unflushed<W: Write>(W);
+
+impl<W: Write> Write for Unflushed<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// RFC 5321 §4.1.1.10: QUIT, read the 221, and close; errors no longer matter here.

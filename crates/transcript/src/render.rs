@@ -60,8 +60,15 @@ impl Transcript {
         self.flush_server();
         let mut rest = bytes;
         while let Some(at) = rest.iter().position(|&b| b == b'\n') {
-            self.pending_client.extend_from_slice(&rest[..=at]);
+            let piece = &rest[..=at];
             rest = &rest[at + 1..];
+            // Past the limit, whole data lines are only counted: no allocation per line.
+            if self.data_skipped.0 > 0 && self.pending_client.is_empty() && piece != b".\r\n" {
+                self.data_skipped.0 += 1;
+                self.data_skipped.1 += piece.len() as u64;
+                continue;
+            }
+            self.pending_client.extend_from_slice(piece);
             let line = std::mem::take(&mut self.pending_client);
             self.client_line(line);
         }

@@ -604,12 +604,12 @@ CA.
 
 Why these groups are allowed: RFC 2920 §3.1 lets a client send commands without waiting \
 for their replies when the server offers PIPELINING, except that EHLO, DATA, VRFY, EXPN, \
-TURN, QUIT, NOOP and AUTH must be the last command in a group (so DATA ends the first \
-group, and the message body can only follow its `354`). RFC 4954 §4 relaxes this for AUTH: \
-\"If an AUTH command is sent with an initial response and the mechanism completes in one \
-round trip without a security layer\" — PLAIN does — the client MAY pipeline further \
-commands after it, so AUTH PLAIN with its initial response can lead the MAIL/RCPT/DATA \
-group. The message, its final `.` and QUIT go in one write (RFC 2920 §3.1: QUIT ends a \
+TURN, QUIT and NOOP may only be the last command in a group (so DATA ends the first \
+group, and the message body can only follow its `354`). RFC 4954 §4 adds AUTH to that \
+list, with one exception: an AUTH that carries an initial response for a mechanism that \
+completes in one round trip and negotiates no security layer — PLAIN is one — may be \
+followed by other commands in the same group, so AUTH PLAIN with its initial response can \
+lead the MAIL/RCPT/DATA group. The message, its final `.` and QUIT go in one write (RFC 2920 §3.1: QUIT ends a \
 group, and it may follow the end of data). The EHLO after STARTTLS cannot be sent before \
 the handshake ends (RFC 3207 §4.2), but it can share the write that carries the client's \
 TLS Finished. The server must still answer STARTTLS and each EHLO before the client can \

@@ -7,7 +7,8 @@
 //! line boundary, or one byte short, still needs more bytes; and the reply written out
 //! again in canonical form parses back to itself.
 //!
-//! Command invariants: `encode` refuses exactly the arguments holding CR, LF or NUL, and
+//! Command invariants: `encode` refuses exactly the arguments holding CR, LF or NUL (and, for
+//! words, spaces; for paths, angle brackets), and
 //! otherwise yields one line, ending in CRLF, that carries the argument unchanged.
 
 #![no_main]
@@ -95,19 +96,23 @@ fn check_reply(data: &[u8]) {
 }
 
 fn check_commands(text: &str) {
-    let hostile = text.contains(['\r', '\n', '\0']);
+    // A word (EHLO name, mechanism, response, parameter) may hold no line break, NUL or
+    // space; a path (inside <...>) no line break, NUL or angle bracket.
+    let bad_word = |w: &str| w.contains(['\r', '\n', '\0', ' ', '\t']);
+    let bad_path = |p: &str| p.contains(['\r', '\n', '\0', '<', '>']);
     let parameters = [text];
     let words: Vec<&str> = text.split(' ').collect();
     let commands = [
-        (Command::Ehlo(text), "EHLO "),
-        (Command::Helo(text), "HELO "),
-        (Command::Rcpt(text), "RCPT TO:<"),
+        (Command::Ehlo(text), "EHLO ", bad_word(text)),
+        (Command::Helo(text), "HELO ", bad_word(text)),
+        (Command::Rcpt(text), "RCPT TO:<", bad_path(text)),
         (
             Command::Mail {
                 from: text,
                 parameters: &[],
             },
             "MAIL FROM:<",
+            bad_path(text),
         ),
         (
             Command::Mail {
@@ -115,6 +120,7 @@ fn check_commands(text: &str) {
                 parameters: &parameters,
             },
             "MAIL FROM:<a@example.org> ",
+            bad_word(text),
         ),
         (
             Command::Mail {
@@ -122,6 +128,7 @@ fn check_commands(text: &str) {
                 parameters: &words,
             },
             "MAIL FROM:<a@example.org> ",
+            words.iter().any(|w| bad_word(w)),
         ),
         (
             Command::Auth {
@@ -129,6 +136,7 @@ fn check_commands(text: &str) {
                 initial_response: None,
             },
             "AUTH ",
+            bad_word(text),
         ),
         (
             Command::Auth {
@@ -136,10 +144,11 @@ fn check_commands(text: &str) {
                 initial_response: Some(text),
             },
             "AUTH PLAIN ",
+            bad_word(text),
         ),
-        (Command::AuthResponse(text), ""),
+        (Command::AuthResponse(text), "", bad_word(text)),
     ];
-    for (command, prefix) in commands {
+    for (command, prefix, hostile) in commands {
         match command.encode() {
             Err(_) => assert!(hostile, "{command:?} refused"),
             Ok(bytes) => {

@@ -43,34 +43,36 @@ pub enum Command<'a> {
 
 /// A command argument contained a byte that would end the command line early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refusing to send a command whose argument {0:?} contains CR, LF or NUL")]
+#[error(
+    "refusing to send a command whose argument {0:?} contains a line break, NUL, or a character that would change the command"
+)]
 pub struct InjectionError(pub String);
 
 impl Command<'_> {
     /// The command line, CRLF included.
     pub fn encode(&self) -> Result<Vec<u8>, InjectionError> {
         let line = match self {
-            Command::Ehlo(name) => format!("EHLO {}", clean(name)?),
-            Command::Helo(name) => format!("HELO {}", clean(name)?),
+            Command::Ehlo(name) => format!("EHLO {}", word(name)?),
+            Command::Helo(name) => format!("HELO {}", word(name)?),
             Command::StartTls => "STARTTLS".to_owned(),
             Command::Auth {
                 mechanism,
                 initial_response: None,
-            } => format!("AUTH {}", clean(mechanism)?),
+            } => format!("AUTH {}", word(mechanism)?),
             Command::Auth {
                 mechanism,
                 initial_response: Some(response),
-            } => format!("AUTH {} {}", clean(mechanism)?, clean(response)?),
-            Command::AuthResponse(response) => clean(response)?.to_owned(),
+            } => format!("AUTH {} {}", word(mechanism)?, word(response)?),
+            Command::AuthResponse(response) => word(response)?.to_owned(),
             Command::Mail { from, parameters } => {
-                let mut line = format!("MAIL FROM:<{}>", clean(from)?);
+                let mut line = format!("MAIL FROM:<{}>", path(from)?);
                 for parameter in *parameters {
                     line.push(' ');
-                    line.push_str(clean(parameter)?);
+                    line.push_str(word(parameter)?);
                 }
                 line
             }
-            Command::Rcpt(to) => format!("RCPT TO:<{}>", clean(to)?),
+            Command::Rcpt(to) => format!("RCPT TO:<{}>", path(to)?),
             Command::Data => "DATA".to_owned(),
             Command::Rset => "RSET".to_owned(),
             Command::Quit => "QUIT".to_owned(),
@@ -81,8 +83,19 @@ impl Command<'_> {
     }
 }
 
-fn clean(argument: &str) -> Result<&str, InjectionError> {
-    if argument.contains(['\r', '\n', '\0']) {
+/// A single word: no line break, NUL or space, so it cannot add words or commands.
+fn word(argument: &str) -> Result<&str, InjectionError> {
+    if argument.contains(['\r', '\n', '\0', ' ', '\t']) {
+        Err(InjectionError(argument.to_owned()))
+    } else {
+        Ok(argument)
+    }
+}
+
+/// The inside of `<...>`: no line break or NUL, and no angle bracket that would close the
+/// path early and let the rest pass as ESMTP parameters (`a@b> NOTIFY=NEVER`).
+fn path(argument: &str) -> Result<&str, InjectionError> {
+    if argument.contains(['\r', '\n', '\0', '<', '>']) {
         Err(InjectionError(argument.to_owned()))
     } else {
         Ok(argument)
@@ -207,6 +220,16 @@ mod tests {
             },
             Command::AuthResponse("abc\r"),
             Command::Helo("a\0b"),
+            Command::Rcpt("a@b> NOTIFY=NEVER"),
+            Command::Mail {
+                from: "a@b> SIZE=1",
+                parameters: &[],
+            },
+            Command::Ehlo("client.example MAIL"),
+            Command::Auth {
+                mechanism: "PLAIN LOGIN",
+                initial_response: None,
+            },
         ];
         for command in hostile {
             assert!(command.encode().is_err(), "{command:?}");

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 
 use super::proxy::{self, DelayProxy};
 use super::{Ctx, DELAY, FROM, PASSWORD, PASSWORD_ENV, TO, USER};
-use crate::interop::procs::{self, Service};
+use crate::interop::procs;
 
 /// How a client is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,25 +144,14 @@ pub(crate) fn run(ctx: &Ctx, clients: &'static [Client], runs: usize) -> Result<
         std::fs::remove_dir_all(&store)?;
     }
     std::fs::create_dir_all(&store)?;
-    let (port, tls_port) = (procs::free_port()?, procs::free_port()?);
-    let mut command = ctx.ours("test-server");
-    command
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--tls-listen", &format!("127.0.0.1:{tls_port}")])
-        .arg("--store")
-        .arg(&store)
-        .args(["--hostname", "test-server.bench.localhost"])
-        .args(["--user", USER, "--password", PASSWORD]);
-    let mut server = Service::spawn("test-server", command, &ctx.work.join("rt-test-server.log"))?;
-    server.wait_listening(&[port, tls_port], Duration::from_secs(30))?;
-    let ca = store.join("ca.pem");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ca.exists() {
-        if Instant::now() > deadline {
-            bail!("test-server wrote no ca.pem:\n{}", server.log_tail());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = procs::start_test_server(
+        &ctx.bin.join("test-server"),
+        &store,
+        "test-server.bench.localhost",
+        (USER, PASSWORD),
+        &ctx.work.join("rt-test-server.log"),
+    )?;
+    let (port, tls_port, ca) = (server.port, server.tls_port, server.ca.clone());
     let plain = DelayProxy::start(([127, 0, 0, 1], port).into(), DELAY)?;
     let tls = DelayProxy::start(([127, 0, 0, 1], tls_port).into(), DELAY)?;
     let setup = prepare(ctx, &ca, plain.addr().port(), tls.addr().port())?;

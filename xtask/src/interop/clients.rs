@@ -11,9 +11,9 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::mail::{self, Client, Envelope, Fixtures, Mail, PASSWORD, Send, Stored, Tls, USER};
 use super::procs::{self, Outcome, Service};
@@ -66,34 +66,19 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report, groups: &[&str]) {
 
 fn start(ctx: &Ctx) -> Result<Server> {
     let store = ctx.dir("test-server-store")?;
-    let (port, tls_port) = (procs::free_port()?, procs::free_port()?);
-    let mut command = Command::new(ctx.binaries.join("test-server"));
-    command
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--tls-listen", &format!("127.0.0.1:{tls_port}")])
-        .arg("--store")
-        .arg(&store)
-        .args(["--hostname", "test-server.interop.localhost"])
-        .args(["--user", USER, "--password", PASSWORD]);
-    let mut service = Service::spawn("test-server", command, &ctx.work.join("test-server.log"))?;
-    service.wait_listening(&[port, tls_port], Duration::from_secs(30))?;
-    let ca = store.join("ca.pem");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ca.exists() {
-        if Instant::now() > deadline {
-            bail!(
-                "test-server wrote no ca.pem; its log ends:\n{}",
-                service.log_tail()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = procs::start_test_server(
+        &ctx.binaries.join("test-server"),
+        &store,
+        "test-server.interop.localhost",
+        (USER, PASSWORD),
+        &ctx.work.join("test-server.log"),
+    )?;
     Ok(Server {
         store,
-        port,
-        tls_port,
-        ca,
-        _service: service,
+        port: server.port,
+        tls_port: server.tls_port,
+        ca: server.ca,
+        _service: server.service,
     })
 }
 

@@ -224,3 +224,54 @@ pub(crate) fn output(command: &mut Command) -> Result<String> {
     }
     Ok(outcome.stdout)
 }
+
+/// A `test-server` process on two free loopback ports (plaintext with STARTTLS, implicit TLS),
+/// with one user, once it listens and has written its `ca.pem`.
+pub(crate) struct TestServer {
+    /// The plaintext port.
+    pub(crate) port: u16,
+    /// The implicit-TLS port.
+    pub(crate) tls_port: u16,
+    /// The CA certificate to trust.
+    pub(crate) ca: PathBuf,
+    /// The process, stopped on drop.
+    pub(crate) service: Service,
+}
+
+/// Starts `binary` (our test-server) storing into `store`, logging to `log`.
+pub(crate) fn start_test_server(
+    binary: &Path,
+    store: &Path,
+    hostname: &str,
+    (user, password): (&str, &str),
+    log: &Path,
+) -> Result<TestServer> {
+    let (port, tls_port) = (free_port()?, free_port()?);
+    let mut command = Command::new(binary);
+    command
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--tls-listen", &format!("127.0.0.1:{tls_port}")])
+        .arg("--store")
+        .arg(store)
+        .args(["--hostname", hostname])
+        .args(["--user", user, "--password", password]);
+    let mut service = Service::spawn("test-server", command, log)?;
+    service.wait_listening(&[port, tls_port], Duration::from_secs(30))?;
+    let ca = store.join("ca.pem");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ca.exists() {
+        if Instant::now() > deadline {
+            bail!(
+                "test-server wrote no ca.pem; its log ends:\n{}",
+                service.log_tail()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(TestServer {
+        port,
+        tls_port,
+        ca,
+        service,
+    })
+}

@@ -1,7 +1,12 @@
 //! The socket: a `TcpStream`, maybe wrapped in rustls, with a read buffer for replies, a
 //! timeout on every read and write, and a transcript of every byte each way.
+//!
+//! The dialogue uses it blocking. A load run's event loop (`crate::event_loop`) switches it
+//! to non-blocking and uses [`Connection::queue`], [`Connection::write_pending`],
+//! [`Connection::read_available`] and [`Connection::take_reply`] instead.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +46,9 @@ pub(crate) struct Connection {
     recording: bool,
     /// The read timeout currently set on the socket.
     read_timeout: Option<Duration>,
+    /// Bytes queued for a non-blocking write, each with how much of it is already written.
+    /// They are shared: a load run renders its message once for every connection.
+    pending: VecDeque<(Arc<[u8]>, usize)>,
 }
 
 impl Connection {
@@ -79,6 +87,7 @@ impl Connection {
                         command_timeout: timeout,
                         recording: true,
                         read_timeout: Some(timeout),
+                        pending: VecDeque::new(),
                     });
                 }
                 Err(source) => last_error = Some(source),
@@ -125,22 +134,8 @@ impl Connection {
         let deadline = Instant::now() + timeout;
         let mut first_read = true;
         loop {
-            match reply::parse(&self.input) {
-                Ok(Some((reply, used))) => {
-                    if self.recording {
-                        self.transcript.server(&self.input[..used]);
-                    }
-                    self.input.drain(..used);
-                    return Ok(reply);
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    self.transcript.server(&self.input);
-                    return Err(Error::Protocol {
-                        after: waiting_for.to_owned(),
-                        reason: error.to_string(),
-                    });
-                }
+            if let Some(reply) = self.take_reply(waiting_for)? {
+                return Ok(reply);
             }
             let timed_out = || Error::Timeout {
                 during: format!("waiting for the reply to {waiting_for}"),
@@ -184,6 +179,28 @@ impl Connection {
                     return Err(timed_out());
                 }
                 Err(source) => return Err(io_error(source, waiting_for)),
+            }
+        }
+    }
+
+    /// Takes one complete reply from the bytes read so far, if there is one ("need more
+    /// bytes" is `None`, not an error).
+    pub(crate) fn take_reply(&mut self, waiting_for: &str) -> Result<Option<Reply>, Error> {
+        match reply::parse(&self.input) {
+            Ok(Some((reply, used))) => {
+                if self.recording {
+                    self.transcript.server(&self.input[..used]);
+                }
+                self.input.drain(..used);
+                Ok(Some(reply))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.transcript.server(&self.input);
+                Err(Error::Protocol {
+                    after: waiting_for.to_owned(),
+                    reason: error.to_string(),
+                })
             }
         }
     }
@@ -234,6 +251,137 @@ impl Connection {
         Ok(())
     }
 
+    /// Switches the socket to non-blocking (for the event loop of a load run) or back.
+    pub(crate) fn set_nonblocking(&mut self, on: bool) -> Result<(), Error> {
+        self.stream
+            .tcp()
+            .set_nonblocking(on)
+            .map_err(|source| io_error(source, "setting up the connection"))
+    }
+
+    /// The TCP socket, for `poll(2)`.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        self.stream.tcp()
+    }
+
+    /// Queues bytes for [`Connection::write_pending`], and records them.
+    pub(crate) fn queue(&mut self, bytes: Arc<[u8]>) {
+        if self.recording {
+            self.transcript.client(&bytes);
+        }
+        self.pending.push_back((bytes, 0));
+    }
+
+    /// Whether queued bytes (or TLS records) still wait for the socket.
+    pub(crate) fn wants_write(&self) -> bool {
+        !self.pending.is_empty()
+            || match &self.stream {
+                Stream::Plain(_) => false,
+                Stream::Tls(tls) => tls.conn.wants_write(),
+            }
+    }
+
+    /// Writes as much of the queue as the non-blocking socket takes now, all of a small
+    /// flight in one system call; returns whether everything is out.
+    pub(crate) fn write_pending(&mut self) -> Result<bool, Error> {
+        let during = "sending the next commands";
+        match &mut self.stream {
+            Stream::Plain(tcp) => loop {
+                if self.pending.is_empty() {
+                    return Ok(true);
+                }
+                let mut slices = [IoSlice::new(&[]); 4];
+                for (slice, (chunk, at)) in slices.iter_mut().zip(&self.pending) {
+                    *slice = IoSlice::new(&chunk[*at..]);
+                }
+                let count = self.pending.len().min(slices.len());
+                match tcp.write_vectored(&slices[..count]) {
+                    Ok(0) => return Err(io_error(io::ErrorKind::WriteZero.into(), during)),
+                    Ok(written) => advance(&mut self.pending, written),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_error(e, during)),
+                }
+            },
+            Stream::Tls(tls) => loop {
+                // Hand rustls as much as its buffer takes, then write all the records at once.
+                while let Some((chunk, at)) = self.pending.front() {
+                    let taken = tls
+                        .conn
+                        .writer()
+                        .write(&chunk[*at..])
+                        .map_err(|e| io_error(e, during))?;
+                    if taken == 0 {
+                        break;
+                    }
+                    advance(&mut self.pending, taken);
+                }
+                if !tls.conn.wants_write() {
+                    return Ok(self.pending.is_empty());
+                }
+                match tls.conn.write_tls(&mut tls.sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_error(e, during)),
+                }
+            },
+        }
+    }
+
+    /// Reads what the non-blocking socket has now (one read) into the reply buffer; returns
+    /// whether anything came. The end of the connection is an error: a reply was expected.
+    pub(crate) fn read_available(&mut self, waiting_for: &str) -> Result<bool, Error> {
+        let mut chunk = [0u8; 8192];
+        let read = match &mut self.stream {
+            Stream::Plain(tcp) => tcp.read(&mut chunk),
+            Stream::Tls(tls) => tls.conn.read_tls(&mut tls.sock),
+        };
+        match read {
+            Ok(0) => {
+                self.transcript.server(&self.input);
+                return Err(Error::Closed {
+                    during: format!("waiting for the reply to {waiting_for}"),
+                });
+            }
+            Ok(n) => {
+                if let Stream::Plain(_) = self.stream {
+                    self.input.extend_from_slice(&chunk[..n]);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(io_error(e, waiting_for)),
+        }
+        self.take_tls_plaintext(waiting_for)?;
+        Ok(true)
+    }
+
+    /// Moves what rustls has decrypted into the reply buffer (plaintext: nothing to do).
+    pub(crate) fn take_tls_plaintext(&mut self, waiting_for: &str) -> Result<(), Error> {
+        let Stream::Tls(tls) = &mut self.stream else {
+            return Ok(());
+        };
+        tls.conn
+            .process_new_packets()
+            .map_err(|e| io_error(io::Error::new(io::ErrorKind::InvalidData, e), waiting_for))?;
+        let mut chunk = [0u8; 8192];
+        loop {
+            match tls.conn.reader().read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(io_error(e, waiting_for)),
+            }
+        }
+    }
+
     /// Whether what is written and read goes into the transcript (on by default).
     pub(crate) fn set_recording(&mut self, on: bool) {
         self.recording = on;
@@ -273,6 +421,19 @@ impl Write for Connection {
             Stream::Plain(tcp) => tcp.flush(),
             Stream::Tls(tls) => tls.flush(),
         }
+    }
+}
+
+/// Drops `written` bytes from the front of the queue.
+fn advance(pending: &mut VecDeque<(Arc<[u8]>, usize)>, mut written: usize) {
+    while let Some((chunk, at)) = pending.front_mut() {
+        let left = chunk.len() - *at;
+        if written < left {
+            *at += written;
+            return;
+        }
+        written -= left;
+        pending.pop_front();
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod command;
 mod connection;
 pub mod data;
+mod event_loop;
 pub mod load;
 pub mod reply;
 pub mod session;

@@ -2,13 +2,16 @@
 //! smtp-source — N messages on each of C parallel connections, then messages per second and
 //! latency percentiles.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cli::Job;
 use transcript::Transcript;
 
 use crate::Error;
-use crate::session::{Settings, send_observed};
+use crate::data::DotStuffer;
+use crate::event_loop::{self, Lane, Run};
+use crate::session::{After, Settings, open_and_send};
 
 /// What a load run measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +57,17 @@ impl Report {
     }
 }
 
+/// Messages up to this size are rendered once and shared by every message of a load run;
+/// larger ones are rendered (streamed from disk) for each message, by one thread per
+/// connection, so memory stays flat.
+pub const SHARED_MESSAGE_LIMIT: u64 = 8 * 1024 * 1024;
+
 /// Runs `connections` sessions in parallel, each sending the message `settings.repeat` times.
 /// Returns the first connection's transcript and the report, or the first error.
+///
+/// Each connection's dialogue, up to its first accepted message, runs on a thread of its own
+/// and is recorded. The rest of the messages go through one event loop for all connections
+/// ([`crate::event_loop`]); only messages above [`SHARED_MESSAGE_LIMIT`] stay on the threads.
 pub fn send_many(
     job: &Job,
     settings: &Settings,
@@ -64,33 +76,85 @@ pub fn send_many(
 ) -> (Transcript, Result<Report, Error>) {
     let connections = connections.max(1);
     let started = Instant::now();
-    let results: Vec<_> = std::thread::scope(|scope| {
+    let shared = settings.repeat > 1 && job.message.expected_len() <= SHARED_MESSAGE_LIMIT;
+    let message = if shared {
+        match render_once(job) {
+            Ok(message) => Some(message),
+            Err(error) => return (Transcript::new(), Err(error)),
+        }
+    } else {
+        None
+    };
+    let after = if message.is_some() {
+        After::HandOff
+    } else {
+        After::Quit
+    };
+    let opened: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
-            .map(|_| scope.spawn(|| send_observed(job, settings, message_sent)))
+            .map(|_| scope.spawn(|| open_and_send(job, settings, message_sent, after)))
             .collect();
-        handles.into_iter().map(|handle| handle.join()).collect()
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(Box::new((
+                        Transcript::new(),
+                        Error::Protocol {
+                            after: "a load run".into(),
+                            reason: "a connection thread panicked".into(),
+                        },
+                    )))
+                })
+            })
+            .collect()
     });
+    let results: Vec<(Transcript, Vec<Duration>, Result<(), Error>)> = match message {
+        Some(message) => {
+            let run = Run {
+                message,
+                repeat: settings.repeat,
+                timeouts: job.timeouts,
+                message_sent,
+            };
+            let envelope = job.message.envelope();
+            let mut lanes = Vec::new();
+            let mut failed = Vec::new();
+            for opened in opened {
+                match opened.and_then(|opened| Lane::new(opened, envelope, &run)) {
+                    Ok(lane) => lanes.push(lane),
+                    Err(failure) => {
+                        let (transcript, error) = *failure;
+                        failed.push((transcript, Vec::new(), Err(error)));
+                    }
+                }
+            }
+            event_loop::drive(&mut lanes, &run);
+            // Connection order does not matter for the report, except that a failed set-up
+            // is reported first: it explains more than a later failure.
+            failed.extend(lanes.into_iter().map(Lane::finish));
+            failed
+        }
+        None => opened
+            .into_iter()
+            .map(|opened| match opened {
+                Ok(opened) => (opened.connection.close(), opened.outcome.latencies, Ok(())),
+                Err(failure) => {
+                    let (transcript, error) = *failure;
+                    (transcript, Vec::new(), Err(error))
+                }
+            })
+            .collect(),
+    };
     let elapsed = started.elapsed();
     let mut first_transcript = None;
     let mut latencies = Vec::new();
     let mut first_error = None;
-    for result in results {
-        let (transcript, outcome) = match result {
-            Ok(pair) => pair,
-            Err(_) => (
-                Transcript::new(),
-                Err(Error::Protocol {
-                    after: "a load run".into(),
-                    reason: "a connection thread panicked".into(),
-                }),
-            ),
-        };
+    for (transcript, lane_latencies, result) in results {
         first_transcript.get_or_insert(transcript);
-        match outcome {
-            Ok(outcome) => latencies.extend(outcome.latencies),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
+        latencies.extend(lane_latencies);
+        if let Err(error) = result {
+            first_error.get_or_insert(error);
         }
     }
     let transcript = first_transcript.unwrap_or_default();
@@ -105,6 +169,18 @@ pub fn send_many(
         latencies,
     };
     (transcript, Ok(report))
+}
+
+/// The message data as it goes on the wire: rendered, dot-stuffed, ending with `.`.
+fn render_once(job: &Job) -> Result<Arc<[u8]>, Error> {
+    let size = usize::try_from(job.message.expected_len()).unwrap_or(0);
+    let mut stuffer = DotStuffer::new(Vec::with_capacity(size + size / 32 + 8));
+    job.message.render(&mut stuffer).map_err(Error::Message)?;
+    let data = stuffer.finish_unflushed().map_err(|source| Error::Io {
+        during: "rendering the message".into(),
+        source,
+    })?;
+    Ok(data.into())
 }
 
 #[cfg(test)]

@@ -61,32 +61,76 @@ pub fn send_observed(
     settings: &Settings,
     message_sent: &(dyn Fn() + Sync),
 ) -> (Transcript, Result<Outcome, Error>) {
+    match open_and_send(job, settings, message_sent, After::Quit) {
+        Ok(opened) => (opened.connection.close(), Ok(opened.outcome)),
+        Err(failed) => {
+            let (transcript, error) = *failed;
+            (transcript, Err(error))
+        }
+    }
+}
+
+/// A connection that failed: its transcript, and why.
+pub(crate) type Failed = Box<(Transcript, Error)>;
+
+/// What the dialogue does once its first message is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Send the rest of the `--repeat` messages, then QUIT.
+    Quit,
+    /// Stop and hand the open connection to a load run's event loop (`crate::event_loop`),
+    /// which sends the rest. With pipelining the next transaction's commands are already on
+    /// their way, in the same write as the first message's `.`.
+    HandOff,
+}
+
+/// How many messages a connection sends, and what happens after the first.
+#[derive(Debug, Clone, Copy)]
+struct Messages {
+    repeat: u32,
+    after: After,
+}
+
+/// A connection after its dialogue: closed by the caller, or handed to the event loop.
+pub(crate) struct Opened {
+    pub(crate) connection: Connection,
+    pub(crate) outcome: Outcome,
+    /// The MAIL parameters the server's extensions called for.
+    pub(crate) parameters: Vec<&'static str>,
+    /// Whether commands are pipelined on this connection (RFC 2920).
+    pub(crate) pipelining: bool,
+}
+
+/// Connects and runs the dialogue; on error, says QUIT where it still may, closes, and
+/// returns the transcript.
+pub(crate) fn open_and_send(
+    job: &Job,
+    settings: &Settings,
+    message_sent: &(dyn Fn() + Sync),
+    after: After,
+) -> Result<Opened, Failed> {
     let mut transcript = Transcript::new();
-    let (host, port) = match job.endpoint() {
-        Ok(endpoint) => endpoint,
-        Err(failure) => return (transcript, Err(failure.into())),
-    };
+    let (host, port) = job
+        .endpoint()
+        .map_err(|failure| Box::new((Transcript::new(), failure.into())))?;
     let tls_config = match job.tls {
         TlsMode::None => None,
-        TlsMode::StartTls | TlsMode::Implicit => match tls::client_config(&job.verify) {
-            Ok(config) => Some(config),
-            Err(error) => return (transcript, Err(error)),
-        },
+        TlsMode::StartTls | TlsMode::Implicit => Some(
+            tls::client_config(&job.verify)
+                .map_err(|error| Box::new((Transcript::new(), error)))?,
+        ),
     };
     if job.verify.insecure {
         transcript.note("certificate verification disabled (--insecure)");
     }
-    let connected = Connection::connect(
+    let mut connection = Connection::connect(
         &host,
         port,
         &job.peer(),
         job.timeouts.command,
         &mut transcript,
-    );
-    let mut connection = match connected {
-        Ok(connection) => connection,
-        Err(error) => return (transcript, Err(error)),
-    };
+    )
+    .map_err(|error| Box::new((std::mem::take(&mut transcript), error)))?;
     let mut state = State::Commands;
     let result = dialogue(
         &mut connection,
@@ -95,14 +139,22 @@ pub fn send_observed(
         settings,
         tls_config,
         message_sent,
+        after,
     );
-    if let Err(error) = &result
-        && state == State::Commands
-        && error_allows_quit(error)
-    {
-        quit(&mut connection);
+    match result {
+        Ok((outcome, parameters, pipelining)) => Ok(Opened {
+            connection,
+            outcome,
+            parameters,
+            pipelining,
+        }),
+        Err(error) => {
+            if state == State::Commands && error_allows_quit(&error) {
+                quit(&mut connection);
+            }
+            Err(Box::new((connection.close(), error)))
+        }
     }
-    (connection.close(), result)
 }
 
 /// Where the dialogue is, which decides whether `QUIT` may still be sent after an error.
@@ -114,6 +166,8 @@ enum State {
     AwaitingTls,
     /// Inside the message data: QUIT would become message content, so the connection is
     /// dropped instead and the server discards the unfinished message (RFC 5321 §4.1.1.4).
+    /// Also after a pipelined MAIL, RCPT… DATA group whose replies are not read yet: its DATA
+    /// may still be answered 354.
     Data,
 }
 
@@ -124,7 +178,8 @@ fn dialogue(
     settings: &Settings,
     tls_config: Option<Arc<ClientConfig>>,
     message_sent: &(dyn Fn() + Sync),
-) -> Result<Outcome, Error> {
+    after: After,
+) -> Result<(Outcome, Vec<&'static str>, bool), Error> {
     let envelope = job.message.envelope();
     if let (TlsMode::Implicit, Some(config)) = (job.tls, &tls_config) {
         tls_on_connect(connection, job, config.clone())?;
@@ -155,15 +210,19 @@ fn dialogue(
             job,
             &parameters,
             pipelined_auth.as_deref(),
-            repeat,
+            Messages { repeat, after },
             message_sent,
         )?;
-        return Ok(Outcome { reply, latencies });
+        return Ok((Outcome { reply, latencies }, parameters, true));
     }
-    let mut latencies = Vec::with_capacity(repeat as usize);
+    let here = match after {
+        After::Quit => repeat,
+        After::HandOff => 1,
+    };
+    let mut latencies = Vec::with_capacity(here as usize);
     let reply = {
         let mut last = None;
-        for index in 0..repeat {
+        for index in 0..here {
             let started = Instant::now();
             mail(connection, envelope, &parameters)?;
             for recipient in &envelope.recipients {
@@ -177,13 +236,15 @@ fn dialogue(
                 pause_recording(connection, repeat - 1);
             }
         }
-        quit(connection);
+        if after == After::Quit {
+            quit(connection);
+        }
         last.ok_or_else(|| Error::Protocol {
             after: "DATA".into(),
             reason: "no message was sent".into(),
         })?
     };
-    Ok(Outcome { reply, latencies })
+    Ok((Outcome { reply, latencies }, parameters, false))
 }
 
 /// A load run records its first message only, so the transcript stays readable and small.
@@ -424,7 +485,7 @@ fn pipelined_session(
     job: &Job,
     parameters: &[&str],
     auth: Option<&[u8]>,
-    repeat: u32,
+    Messages { repeat, after }: Messages,
     message_sent: &(dyn Fn() + Sync),
 ) -> Result<(Reply, Vec<Duration>), Error> {
     let mut latencies = Vec::with_capacity(repeat as usize);
@@ -462,7 +523,12 @@ fn pipelined_session(
         } else {
             group.clone()
         };
-        let reply = message_data(connection, state, job, &trailer)?;
+        let reply = message_data(connection, state, job, &trailer).inspect_err(|_| {
+            if !last {
+                // The next group is on its way: a QUIT could land inside its DATA.
+                *state = State::Data;
+            }
+        })?;
         latencies.push(started.elapsed());
         message_sent();
         started = Instant::now();
@@ -472,6 +538,9 @@ fn pipelined_session(
         }
         if index == 1 {
             pause_recording(connection, repeat - 1);
+        }
+        if after == After::HandOff {
+            return Ok((reply, latencies));
         }
     }
 }
@@ -606,7 +675,11 @@ fn command(connection: &mut Connection, command: &Command<'_>, name: &str) -> Re
 
 /// Accepts the expected codes; 421 closes the service (RFC 5321 §3.8), 4xx/5xx reject the
 /// command, and any other code is a protocol violation.
-fn check(reply: Reply, command: &str, expected: fn(u16) -> bool) -> Result<Reply, Error> {
+pub(crate) fn check(
+    reply: Reply,
+    command: &str,
+    expected: fn(u16) -> bool,
+) -> Result<Reply, Error> {
     if expected(reply.code) {
         return Ok(reply);
     }
@@ -627,7 +700,7 @@ fn check(reply: Reply, command: &str, expected: fn(u16) -> bool) -> Result<Reply
 }
 
 /// Whether the connection is still in a state where a polite QUIT makes sense.
-fn error_allows_quit(error: &Error) -> bool {
+pub(crate) fn error_allows_quit(error: &Error) -> bool {
     !matches!(
         error,
         Error::Timeout { .. }
@@ -642,7 +715,7 @@ fn error_allows_quit(error: &Error) -> bool {
     )
 }
 
-fn mail_command<'a>(envelope: &'a Envelope, parameters: &'a [&'a str]) -> Command<'a> {
+pub(crate) fn mail_command<'a>(envelope: &'a Envelope, parameters: &'a [&'a str]) -> Command<'a> {
     Command::Mail {
         from: envelope.from.as_str(),
         parameters,

@@ -1,0 +1,329 @@
+//! raw-client as a load generator (`--repeat`, `--connections`): after each connection's
+//! first message, one event loop sends the rest. Every message must arrive byte for byte in
+//! each TLS mode, with and without pipelining; and a failure after the first message must end
+//! the run with the dialogue's error sentence and exit code, with QUIT only where the
+//! dialogue would send one, and without delivering a message that should not be.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cli::{Exit, Failure, Job};
+use raw_client::{Report, Settings};
+use workspace_tests::scripted::{Scripted, Step};
+use workspace_tests::{Scenario, TempDir, job, job_at};
+
+/// Runs a load and counts the progress callbacks.
+fn load(job: &Job, pipelining: bool, repeat: u32, connections: u32) -> Load {
+    let ticks = AtomicUsize::new(0);
+    let tick = || {
+        ticks.fetch_add(1, Ordering::Relaxed);
+    };
+    let started = Instant::now();
+    let settings = Settings { pipelining, repeat };
+    let (transcript, result) = raw_client::send_many(job, &settings, connections, &tick);
+    Load {
+        transcript: transcript.render_text(Default::default()),
+        result: result.map_err(Failure::from),
+        ticks: ticks.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    }
+}
+
+struct Load {
+    transcript: String,
+    result: Result<Report, Failure>,
+    ticks: usize,
+    elapsed: Duration,
+}
+
+impl Load {
+    fn failure(&self) -> &Failure {
+        match &self.result {
+            Ok(report) => panic!("expected a failure, got {}", report.summary()),
+            Err(failure) => failure,
+        }
+    }
+}
+
+#[test]
+fn every_message_arrives_in_every_tls_mode_with_and_without_pipelining() {
+    for tls in ["none", "starttls", "implicit"] {
+        for pipelining in [false, true] {
+            let mut scenario = Scenario::new(tls, &[]);
+            if tls != "none" {
+                scenario = scenario.with_login();
+            }
+            let server = scenario.start_server();
+            let job = job(&scenario, &server).expect("job");
+            let run = load(&job, pipelining, 4, 3);
+            let case = format!("--tls {tls}, pipelining {pipelining}");
+            let report = run
+                .result
+                .as_ref()
+                .unwrap_or_else(|f| panic!("{case}: {f}"));
+            assert_eq!(report.messages, 12, "{case}");
+            assert_eq!(report.latencies.len(), 12, "{case}");
+            assert_eq!(run.ticks, 12, "{case}: one progress tick per message");
+            let sessions = server.wait_for_sessions(3, Duration::from_secs(10));
+            assert_eq!(sessions.len(), 3, "{case}");
+            let stored = server.messages();
+            assert_eq!(stored.len(), 12, "{case}");
+            let bytes = job.message.to_bytes().expect("render");
+            assert!(stored.iter().all(|m| m.data == bytes), "{case}: same bytes");
+            for session in &sessions {
+                let text = session.transcript.render_text(Default::default());
+                assert_eq!(text.matches("C: MAIL FROM:").count(), 4, "{case}:\n{text}");
+                assert_eq!(session.message_ids.len(), 4, "{case}");
+                assert!(
+                    text.contains("C: QUIT\n"),
+                    "{case}: QUIT at the end:\n{text}"
+                );
+                if tls != "none" {
+                    assert_eq!(text.matches("C: AUTH PLAIN").count(), 1, "{case}");
+                }
+            }
+            // The client records each connection's first message only.
+            assert!(
+                run.transcript
+                    .contains("-- the next 3 messages on this connection are not recorded\n"),
+                "{case}:\n{}",
+                run.transcript
+            );
+            // With pipelining the second MAIL rides with the first message's `.` (recorded).
+            let mails = if pipelining { 2 } else { 1 };
+            assert_eq!(
+                run.transcript.matches("C: MAIL FROM:").count(),
+                mails,
+                "{case}:\n{}",
+                run.transcript
+            );
+            assert!(run.transcript.ends_with("-- connection closed\n"), "{case}");
+        }
+    }
+}
+
+/// A message above the shared-message limit is streamed for each send instead of being held
+/// in memory, and still arrives every time.
+#[test]
+fn a_large_message_is_streamed_for_each_send() {
+    let dir = TempDir::new("load-large");
+    // Base64 makes 4 of 3, so 6.5 MiB of attachment renders above the 8 MiB limit.
+    let attachment: Vec<u8> = (0..6_500_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let path = dir.file("large.bin", &attachment);
+    let path = path.to_string_lossy();
+    let scenario = Scenario::new("none", &["--attach", &path]);
+    let server = scenario.start_server();
+    let job = job(&scenario, &server).expect("job");
+    assert!(job.message.expected_len() > raw_client::load::SHARED_MESSAGE_LIMIT);
+    let run = load(&job, false, 2, 2);
+    let report = run.result.as_ref().unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(report.messages, 4);
+    let stored = server.messages();
+    assert_eq!(stored.len(), 4);
+    let bytes = job.message.to_bytes().expect("render");
+    assert!(stored.iter().all(|m| m.data == bytes));
+}
+
+fn send(text: &str) -> Step {
+    Step::Send(text.as_bytes().to_vec())
+}
+
+/// Greeting and EHLO, offering PIPELINING or not.
+fn opening(pipelining: bool) -> Vec<Step> {
+    let ehlo = if pipelining {
+        "250-mx.example\r\n250 PIPELINING\r\n"
+    } else {
+        "250 mx.example\r\n"
+    };
+    vec![send("220 mx.example ESMTP\r\n"), Step::Read, send(ehlo)]
+}
+
+/// One accepted transaction, one command at a time.
+fn transaction() -> Vec<Step> {
+    vec![
+        Step::Read,
+        send("250 2.1.0 Ok\r\n"),
+        Step::Read,
+        send("250 2.1.5 Ok\r\n"),
+        Step::Read,
+        send("354 End data with <CR><LF>.<CR><LF>\r\n"),
+        Step::ReadData,
+        send("250 2.0.0 Ok: queued\r\n"),
+    ]
+}
+
+/// One accepted pipelined transaction: the group, then the data.
+fn pipelined_transaction() -> Vec<Step> {
+    vec![
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go ahead\r\n"),
+        Step::ReadData,
+        send("250 2.0.0 Ok: queued\r\n"),
+    ]
+}
+
+fn scripted_job(server: &Scripted) -> Job {
+    let scenario = Scenario::new("none", &["--timeout", "1s", "--to", "bob@example.org"]);
+    job_at(&scenario, server.addr(), None).expect("job")
+}
+
+fn received(server: Scripted) -> String {
+    String::from_utf8_lossy(&server.received()).into_owned()
+}
+
+#[test]
+fn a_refusal_after_the_first_message_ends_the_run_with_quit() {
+    let mut script = opening(false);
+    script.extend(transaction());
+    script.extend(transaction());
+    script.extend([
+        Step::Read,
+        send("250 2.1.0 Ok\r\n"),
+        Step::Read,
+        send("550 5.1.1 Mailbox unavailable\r\n"),
+        Step::Read,
+        send("221 2.0.0 Bye\r\n"),
+    ]);
+    let server = Scripted::start(script);
+    let run = load(&scripted_job(&server), false, 5, 1);
+    let failure = run.failure();
+    assert_eq!(failure.exit, Exit::Unavailable);
+    assert_eq!(
+        failure.message,
+        "the server rejected RCPT TO:<bob@example.org> with \"550 5.1.1 Mailbox unavailable\""
+    );
+    assert_eq!(run.ticks, 2, "two messages were accepted");
+    let received = received(server);
+    assert_eq!(received.matches("MAIL FROM:").count(), 3);
+    assert_eq!(received.matches("\r\n.\r\n").count(), 2);
+    assert!(
+        received.ends_with("RCPT TO:<bob@example.org>\r\nQUIT\r\n"),
+        "{received}"
+    );
+}
+
+#[test]
+fn a_stall_after_the_first_message_times_out_without_quit() {
+    let mut script = opening(false);
+    script.extend(transaction());
+    script.extend([Step::Read, Step::Stall(Duration::from_secs(4))]);
+    let server = Scripted::start(script);
+    let run = load(&scripted_job(&server), false, 3, 1);
+    let failure = run.failure();
+    assert_eq!(failure.exit, Exit::TempFail);
+    assert_eq!(
+        failure.message,
+        "the server did not answer in time while waiting for the reply to MAIL FROM: try again \
+         later, or raise --timeout"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(3),
+        "the 1 s timeout held: {:?}",
+        run.elapsed
+    );
+    let received = received(server);
+    assert!(
+        received.ends_with("MAIL FROM:<alice@example.com>\r\n"),
+        "{received}"
+    );
+}
+
+#[test]
+fn a_server_that_closes_after_the_first_message_is_reported() {
+    let mut script = opening(false);
+    script.extend(transaction());
+    script.extend([Step::Read, Step::Close]);
+    let server = Scripted::start(script);
+    let run = load(&scripted_job(&server), false, 3, 1);
+    let failure = run.failure();
+    assert_eq!(failure.exit, Exit::TempFail);
+    assert_eq!(
+        failure.message,
+        "the server closed the connection while waiting for the reply to MAIL FROM: try again \
+         later"
+    );
+    assert_eq!(run.ticks, 1);
+}
+
+/// RFC 2920 §3.1: the second group went out with the first message's end of data. Its
+/// recipient is refused but DATA is answered 354: the client must not send the message, and
+/// no QUIT either (it would become message data), so it drops the connection.
+#[test]
+fn a_pipelined_refusal_with_354_drops_the_connection_before_any_data() {
+    let mut script = opening(true);
+    script.extend(pipelined_transaction());
+    script.extend([
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        send("250 2.1.0 Ok\r\n550 5.1.1 Mailbox unavailable\r\n354 Go ahead\r\n"),
+        Step::ReadData,
+    ]);
+    let server = Scripted::start(script);
+    let run = load(&scripted_job(&server), true, 3, 1);
+    let failure = run.failure();
+    assert_eq!(failure.exit, Exit::Unavailable);
+    assert_eq!(
+        failure.message,
+        "the server rejected RCPT TO:<bob@example.org> with \"550 5.1.1 Mailbox unavailable\""
+    );
+    assert_eq!(run.ticks, 1);
+    let received = received(server);
+    assert_eq!(received.matches("\r\n.\r\n").count(), 1, "{received}");
+    assert!(
+        received.ends_with(
+            "\r\n.\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+        ),
+        "{received}"
+    );
+}
+
+/// With pipelining, the last message's `.` goes out with QUIT; a refusal of that message is
+/// still reported, after the server's answer to the QUIT.
+#[test]
+fn a_pipelined_refusal_of_the_last_message_is_reported() {
+    let mut script = opening(true);
+    script.extend(pipelined_transaction());
+    script.extend([
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go ahead\r\n"),
+        Step::ReadData,
+        send("554 5.6.0 Message refused\r\n"),
+        Step::Read,
+        send("221 2.0.0 Bye\r\n"),
+    ]);
+    let server = Scripted::start(script);
+    let run = load(&scripted_job(&server), true, 2, 1);
+    let failure = run.failure();
+    assert_eq!(failure.exit, Exit::Unavailable);
+    assert_eq!(
+        failure.message,
+        "the server rejected the message data with \"554 5.6.0 Message refused\""
+    );
+    assert_eq!(run.ticks, 1);
+    let received = received(server);
+    assert_eq!(received.matches("\r\n.\r\n").count(), 2);
+    assert!(received.ends_with("\r\n.\r\nQUIT\r\n"), "{received}");
+}
+
+/// The report counts what the server stored.
+#[test]
+fn the_report_counts_the_stored_messages() {
+    let scenario = Scenario::new("none", &[]);
+    let server = scenario.start_server();
+    let job = job(&scenario, &server).expect("job");
+    let run = load(&job, false, 20, 2);
+    let report = run.result.as_ref().unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(report.messages, 40);
+    assert_eq!(server.messages().len(), 40);
+    assert!(report.percentile(50.0) <= report.percentile(99.0));
+    assert!(
+        report
+            .summary()
+            .starts_with("sent 40 messages over 2 connection(s) in ")
+    );
+}

@@ -88,8 +88,8 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
         throughput.message_bytes
     );
     out.push_str(
-        "| connections | client | msg/s (median) | min–max | × best peer | smtp-sink CPU (max) |\n\
-         |---|---|---:|---:|---:|---:|\n",
+        "| connections | client | msg/s (median) | min–max | × best peer | client CPU | smtp-sink CPU (max) |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
     );
     for group in [Group::One, Group::Four] {
         let best = best_peer(throughput, group);
@@ -104,7 +104,7 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
                 case.name.clone()
             };
             if let Some(why) = &case.error {
-                let _ = writeln!(out, "| {connections} | {name} | failed: {why} | | | |");
+                let _ = writeln!(out, "| {connections} | {name} | failed: {why} | | | | |");
                 continue;
             }
             let rate = median(&case.rates);
@@ -115,7 +115,12 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
                 .unwrap_or_else(|| "–".into());
             let _ = writeln!(
                 out,
-                "| {connections} | {name} | {rate:.0} | {min:.0}–{max:.0} | {ratio} | {:.0} % |",
+                "| {connections} | {name} | {rate:.0} | {min:.0}–{max:.0} | {ratio} | {} | {:.0} % |",
+                if case.client_cpu.is_empty() {
+                    "–".to_owned()
+                } else {
+                    format!("{:.0} %", median(&case.client_cpu) * 100.0)
+                },
                 case.sink_cpu * 100.0
             );
         }
@@ -620,9 +625,11 @@ AUTH. Every client sends the same ~1 KB message (raw-client's rendering, capture
 test-server and given to the peers as a file; `smtp-source -F` gets it with LF line ends \
 because it appends CRLF itself). A rate is messages divided by the wall time of the whole \
 client process (connect to QUIT, process start included), median over the runs; the clients \
-take turns within each round. The smtp-sink CPU column is the sink's CPU time over the \
-client's wall time (its highest run): below 100 % of its one core, the sink was not the \
-bottleneck.
+take turns within each round. The client CPU column is the client's user + system time \
+(all its processes and threads) over its wall time, median of the runs, from the `cutime` \
+and `cstime` of the bench's own /proc/self/stat: 100 % is one core busy the whole time. The \
+smtp-sink CPU column is the sink's CPU time over the client's wall time (its highest run): \
+below 100 % of its one core, the sink was not the bottleneck.
 
 **Large attachments.** GNU time (`/usr/bin/time -f '%e %M'`) gives the wall time and peak \
 RSS of one client process sending one message with a 20 MiB or 100 MiB attachment \
@@ -636,13 +643,29 @@ so they only copy bytes. swaks runs at 20 MiB only (it holds the message many ti
 const NOTES: &str = "
 ## Notes
 
-- **lettre's Nagle stall.** lib-client (lettre 0.11, blocking transport) never sets \
-  TCP_NODELAY and writes the message body and the final `.` in separate writes, so each \
-  message waits for the server's delayed ACK (~40 ms on Linux): a few dozen messages per \
-  second however it is driven. lib-client keeps lettre's behaviour on purpose (it is the \
-  reference for what a library does) and opens one connection per run; lettre's pool would \
-  save the connection set-up (greeting, EHLO, STARTTLS, AUTH) of each message but not the \
-  stall, which is per message.
+- **How raw-client keeps up with smtp-source.** `--repeat`/`--connections` runs each \
+  connection's dialogue up to its first message on a thread of its own (recorded, so the \
+  transcript is the one a single send prints), then hands every connection to one event loop \
+  (crates/raw-client/src/event_loop.rs): non-blocking sockets, `poll(2)`, one small state \
+  machine per connection for MAIL, RCPT, DATA and the message, which is rendered and \
+  dot-stuffed once and shared. Before it sleeps in `poll(2)`, the loop polls without \
+  sleeping for up to 50 µs: on loopback the reply comes back sooner than a sleeping thread \
+  is woken (on this virtual machine a sleep and wake-up costs more than the SMTP work), so \
+  the spin turns most waits into no sleep at all. That is where the gain on one connection \
+  comes from, and the client CPU column shows its price: raw-client keeps one core busy \
+  for the run, smtp-source less. Against a remote server the spin costs at most 50 µs of CPU \
+  per reply that takes milliseconds. Messages above 8 MiB are instead streamed from disk \
+  for each send, one thread per connection, so memory stays flat.
+- **lettre's Nagle stall, and its pool.** lib-client (lettre 0.11, blocking transport) never \
+  sets TCP_NODELAY and writes the message body and the final `.` in separate writes, so \
+  each message waits for the server's delayed ACK (~40 ms on Linux). lib-client keeps \
+  lettre's behaviour on purpose (it is the reference for what a library does) and opens one \
+  connection per run, without lettre's pool. The row *lettre 0.11 with its pool* is \
+  bench/src/bin/lettre-pool.rs: the same message through one `SmtpTransport` with \
+  `PoolConfig::max_size(1)`, so one connection is reused. The pool saves the connection \
+  set-up of each message (greeting, EHLO and, with TLS, STARTTLS and AUTH) but not the \
+  stall, which is per message: compare its rate with lib-client's one connection per \
+  message.
 - **lettre's memory.** lettre's message builder holds the whole encoded message in memory \
   (several copies while it encodes), so its peak RSS grows with the attachment; raw-client \
   streams the file through a base64 encoder straight into the socket and stays flat.

@@ -21,6 +21,8 @@ pub(crate) const ONE: usize = 5000;
 pub(crate) const FOUR: usize = 20000;
 /// Messages per run for lib-client, one process and one connection each.
 pub(crate) const LETTRE: usize = 50;
+/// Messages per run for lettre with its pool (one connection, reused).
+pub(crate) const LETTRE_POOL: usize = 50;
 /// Messages per run for smtplib.
 pub(crate) const SMTPLIB: usize = 2000;
 
@@ -44,6 +46,9 @@ pub(crate) struct Case {
     pub(crate) rates: Vec<f64>,
     /// smtp-sink's CPU use during this client's runs, as a share of one core (highest run).
     pub(crate) sink_cpu: f64,
+    /// The client's own CPU use (user + system, all its processes), as a share of one core,
+    /// one per run.
+    pub(crate) client_cpu: Vec<f64>,
     pub(crate) error: Option<String>,
 }
 
@@ -112,6 +117,14 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Throughput> {
             Ok(())
         })
     };
+    let lettre_pool = {
+        let mut command = Command::new(build_lettre_pool(ctx)?);
+        command
+            .args(["127.0.0.1", &port.to_string(), &LETTRE_POOL.to_string()])
+            .args([FROM, TO])
+            .arg(&eml);
+        runner(command, None)
+    };
     let smtplib = {
         let mut command = Command::new(&ctx.python);
         command
@@ -159,6 +172,13 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Throughput> {
             lettre,
         ),
         case(
+            "lettre 0.11 with its pool, 1 connection (bench/lettre-pool)",
+            Group::One,
+            false,
+            LETTRE_POOL,
+            lettre_pool,
+        ),
+        case(
             "smtp-source -s 4 -d",
             Group::Four,
             false,
@@ -186,6 +206,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Throughput> {
                 continue;
             }
             let cpu_before = sink.cpu_seconds();
+            let client_before = children_cpu_seconds(sink.ticks);
             let started = Instant::now();
             match runner() {
                 Ok(()) => {
@@ -193,6 +214,11 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Throughput> {
                     case.rates.push(case.messages as f64 / wall);
                     if let (Some(before), Some(after)) = (cpu_before, sink.cpu_seconds()) {
                         case.sink_cpu = case.sink_cpu.max((after - before) / wall);
+                    }
+                    if let (Some(before), Some(after)) =
+                        (client_before, children_cpu_seconds(sink.ticks))
+                    {
+                        case.client_cpu.push((after - before) / wall);
                     }
                 }
                 Err(error) => case.error = Some(format!("{error:#}")),
@@ -216,6 +242,23 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Throughput> {
     })
 }
 
+/// Builds bench/'s `lettre-pool` (lettre with its connection pool, which lib-client leaves
+/// off) into the bench's own target directory, as the criterion run does.
+fn build_lettre_pool(ctx: &Ctx) -> Result<PathBuf> {
+    let target = ctx.work.join("cargo");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&ctx.root)
+        .args(["build", "--release", "--manifest-path", "bench/Cargo.toml"])
+        .args(["--bin", "lettre-pool"])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .context("building bench/'s lettre-pool")?;
+    if !status.success() {
+        bail!("cargo build --manifest-path bench/Cargo.toml --bin lettre-pool failed ({status})");
+    }
+    Ok(target.join("release").join("lettre-pool"))
+}
+
 fn case(name: &str, group: Group, ours: bool, messages: usize, runner: Runner) -> (Case, Runner) {
     (
         Case {
@@ -225,6 +268,7 @@ fn case(name: &str, group: Group, ours: bool, messages: usize, runner: Runner) -
             messages,
             rates: Vec::new(),
             sink_cpu: 0.0,
+            client_cpu: Vec::new(),
             error: None,
         },
         runner,
@@ -325,7 +369,7 @@ pub(crate) fn capture_message(ctx: &Ctx, name: &str, args: &[String]) -> Result<
 pub(crate) struct Sink {
     pub(crate) port: u16,
     service: Service,
-    ticks: f64,
+    pub(crate) ticks: f64,
 }
 
 impl Sink {
@@ -362,6 +406,18 @@ impl Sink {
         let stime: f64 = fields.get(12)?.parse().ok()?;
         Some((utime + stime) / self.ticks)
     }
+}
+
+/// User + system CPU seconds of this process's children that have been waited for (the
+/// clients; smtp-sink is still running, so it does not count): `cutime` and `cstime` of
+/// /proc/self/stat.
+fn children_cpu_seconds(ticks: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: f64 = fields.get(13)?.parse().ok()?;
+    let cstime: f64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) / ticks)
 }
 
 fn clock_ticks() -> f64 {

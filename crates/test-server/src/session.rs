@@ -46,6 +46,11 @@ pub struct Session {
 pub(crate) struct Recorder {
     whole: Transcript,
     after_tls: Option<Transcript>,
+    /// Where the session's first transaction began (its MAIL line): what comes before is the
+    /// set-up every message's `.transcript` starts with.
+    first_transaction: Option<usize>,
+    /// Where the dialogue after the last stored message begins, and how many were stored.
+    after_stored: Option<(usize, usize)>,
 }
 
 impl Recorder {
@@ -74,6 +79,36 @@ impl Recorder {
 
     pub(crate) fn note(&mut self, text: &str) {
         self.each(|t| t.note(text));
+    }
+
+    /// Marks the MAIL line just recorded as the start of a transaction.
+    fn transaction_started(&mut self) {
+        if self.first_transaction.is_none() {
+            self.first_transaction = Some(self.whole.len().saturating_sub(1));
+        }
+    }
+
+    /// Marks the end of a stored message (after its `250`).
+    fn message_stored(&mut self) {
+        let stored = self.after_stored.map_or(0, |(_, stored)| stored);
+        self.after_stored = Some((self.whole.len(), stored + 1));
+    }
+
+    /// The `.transcript` of the message being stored: the session so far, except that the
+    /// transactions of messages stored earlier in the session are left out (with a note),
+    /// so that a long session does not write ever longer files — a load run of N messages
+    /// on one connection would otherwise write O(N²) bytes.
+    fn message_transcript(&self) -> String {
+        let options = RenderOptions::default();
+        let (Some(head), Some((tail, stored))) = (self.first_transaction, self.after_stored) else {
+            return self.whole.render_text(options);
+        };
+        let mut excerpt = self.whole.slice(0..head);
+        excerpt.note(format!(
+            "the {stored} earlier message(s) of this session are not repeated here"
+        ));
+        excerpt.extend(self.whole.slice(tail..self.whole.len()));
+        excerpt.render_text(options)
     }
 
     fn tls_established(&mut self, detail: String) {
@@ -454,6 +489,7 @@ impl Dialogue<'_> {
             smtputf8,
             recipients: Vec::new(),
         });
+        self.recorder.transaction_started();
         self.reply("250 2.1.0 Ok");
     }
 
@@ -790,12 +826,13 @@ impl Dialogue<'_> {
                 .map(|(name, _)| name.clone())
                 .unwrap_or_default(),
         };
-        let transcript = self.recorder.whole.render_text(RenderOptions::default());
+        let transcript = self.recorder.message_transcript();
         match self.shared.store.store(data, envelope, transcript) {
             Ok(id) => {
                 let text = format!("250 2.0.0 Ok: queued as {id}");
                 self.message_ids.push(id);
                 self.reply(&text);
+                self.recorder.message_stored();
             }
             Err(e) => {
                 self.recorder.note(&format!("storing failed: {e}"));

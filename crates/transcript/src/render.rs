@@ -137,6 +137,29 @@ impl Transcript {
         self.events.append(&mut other.events);
     }
 
+    /// The number of events recorded so far, not counting a line not yet ended: a position
+    /// for [`Transcript::slice`].
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether nothing has been recorded yet.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.pending_client.is_empty() && self.pending_server.is_empty()
+    }
+
+    /// The events in `range` (positions as [`Transcript::len`] counts them) as a transcript
+    /// of their own, copying only those events. Cut where a command begins, so that secrets
+    /// are still recognized and redacted.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Transcript {
+        let end = range.end.min(self.events.len());
+        let start = range.start.min(end);
+        Transcript {
+            events: self.events[start..end].to_vec(),
+            ..Transcript::default()
+        }
+    }
+
     /// The events so far, including any partial line not yet ended.
     pub fn events(&self) -> Vec<Event> {
         let mut copy = self.clone();
@@ -348,6 +371,31 @@ mod tests {
             text(&one),
             "C: DATA\nS: 354 go\nC: Subject: x\nC: \nC: hi\nC: .\n"
         );
+    }
+
+    #[test]
+    fn a_slice_copies_only_its_events_and_still_redacts() {
+        let mut t = Transcript::new();
+        t.client(b"EHLO c\r\n");
+        t.server(b"250 s\r\n");
+        let auth = t.len();
+        t.client(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+        t.server(b"235 ok\r\n");
+        let mail = t.len();
+        t.client(b"MAIL FROM:<a@b>\r\n");
+        t.server(b"250 ok\r\n");
+        t.client(b"QUI");
+        assert_eq!(t.len(), 6, "the partial QUIT line is not an event yet");
+        let mut part = t.slice(0..auth);
+        part.note("cut");
+        part.extend(t.slice(auth..mail));
+        assert_eq!(
+            text(&part),
+            "C: EHLO c\nS: 250 s\n-- cut\nC: AUTH PLAIN <redacted>\nS: 235 ok\n"
+        );
+        assert_eq!(text(&t.slice(mail..99)), "C: MAIL FROM:<a@b>\nS: 250 ok\n");
+        assert!(t.slice(4..2).is_empty());
+        assert!(!t.is_empty() && Transcript::new().is_empty());
     }
 
     #[test]

@@ -65,6 +65,55 @@ fn stored_bytes_envelope_and_transcript_are_exact() {
     assert_eq!(sessions[0].message_ids, ["000001", "000002"]);
 }
 
+/// Each `.transcript` starts with the session's set-up, then leaves out the messages stored
+/// before it in the same session: a long session does not write ever longer files.
+#[test]
+fn later_transcripts_leave_out_the_earlier_messages_of_the_session() {
+    let server = default_server();
+    let mut c = Client::connect(server.addr());
+    c.expect("EHLO client.example", "250-");
+    for n in 1..=3 {
+        c.expect("MAIL FROM:<a@example.com>", "250");
+        c.expect("RCPT TO:<b@example.com>", "250");
+        let body = format!("Subject: message {n}\r\n\r\nbody {n}\r\n.\r\n");
+        assert_eq!(
+            c.data(body.as_bytes()),
+            format!("250 2.0.0 Ok: queued as 00000{n}")
+        );
+        if n == 2 {
+            c.expect("NOOP", "250");
+        }
+    }
+    c.expect("QUIT", "221");
+    let transcript = |id: &str| {
+        fs::read_to_string(server.store_dir().join(format!("{id}.transcript"))).expect("transcript")
+    };
+    let setup = "-- client connected\nS: 220 localhost ESMTP test-server ready\n\
+                 C: EHLO client.example\n";
+    let first = transcript("000001");
+    assert!(first.starts_with(setup), "{first}");
+    assert!(first.contains("C: body 1\n"));
+    let third = transcript("000003");
+    assert!(third.starts_with(setup), "{third}");
+    assert!(
+        !third.contains("body 1") && !third.contains("body 2"),
+        "{third}"
+    );
+    assert!(
+        third.contains(
+            "-- the 2 earlier message(s) of this session are not repeated here\n\
+             C: NOOP\nS: 250 2.0.0 Ok\nC: MAIL FROM:<a@example.com>\n"
+        ),
+        "{third}"
+    );
+    assert!(third.ends_with("C: body 3\nC: .\n"), "{third}");
+    assert_eq!(server.messages()[2].transcript, third);
+    // The session's own transcript still has everything.
+    let sessions = server.wait_for_sessions(1, Duration::from_secs(10));
+    let whole = sessions[0].transcript.render_text(Default::default());
+    assert!(whole.contains("C: body 1\n") && whole.contains("C: body 2\n"));
+}
+
 #[test]
 fn ids_continue_in_a_reused_store_directory() {
     let dir = std::env::temp_dir().join(format!("test-server-reuse-{}", std::process::id()));

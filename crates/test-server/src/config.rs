@@ -43,6 +43,9 @@ pub struct Config {
     /// Advertise PIPELINING (RFC 2920). Without it, bytes that follow the end-of-data
     /// `.` in the same flight are refused (the Postfix SMTP smuggling workaround).
     pub pipelining: bool,
+    /// Sync every stored file and the directory before answering `250` (the default). Off,
+    /// the store is faster under load but a crash may lose acknowledged messages.
+    pub sync: bool,
     /// Misbehaviour to inject, for tests and teaching.
     pub faults: Faults,
     /// A certificate chain and private key, both PEM; `None` generates a CA and a
@@ -66,6 +69,7 @@ impl Default for Config {
             session_timeout: Duration::from_secs(30 * 60),
             line_endings: LineEndings::Strict,
             pipelining: true,
+            sync: true,
             faults: Faults::default(),
             certificate: None,
         }

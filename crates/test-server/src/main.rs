@@ -58,6 +58,10 @@ struct Options {
     /// Do not advertise PIPELINING; bytes sent right after the end of data are refused.
     #[arg(long)]
     no_pipelining: bool,
+    /// Do not sync stored files before answering 250: faster under load, but a crash may
+    /// lose messages already acknowledged.
+    #[arg(long)]
+    no_sync: bool,
     /// Certificate chain PEM file (default: generate a CA and a localhost certificate).
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,
@@ -111,6 +115,7 @@ fn config(options: Options) -> Result<Config, String> {
             LineEndings::Strict
         },
         pipelining: !options.no_pipelining,
+        sync: !options.no_sync,
         faults,
         certificate,
     })

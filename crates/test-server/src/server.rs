@@ -41,7 +41,7 @@ struct Live {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking session is caught and recorded; its data stays usable.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -69,7 +69,7 @@ impl Server {
     /// Binds the listeners, prepares the certificate and the store, and starts serving.
     pub fn start(config: Config) -> Result<Server, Error> {
         let identity = tls::identity(config.certificate.as_ref())?;
-        let store = Store::open(config.store.clone())?;
+        let store = Store::open(config.store.clone(), config.sync)?;
         let bind = |addr: SocketAddr| -> Result<(TcpListener, SocketAddr), Error> {
             let listen = |addr| {
                 let listener = TcpListener::bind(addr)?;

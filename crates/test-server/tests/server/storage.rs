@@ -114,6 +114,32 @@ fn later_transcripts_leave_out_the_earlier_messages_of_the_session() {
     assert!(whole.contains("C: body 1\n") && whole.contains("C: body 2\n"));
 }
 
+/// `--no-sync` changes how durable the store is, not what it stores.
+#[test]
+fn without_sync_the_same_files_are_stored() {
+    let server = start(Config {
+        sync: false,
+        ..Config::default()
+    });
+    let mut c = Client::connect(server.addr());
+    c.expect("EHLO me", "250");
+    for expected in ["000001", "000002"] {
+        let reply = c.send_message("a@example.com", &["b@example.com"], b"x\r\n.\r\n");
+        assert_eq!(reply, format!("250 2.0.0 Ok: queued as {expected}"));
+    }
+    assert_eq!(
+        files_with(server.store_dir(), "eml"),
+        ["000001.eml", "000002.eml"]
+    );
+    assert_eq!(files_with(server.store_dir(), "json").len(), 2);
+    assert_eq!(files_with(server.store_dir(), "transcript").len(), 2);
+    assert!(non_final_files(server.store_dir()).is_empty());
+    assert_eq!(
+        fs::read(server.store_dir().join("000002.eml")).expect("eml"),
+        b"x\r\n"
+    );
+}
+
 #[test]
 fn ids_continue_in_a_reused_store_directory() {
     let dir = std::env::temp_dir().join(format!("test-server-reuse-{}", std::process::id()));

@@ -21,6 +21,7 @@ mod memory;
 mod proxy;
 mod report;
 mod roundtrips;
+mod store;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -52,7 +53,8 @@ usage: cargo xtask bench [--quick] [--runs N] [--only GROUP,...]
               debug builds and no installs; exit 1 if raw-client --pipelining exceeds the
               floor (8 STARTTLS / 6 implicit TLS). Writes no docs.
   --runs N    runs per measurement for medians (default 5; at least 5 for the docs)
-  --only      some of: rt, throughput, memory, criterion (docs are written only when all ran)";
+  --only      some of: rt, throughput, store, memory, criterion (docs are written only when
+              all ran)";
 
 /// What every measurement needs.
 pub(crate) struct Ctx {
@@ -119,11 +121,12 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
             "--only" => {
                 let list = iter.next().context("--only needs a list")?;
                 let groups: Vec<String> = list.split(',').map(str::to_owned).collect();
-                if let Some(bad) = groups
-                    .iter()
-                    .find(|g| !["rt", "throughput", "memory", "criterion"].contains(&g.as_str()))
-                {
-                    bail!("unknown group {bad:?}; groups: rt, throughput, memory, criterion");
+                if let Some(bad) = groups.iter().find(|g| {
+                    !["rt", "throughput", "store", "memory", "criterion"].contains(&g.as_str())
+                }) {
+                    bail!(
+                        "unknown group {bad:?}; groups: rt, throughput, store, memory, criterion"
+                    );
                 }
                 only = Some(groups);
             }
@@ -179,6 +182,10 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     if selected("throughput") {
         println!("bench: throughput to smtp-sink");
         results.throughput = Some(throughput::run(&ctx)?);
+    }
+    if selected("store") {
+        println!("bench: test-server's store under load, synced and --no-sync");
+        results.store = Some(store::run(&ctx)?);
     }
     if selected("memory") {
         println!("bench: memory and time for large attachments");

@@ -6,10 +6,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::criterion::Micro;
-use super::memory;
 use super::roundtrips::{Measured, Row};
 use super::throughput::{Case, Group, Throughput};
 use super::{Ctx, FLOOR_IMPLICIT, FLOOR_STARTTLS, median};
+use super::{memory, store};
 use crate::interop::{install, procs};
 
 /// Everything one run measured.
@@ -19,6 +19,7 @@ pub(crate) struct Results {
     pub(crate) round_trips: Option<Vec<Row>>,
     pub(crate) throughput: Option<Throughput>,
     pub(crate) memory: Option<Vec<memory::Case>>,
+    pub(crate) store: Option<Vec<store::Case>>,
     pub(crate) criterion: Option<Vec<Micro>>,
     pub(crate) versions: Vec<(String, String)>,
     pub(crate) elapsed: Duration,
@@ -124,6 +125,52 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
                 case.sink_cpu * 100.0
             );
         }
+    }
+    out
+}
+
+fn store_table(cases: &[store::Case], runs: usize) -> String {
+    let mut out = format!(
+        "raw-client --repeat, {} messages per run over 1, 4 and 16 connections to test-server \
+         (no TLS, no AUTH), median of {runs} runs. Time per message is the wall time each \
+         connection spends per message (connections / rate).\n\n\
+         | connections | store | msg/s (median) | min–max | ms per message | syncs cost per message |\n\
+         |---:|---|---:|---:|---:|---:|\n",
+        store::MESSAGES
+    );
+    for case in cases {
+        let mode = if case.sync {
+            "synced (default)"
+        } else {
+            "`--no-sync`"
+        };
+        if let Some(why) = &case.error {
+            let _ = writeln!(
+                out,
+                "| {} | {mode} | failed: {why} | | | |",
+                case.connections
+            );
+            continue;
+        }
+        let min = case.rates.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = case.rates.iter().copied().fold(0.0, f64::max);
+        let unsynced = cases
+            .iter()
+            .find(|c| c.connections == case.connections && !c.sync && c.error.is_none());
+        let cost = match (case.sync, unsynced) {
+            (true, Some(unsynced)) => format!(
+                "{:.2} ms",
+                case.ms_per_message() - unsynced.ms_per_message()
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {mode} | {:.0} | {min:.0}–{max:.0} | {:.2} | {cost} |",
+            case.connections,
+            median(&case.rates),
+            case.ms_per_message()
+        );
     }
     out
 }
@@ -351,6 +398,11 @@ pub(crate) fn markdown(results: &Results) -> String {
     if let Some(throughput) = &results.throughput {
         out.push_str("### Throughput to smtp-sink (~1 KB messages, no TLS)\n\n");
         out.push_str(&throughput_table(throughput, results.runs));
+        out.push('\n');
+    }
+    if let Some(cases) = &results.store {
+        out.push_str("### test-server under load: what syncing the store costs\n\n");
+        out.push_str(&store_table(cases, results.runs));
         out.push('\n');
     }
     if let Some(cases) = &results.memory {

@@ -276,7 +276,7 @@ fn case(name: &str, group: Group, ours: bool, messages: usize, runner: Runner) -
 }
 
 /// The options of the ~1 KB message raw-client and lib-client send.
-fn raw_message_args() -> Vec<String> {
+pub(crate) fn raw_message_args() -> Vec<String> {
     let body: String = (0..12)
         .map(|i| format!("Line {i:02} of the throughput message, about seventy octets long.\n"))
         .collect();

@@ -41,7 +41,7 @@ struct Live {
     threads: Vec<JoinHandle<()>>,
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking session is caught and recorded; its data stays usable.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,18 +1,16 @@
 //! The message store: one `.eml`, `.json` and `.transcript` per accepted message, written
 //! and synced before the `250` reply, under ids that never repeat within a directory.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::server::lock;
 
 /// The envelope of a stored message: the `{id}.json` file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,28 +59,6 @@ pub(crate) struct Store {
     sync: bool,
     next_id: Mutex<u64>,
     messages: Mutex<Vec<StoredMessage>>,
-    commits: Commits,
-}
-
-/// Group commit: the renames and directory syncs that publish messages are done for every
-/// message waiting at the time, by whichever session arrives first (the leader), so that
-/// concurrent sessions share two directory syncs instead of paying two each.
-#[derive(Debug, Default)]
-struct Commits {
-    state: Mutex<CommitState>,
-    done: Condvar,
-    /// Batches published so far.
-    batches: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct CommitState {
-    /// Ids whose files are written and synced under their temporary names.
-    waiting: Vec<String>,
-    /// A session is publishing a batch now.
-    leader: bool,
-    /// How each published id fared (an `io::Error` is not `Clone`, so kind and text).
-    finished: HashMap<String, Result<(), (io::ErrorKind, String)>>,
 }
 
 impl Store {
@@ -115,7 +91,6 @@ impl Store {
             sync,
             next_id: Mutex::new(highest + 1),
             messages: Mutex::new(Vec::new()),
-            commits: Commits::default(),
         })
     }
 
@@ -152,12 +127,10 @@ impl Store {
             ("transcript", transcript.as_bytes()),
             ("eml", &data),
         ];
-        // Each session writes and syncs its own files in parallel; only publishing them is
-        // shared (see `Commits`).
         let result = files
             .iter()
             .try_for_each(|(ext, bytes)| write_file(&self.temp(&id, ext), bytes, self.sync))
-            .and_then(|()| self.commit(&id));
+            .and_then(|()| self.publish(&id));
         if let Err(e) = result {
             for (ext, _) in files {
                 let _ = fs::remove_file(self.temp(&id, ext));
@@ -183,50 +156,15 @@ impl Store {
         self.dir.join(format!(".{id}.{ext}.tmp"))
     }
 
-    /// Waits until the message `id`, synced under its temporary names, is published: by
-    /// another session's batch, or by a batch this session leads.
-    fn commit(&self, id: &str) -> io::Result<()> {
-        let mut state = lock(&self.commits.state);
-        state.waiting.push(id.to_owned());
-        loop {
-            if let Some(result) = state.finished.remove(id) {
-                return result.map_err(|(kind, text)| io::Error::new(kind, text));
-            }
-            if state.leader {
-                state = self
-                    .commits
-                    .done
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            state.leader = true;
-            let batch = std::mem::take(&mut state.waiting);
-            drop(state);
-            let result = self.publish(&batch).map_err(|e| (e.kind(), e.to_string()));
-            state = lock(&self.commits.state);
-            for id in batch {
-                state.finished.insert(id, result.clone());
-            }
-            state.leader = false;
-            self.commits.done.notify_all();
-        }
-    }
-
-    /// Gives a batch of synced messages their final names: every `.json` and `.transcript`
-    /// first, a directory sync so those renames are durable, then every `.eml`, and a
-    /// directory sync before anyone is told `250`.
-    fn publish(&self, batch: &[String]) -> io::Result<()> {
-        self.commits.batches.fetch_add(1, Ordering::Relaxed);
-        for id in batch {
-            for ext in ["json", "transcript"] {
-                fs::rename(self.temp(id, ext), self.dir.join(format!("{id}.{ext}")))?;
-            }
+    /// Gives a synced message its final names: `.json` and `.transcript` first, a
+    /// directory sync so those renames are durable, then the `.eml`, and a directory sync
+    /// before the client is told `250`.
+    fn publish(&self, id: &str) -> io::Result<()> {
+        for ext in ["json", "transcript"] {
+            fs::rename(self.temp(id, ext), self.dir.join(format!("{id}.{ext}")))?;
         }
         self.sync_dir()?;
-        for id in batch {
-            fs::rename(self.temp(id, "eml"), self.dir.join(format!("{id}.eml")))?;
-        }
+        fs::rename(self.temp(id, "eml"), self.dir.join(format!("{id}.eml")))?;
         self.sync_dir()
     }
 
@@ -372,49 +310,5 @@ mod tests {
             .expect("store");
         assert_eq!(next, "000045");
         fs::remove_dir_all(again.dir()).expect("cleanup");
-    }
-
-    /// Sessions that finish while a batch is being published are published together, in
-    /// the next batch, by one of them.
-    #[test]
-    fn waiting_messages_are_published_in_one_batch() {
-        let store = Store::open(None, true).expect("open");
-        // Pretend a batch is being published, so that the four sessions queue up.
-        lock(&store.commits.state).leader = true;
-        std::thread::scope(|scope| {
-            let sessions: Vec<_> = (0..4)
-                .map(|n| {
-                    let store = &store;
-                    scope.spawn(move || {
-                        let data = format!("message {n}\r\n").into_bytes();
-                        store.store(data, envelope(), "t\n".into())
-                    })
-                })
-                .collect();
-            while lock(&store.commits.state).waiting.len() < 4 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            assert!(
-                fs::read_dir(store.dir())
-                    .expect("dir")
-                    .filter_map(|e| e.ok())
-                    .all(|e| e.file_name().to_string_lossy().ends_with(".tmp")),
-                "nothing is visible before it is published"
-            );
-            lock(&store.commits.state).leader = false;
-            store.commits.done.notify_all();
-            for session in sessions {
-                session.join().expect("no panic").expect("stored");
-            }
-        });
-        assert_eq!(store.commits.batches.load(Ordering::Relaxed), 1);
-        assert_eq!(store.messages().len(), 4);
-        for n in 1..=4 {
-            for ext in ["eml", "json", "transcript"] {
-                assert!(store.dir().join(format!("00000{n}.{ext}")).exists());
-            }
-        }
-        assert!(lock(&store.commits.state).finished.is_empty());
-        fs::remove_dir_all(store.dir()).expect("cleanup");
     }
 }

@@ -1,9 +1,9 @@
 //! test-server under load: what storing every message durably costs. raw-client `--repeat`
 //! sends the throughput message (~1 KB, no TLS, no AUTH) over 1, 4 and 16 connections to two
 //! test-servers on this machine's disk (under `target/bench/store`): one with the default
-//! durable store (each file and the directory synced before `250`, the renames and directory
-//! syncs group-committed across sessions) and one with `--no-sync`. The difference between
-//! the two is the cost of the syncs. The cases take turns within each round.
+//! durable store (each file and the directory synced before `250`) and one with `--no-sync`.
+//! The difference between the two is the cost of the syncs. The cases take turns within
+//! each round.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -683,6 +683,13 @@ and `cstime` of the bench's own /proc/self/stat: 100 % is one core busy the whol
 smtp-sink CPU column is the sink's CPU time over the client's wall time (its highest run): \
 below 100 % of its one core, the sink was not the bottleneck.
 
+**test-server's store.** raw-client `--repeat` sends the same ~1 KB message over 1, 4 and \
+16 connections to two test-servers storing under `target/bench/store` on this machine's \
+disk: one as it runs by default (every file and the directory synced before `250`), one \
+with `--no-sync`; they take turns within each round. The difference in time per message is \
+what the syncs cost here. The throughput table above uses smtp-sink instead, so the disk \
+never limits the clients' figures.
+
 **Large attachments.** GNU time (`/usr/bin/time -f '%e %M'`) gives the wall time and peak \
 RSS of one client process sending one message with a 20 MiB or 100 MiB attachment \
 (pseudo-random bytes, so base64 cannot be skipped) to smtp-sink. raw-client, lib-client, \
@@ -724,6 +731,12 @@ const NOTES: &str = "
 - **Wall time in the round-trip table** includes the client's process start (Perl for \
   swaks, Python for smtplib) and is shown only to make the cost of round trips visible: \
   round trips × 50 ms dominates it.
+- **test-server under load.** Measuring the store found that each message's `.transcript` \
+  repeated the whole session so far, so N messages on one connection wrote O(N²) bytes; it \
+  now holds the session's set-up and the message's own transaction \
+  (docs/test-server.md). A group commit of the directory syncs across sessions was also \
+  built and measured, and taken out again: it was never faster than ext4's own batching of \
+  concurrent syncs (figures in docs/test-server.md).
 - **Micro-benchmarks** come from the `bench/` crate (criterion, not a workspace member, so \
   `cargo test --workspace` does not build criterion): `cargo bench --manifest-path \
   bench/Cargo.toml`.

@@ -483,3 +483,43 @@ fn pipelined_auth_failure_sends_no_message() {
         run.text
     );
 }
+
+/// The observer behind raw-client's progress bars hears every byte of the message (as
+/// rendered) and each accepted message.
+#[test]
+fn the_observer_hears_every_byte_and_every_message() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[derive(Default)]
+    struct Counter {
+        bytes: AtomicU64,
+        messages: AtomicU64,
+    }
+    impl raw_client::Observer for Counter {
+        fn message_sent(&self) {
+            self.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        fn data_sent(&self, bytes: u64) {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    let dir = TempDir::new("observer");
+    let attachment: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let path = dir.file("data.bin", &attachment);
+    let scenario = Scenario::new("starttls", &["--attach", &path.to_string_lossy()]).with_login();
+    let server = scenario.start_server();
+    let job = job(&scenario, &server).expect("job");
+    let counter = Counter::default();
+    let (_, result) = raw_client::send_observed(&job, &raw_client::Settings::default(), &counter);
+    result.expect("sent");
+    assert_eq!(counter.messages.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        counter.bytes.load(Ordering::Relaxed),
+        job.message.expected_len()
+    );
+    assert_eq!(
+        server.messages()[0].data.len() as u64,
+        job.message.expected_len()
+    );
+}

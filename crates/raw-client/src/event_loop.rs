@@ -25,7 +25,7 @@ use crate::Error;
 use crate::command::Command;
 use crate::connection::Connection;
 use crate::reply::Reply;
-use crate::session::{Failed, Opened, check, error_allows_quit, mail_command};
+use crate::session::{Failed, Observer, Opened, check, error_allows_quit, mail_command};
 
 /// What every lane of one run shares.
 pub(crate) struct Run<'a> {
@@ -34,8 +34,8 @@ pub(crate) struct Run<'a> {
     /// Messages per connection, the first one included.
     pub(crate) repeat: u32,
     pub(crate) timeouts: Timeouts,
-    /// Called after each accepted message (progress bars).
-    pub(crate) message_sent: &'a (dyn Fn() + Sync),
+    /// Told of each accepted message (progress bars).
+    pub(crate) observer: &'a dyn Observer,
 }
 
 /// One transaction's command lines, encoded once per connection.
@@ -357,7 +357,7 @@ impl Lane {
                 }
                 self.accepted += 1;
                 self.latencies.push(self.started.elapsed());
-                (run.message_sent)();
+                run.observer.message_sent();
                 self.started = Instant::now();
                 match (more, in_flight) {
                     (true, true) => self.expect(Waiting::Mail, command),

@@ -18,7 +18,7 @@ use std::io;
 use cli::{Exit, Failure};
 
 pub use load::{Report, send_many};
-pub use session::{Outcome, Settings, send, send_observed};
+pub use session::{Observer, Outcome, Settings, send, send_observed};
 
 /// Everything that can go wrong while sending, each mapped to one sysexits code.
 #[derive(Debug, thiserror::Error)]

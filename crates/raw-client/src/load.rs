@@ -11,7 +11,7 @@ use transcript::Transcript;
 use crate::Error;
 use crate::data::DotStuffer;
 use crate::event_loop::{self, Lane, Run};
-use crate::session::{After, Settings, open_and_send};
+use crate::session::{After, Observer, Settings, open_and_send};
 
 /// What a load run measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn send_many(
     job: &Job,
     settings: &Settings,
     connections: u32,
-    message_sent: &(dyn Fn() + Sync),
+    observer: &dyn Observer,
 ) -> (Transcript, Result<Report, Error>) {
     let connections = connections.max(1);
     let started = Instant::now();
@@ -92,7 +92,7 @@ pub fn send_many(
     };
     let opened: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
-            .map(|_| scope.spawn(|| open_and_send(job, settings, message_sent, after)))
+            .map(|_| scope.spawn(|| open_and_send(job, settings, observer, after)))
             .collect();
         handles
             .into_iter()
@@ -115,7 +115,7 @@ pub fn send_many(
                 message,
                 repeat: settings.repeat,
                 timeouts: job.timeouts,
-                message_sent,
+                observer,
             };
             let envelope = job.message.envelope();
             let mut lanes = Vec::new();

@@ -27,6 +27,9 @@ struct Arguments {
     connections: u32,
 }
 
+/// Messages at least this large get a progress bar of their own (in bytes).
+const LARGE_MESSAGE: u64 = 4 * 1024 * 1024;
+
 fn main() {
     let arguments = Arguments::parse();
     let settings = raw_client::Settings {
@@ -36,18 +39,24 @@ fn main() {
     let connections = arguments.connections;
     let total = u64::from(arguments.repeat) * u64::from(connections);
     let load = total > 1;
-    let progress = (load && !arguments.options.quiet && std::io::stderr().is_terminal())
-        .then(|| progress_bar(total));
+    let terminal = !arguments.options.quiet && std::io::stderr().is_terminal();
     let status = cli::run("raw-client", &arguments.options, |job| {
-        let tick = || {
-            if let Some(bar) = &progress {
-                bar.inc(1);
-            }
+        // A load run counts messages; one large message counts its bytes.
+        let size = job.message.expected_len();
+        let progress = match (terminal, load) {
+            (false, _) => Progress::None,
+            (true, true) => Progress::Messages(bar(
+                total,
+                "{bar:40} {pos}/{len} messages, {per_sec}, eta {eta}",
+            )),
+            (true, false) if size >= LARGE_MESSAGE => Progress::Bytes(bar(
+                size,
+                "{bar:40} {bytes}/{total_bytes} of message data, {bytes_per_sec}, eta {eta}",
+            )),
+            (true, false) => Progress::None,
         };
-        let (transcript, result) = raw_client::send_many(job, &settings, connections, &tick);
-        if let Some(bar) = &progress {
-            bar.finish_and_clear();
-        }
+        let (transcript, result) = raw_client::send_many(job, &settings, connections, &progress);
+        progress.finish();
         if let (true, Ok(report)) = (load, &result) {
             eprintln!("raw-client: {}", report.summary());
         }
@@ -56,11 +65,38 @@ fn main() {
     std::process::exit(status);
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, eta {eta}")
-    {
+/// The progress bar on standard error, if any.
+enum Progress {
+    None,
+    Messages(ProgressBar),
+    Bytes(ProgressBar),
+}
+
+impl Progress {
+    fn finish(&self) {
+        if let Progress::Messages(bar) | Progress::Bytes(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl raw_client::Observer for Progress {
+    fn message_sent(&self) {
+        if let Progress::Messages(bar) = self {
+            bar.inc(1);
+        }
+    }
+
+    fn data_sent(&self, bytes: u64) {
+        if let Progress::Bytes(bar) = self {
+            bar.inc(bytes);
+        }
+    }
+}
+
+fn bar(length: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(length);
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar

@@ -41,6 +41,23 @@ impl Default for Settings {
     }
 }
 
+/// What a caller hears while sending, for progress bars. A closure `Fn()` is an observer
+/// that hears only of accepted messages.
+pub trait Observer: Sync {
+    /// The server accepted one more message.
+    fn message_sent(&self) {}
+    /// `bytes` more of the message (as rendered, before dot-stuffing) went to the socket.
+    fn data_sent(&self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+impl<F: Fn() + Sync> Observer for F {
+    fn message_sent(&self) {
+        self()
+    }
+}
+
 /// The messages the server accepted on one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -55,13 +72,13 @@ pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Erro
     send_observed(job, settings, &|| {})
 }
 
-/// Like [`send`], calling `message_sent` after each accepted message (for progress bars).
+/// Like [`send`], telling `observer` about progress (for progress bars).
 pub fn send_observed(
     job: &Job,
     settings: &Settings,
-    message_sent: &(dyn Fn() + Sync),
+    observer: &dyn Observer,
 ) -> (Transcript, Result<Outcome, Error>) {
-    match open_and_send(job, settings, message_sent, After::Quit) {
+    match open_and_send(job, settings, observer, After::Quit) {
         Ok(opened) => (opened.connection.close(), Ok(opened.outcome)),
         Err(failed) => {
             let (transcript, error) = *failed;
@@ -106,7 +123,7 @@ pub(crate) struct Opened {
 pub(crate) fn open_and_send(
     job: &Job,
     settings: &Settings,
-    message_sent: &(dyn Fn() + Sync),
+    observer: &dyn Observer,
     after: After,
 ) -> Result<Opened, Failed> {
     let mut transcript = Transcript::new();
@@ -138,7 +155,7 @@ pub(crate) fn open_and_send(
         job,
         settings,
         tls_config,
-        message_sent,
+        observer,
         after,
     );
     match result {
@@ -177,7 +194,7 @@ fn dialogue(
     job: &Job,
     settings: &Settings,
     tls_config: Option<Arc<ClientConfig>>,
-    message_sent: &(dyn Fn() + Sync),
+    observer: &dyn Observer,
     after: After,
 ) -> Result<(Outcome, Vec<&'static str>, bool), Error> {
     let envelope = job.message.envelope();
@@ -211,7 +228,7 @@ fn dialogue(
             &parameters,
             pipelined_auth.as_deref(),
             Messages { repeat, after },
-            message_sent,
+            observer,
         )?;
         return Ok((Outcome { reply, latencies }, parameters, true));
     }
@@ -229,9 +246,9 @@ fn dialogue(
                 rcpt(connection, recipient.as_str())?;
             }
             data(connection)?;
-            last = Some(message_data(connection, state, job, b"")?);
+            last = Some(message_data(connection, state, job, b"", observer)?);
             latencies.push(started.elapsed());
-            message_sent();
+            observer.message_sent();
             if index == 0 && repeat > 1 {
                 pause_recording(connection, repeat - 1);
             }
@@ -486,7 +503,7 @@ fn pipelined_session(
     parameters: &[&str],
     auth: Option<&[u8]>,
     Messages { repeat, after }: Messages,
-    message_sent: &(dyn Fn() + Sync),
+    observer: &dyn Observer,
 ) -> Result<(Reply, Vec<Duration>), Error> {
     let mut latencies = Vec::with_capacity(repeat as usize);
     let envelope = job.message.envelope();
@@ -523,14 +540,14 @@ fn pipelined_session(
         } else {
             group.clone()
         };
-        let reply = message_data(connection, state, job, &trailer).inspect_err(|_| {
+        let reply = message_data(connection, state, job, &trailer, observer).inspect_err(|_| {
             if !last {
                 // The next group is on its way: a QUIT could land inside its DATA.
                 *state = State::Data;
             }
         })?;
         latencies.push(started.elapsed());
-        message_sent();
+        observer.message_sent();
         started = Instant::now();
         if last {
             let _ = connection.read_reply("QUIT");
@@ -616,19 +633,23 @@ fn message_data(
     state: &mut State,
     job: &Job,
     trailer: &[u8],
+    observer: &dyn Observer,
 ) -> Result<Reply, Error> {
     *state = State::Data;
     let sending = "sending the message data";
     {
         let buffered = BufWriter::with_capacity(64 * 1024, &mut *connection);
-        let mut writer = Unflushed(DotStuffer::new(buffered));
+        let mut writer = Outgoing {
+            stuffer: DotStuffer::new(buffered),
+            observer,
+        };
         job.message
             .render(&mut writer)
             .map_err(|error| match error {
                 message::Error::Io(source) => io_error(source, sending),
                 other => Error::Message(other),
             })?;
-        let Unflushed(stuffer) = writer;
+        let Outgoing { stuffer, .. } = writer;
         let mut buffered = stuffer
             .finish_unflushed()
             .map_err(|e| io_error(e, sending))?;
@@ -643,14 +664,20 @@ fn message_data(
     check(reply, "the message data", |code| code == 250)
 }
 
-/// Passes writes through but ignores `flush`: the renderer flushes when it is done, and the
-/// message must instead leave in the same write as its final `.` (and any pipelined trailer),
-/// or the `.` would cost a packet of its own.
-struct Unflushed<W: Write>(W);
+/// Passes the rendered message to the dot-stuffer, telling the observer how much went, but
+/// ignores `flush`: the renderer flushes when it is done, and the message must instead leave
+/// in the same write as its final `.` (and any pipelined trailer), or the `.` would cost a
+/// packet of its own.
+struct Outgoing<'a, W: Write> {
+    stuffer: DotStuffer<W>,
+    observer: &'a dyn Observer,
+}
 
-impl<W: Write> Write for Unflushed<W> {
+impl<W: Write> Write for Outgoing<'_, W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.write(bytes)
+        let written = self.stuffer.write(bytes)?;
+        self.observer.data_sent(written as u64);
+        Ok(written)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -164,14 +164,35 @@ fn pipelined_transaction() -> Vec<Step> {
     ]
 }
 
-fn scripted_job(server: &Scripted) -> Job {
-    let scenario = Scenario::new("none", &["--timeout", "1s", "--to", "bob@example.org"]);
-    job_at(&scenario, server.addr(), None).expect("job")
+/// What a one-connection load run against a scripted server ended with.
+struct Ended {
+    exit: Exit,
+    message: String,
+    /// Messages the server accepted.
+    accepted: usize,
+    /// Everything the client sent.
+    received: String,
+    elapsed: Duration,
 }
 
-fn received(server: Scripted) -> String {
-    String::from_utf8_lossy(&server.received()).into_owned()
+/// Runs `repeat` messages on one connection against `script`; the run must fail.
+fn fails_against(script: Vec<Step>, pipelining: bool, repeat: u32) -> Ended {
+    let server = Scripted::start(script);
+    let scenario = Scenario::new("none", &["--timeout", "1s", "--to", "bob@example.org"]);
+    let job = job_at(&scenario, server.addr(), None).expect("job");
+    let run = load(&job, pipelining, repeat, 1);
+    let failure = run.failure();
+    Ended {
+        exit: failure.exit,
+        message: failure.message.clone(),
+        accepted: run.ticks,
+        received: String::from_utf8_lossy(&server.received()).into_owned(),
+        elapsed: run.elapsed,
+    }
 }
+
+const REFUSED_RCPT: &str =
+    "the server rejected RCPT TO:<bob@example.org> with \"550 5.1.1 Mailbox unavailable\"";
 
 #[test]
 fn a_refusal_after_the_first_message_ends_the_run_with_quit() {
@@ -186,22 +207,16 @@ fn a_refusal_after_the_first_message_ends_the_run_with_quit() {
         Step::Read,
         send("221 2.0.0 Bye\r\n"),
     ]);
-    let server = Scripted::start(script);
-    let run = load(&scripted_job(&server), false, 5, 1);
-    let failure = run.failure();
-    assert_eq!(failure.exit, Exit::Unavailable);
+    let run = fails_against(script, false, 5);
     assert_eq!(
-        failure.message,
-        "the server rejected RCPT TO:<bob@example.org> with \"550 5.1.1 Mailbox unavailable\""
+        (run.exit, run.message.as_str()),
+        (Exit::Unavailable, REFUSED_RCPT)
     );
-    assert_eq!(run.ticks, 2, "two messages were accepted");
-    let received = received(server);
-    assert_eq!(received.matches("MAIL FROM:").count(), 3);
-    assert_eq!(received.matches("\r\n.\r\n").count(), 2);
-    assert!(
-        received.ends_with("RCPT TO:<bob@example.org>\r\nQUIT\r\n"),
-        "{received}"
-    );
+    assert_eq!(run.accepted, 2);
+    assert_eq!(run.received.matches("MAIL FROM:").count(), 3);
+    assert_eq!(run.received.matches("\r\n.\r\n").count(), 2);
+    let end = "RCPT TO:<bob@example.org>\r\nQUIT\r\n";
+    assert!(run.received.ends_with(end), "{}", run.received);
 }
 
 #[test]
@@ -209,25 +224,20 @@ fn a_stall_after_the_first_message_times_out_without_quit() {
     let mut script = opening(false);
     script.extend(transaction());
     script.extend([Step::Read, Step::Stall(Duration::from_secs(4))]);
-    let server = Scripted::start(script);
-    let run = load(&scripted_job(&server), false, 3, 1);
-    let failure = run.failure();
-    assert_eq!(failure.exit, Exit::TempFail);
+    let run = fails_against(script, false, 3);
+    assert_eq!(run.exit, Exit::TempFail);
     assert_eq!(
-        failure.message,
+        run.message,
         "the server did not answer in time while waiting for the reply to MAIL FROM: try again \
          later, or raise --timeout"
     );
+    let waited = run.elapsed;
     assert!(
-        run.elapsed < Duration::from_secs(3),
-        "the 1 s timeout held: {:?}",
-        run.elapsed
+        waited < Duration::from_secs(3),
+        "the 1 s timeout held: {waited:?}"
     );
-    let received = received(server);
-    assert!(
-        received.ends_with("MAIL FROM:<alice@example.com>\r\n"),
-        "{received}"
-    );
+    let end = "MAIL FROM:<alice@example.com>\r\n";
+    assert!(run.received.ends_with(end), "{}", run.received);
 }
 
 #[test]
@@ -235,16 +245,14 @@ fn a_server_that_closes_after_the_first_message_is_reported() {
     let mut script = opening(false);
     script.extend(transaction());
     script.extend([Step::Read, Step::Close]);
-    let server = Scripted::start(script);
-    let run = load(&scripted_job(&server), false, 3, 1);
-    let failure = run.failure();
-    assert_eq!(failure.exit, Exit::TempFail);
+    let run = fails_against(script, false, 3);
+    assert_eq!(run.exit, Exit::TempFail);
     assert_eq!(
-        failure.message,
+        run.message,
         "the server closed the connection while waiting for the reply to MAIL FROM: try again \
          later"
     );
-    assert_eq!(run.ticks, 1);
+    assert_eq!(run.accepted, 1);
 }
 
 /// RFC 2920 §3.1: the second group went out with the first message's end of data. Its
@@ -261,23 +269,15 @@ fn a_pipelined_refusal_with_354_drops_the_connection_before_any_data() {
         send("250 2.1.0 Ok\r\n550 5.1.1 Mailbox unavailable\r\n354 Go ahead\r\n"),
         Step::ReadData,
     ]);
-    let server = Scripted::start(script);
-    let run = load(&scripted_job(&server), true, 3, 1);
-    let failure = run.failure();
-    assert_eq!(failure.exit, Exit::Unavailable);
+    let run = fails_against(script, true, 3);
     assert_eq!(
-        failure.message,
-        "the server rejected RCPT TO:<bob@example.org> with \"550 5.1.1 Mailbox unavailable\""
+        (run.exit, run.message.as_str()),
+        (Exit::Unavailable, REFUSED_RCPT)
     );
-    assert_eq!(run.ticks, 1);
-    let received = received(server);
-    assert_eq!(received.matches("\r\n.\r\n").count(), 1, "{received}");
-    assert!(
-        received.ends_with(
-            "\r\n.\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
-        ),
-        "{received}"
-    );
+    assert_eq!(run.accepted, 1);
+    assert_eq!(run.received.matches("\r\n.\r\n").count(), 1);
+    let end = "\r\n.\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n";
+    assert!(run.received.ends_with(end), "{}", run.received);
 }
 
 /// With pipelining, the last message's `.` goes out with QUIT; a refusal of that message is
@@ -296,18 +296,19 @@ fn a_pipelined_refusal_of_the_last_message_is_reported() {
         Step::Read,
         send("221 2.0.0 Bye\r\n"),
     ]);
-    let server = Scripted::start(script);
-    let run = load(&scripted_job(&server), true, 2, 1);
-    let failure = run.failure();
-    assert_eq!(failure.exit, Exit::Unavailable);
+    let run = fails_against(script, true, 2);
+    assert_eq!(run.exit, Exit::Unavailable);
     assert_eq!(
-        failure.message,
+        run.message,
         "the server rejected the message data with \"554 5.6.0 Message refused\""
     );
-    assert_eq!(run.ticks, 1);
-    let received = received(server);
-    assert_eq!(received.matches("\r\n.\r\n").count(), 2);
-    assert!(received.ends_with("\r\n.\r\nQUIT\r\n"), "{received}");
+    assert_eq!(run.accepted, 1);
+    assert_eq!(run.received.matches("\r\n.\r\n").count(), 2);
+    assert!(
+        run.received.ends_with("\r\n.\r\nQUIT\r\n"),
+        "{}",
+        run.received
+    );
 }
 
 /// The report counts what the server stored.

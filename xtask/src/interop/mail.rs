@@ -223,10 +223,21 @@ impl Send<'_> {
 
     /// Runs the client; the transcript is on standard output.
     pub(crate) fn run(&self, binaries: &Path, fixtures: &Fixtures) -> Result<procs::Outcome> {
+        self.run_with(binaries, fixtures, &[])
+    }
+
+    /// Like [`Send::run`], with more options (raw-client's `--repeat`, `--connections`).
+    pub(crate) fn run_with(
+        &self,
+        binaries: &Path,
+        fixtures: &Fixtures,
+        extra: &[&str],
+    ) -> Result<procs::Outcome> {
         let mut args = self.options(fixtures);
         if self.pipelining {
             args.push("--pipelining".into());
         }
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
         let mut command = Command::new(binaries.join(self.client.name()));
         command.args(&args);
         for var in [

@@ -102,6 +102,19 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
         let result = check(ctx, &instance, &send, mechanism);
         report.add(PEER, OURS_TO_PEER, scenario, result);
     }
+    for pipelining in [false, true] {
+        let result = load_check(ctx, &instance, &certs.ca, pipelining);
+        let how = if pipelining { " --pipelining" } else { "" };
+        report.add(
+            PEER,
+            OURS_TO_PEER,
+            format!(
+                "raw-client{how} --repeat {LOAD_REPEAT} --connections {LOAD_CONNECTIONS}, \
+                 STARTTLS, AUTH PLAIN: every copy delivered"
+            ),
+            result,
+        );
+    }
     for client in [Client::Raw, Client::Lib] {
         let mail = Mail::full(&format!("postfix-{}-wrong-password", client.name()), DOMAIN);
         let send = Send {
@@ -130,6 +143,67 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
         );
     }
     drop(instance);
+}
+
+/// Messages per connection and connections of the load checks.
+const LOAD_REPEAT: usize = 5;
+const LOAD_CONNECTIONS: usize = 3;
+
+/// raw-client as a load generator against a real MTA: the event loop's transactions (after
+/// each connection's first message) must be accepted and delivered like the first.
+fn load_check(
+    ctx: &Ctx,
+    instance: &Instance,
+    ca: &Path,
+    pipelining: bool,
+) -> Result<String, String> {
+    let tag = if pipelining { "pipelining" } else { "lockstep" };
+    let mail = Mail::full(&format!("postfix-load-{tag}"), DOMAIN);
+    let send = Send {
+        client: Client::Raw,
+        port: instance.port,
+        tls: Tls::Starttls,
+        ca,
+        password_file: Some(ctx.fixtures.password_file.as_path()),
+        pipelining,
+        mail: &mail,
+    };
+    let (repeat, connections) = (LOAD_REPEAT.to_string(), LOAD_CONNECTIONS.to_string());
+    let outcome = send
+        .run_with(
+            &ctx.binaries,
+            &ctx.fixtures,
+            &["--repeat", &repeat, "--connections", &connections],
+        )
+        .map_err(|error| format!("{error:#}"))?;
+    mail::expect_success(&outcome)?;
+    let total = LOAD_REPEAT * LOAD_CONNECTIONS;
+    let summary = format!("sent {total} messages over {LOAD_CONNECTIONS} connection(s)");
+    mail::ensure(outcome.stderr.contains(&summary), || {
+        format!(
+            "raw-client did not report {summary:?}: {}",
+            outcome.stderr.trim()
+        )
+    })?;
+    let reference = send
+        .reference(&ctx.fixtures)
+        .map_err(|error| format!("{error:#}"))?;
+    for mailbox in MAILBOXES {
+        let copies = instance
+            .wait_deliveries(mailbox, &mail.message_id, total)
+            .map_err(|error| format!("{error:#}"))?;
+        let exact = copies
+            .iter()
+            .filter(|copy| lf_to_crlf(copy).ends_with(&reference))
+            .count();
+        mail::ensure(exact == total, || {
+            format!("{mailbox}: {exact} of {total} copies are the rendered message byte for byte")
+        })?;
+    }
+    Ok(format!(
+        "{total} copies delivered to each of {} Maildirs, each the rendered message byte for byte after Postfix's trace headers",
+        MAILBOXES.len()
+    ))
 }
 
 fn check(
@@ -488,21 +562,37 @@ smtpd_sasl_authenticated_header = yes
 impl Instance {
     /// The delivered message with this Message-ID in the mailbox's Maildir.
     fn wait_delivery(&self, mailbox: &str, message_id: &str) -> Result<Vec<u8>> {
+        let mut found = self.wait_deliveries(mailbox, message_id, 1)?;
+        Ok(found.swap_remove(0))
+    }
+
+    /// At least `count` delivered messages with this Message-ID in the mailbox's Maildir.
+    fn wait_deliveries(
+        &self,
+        mailbox: &str,
+        message_id: &str,
+        count: usize,
+    ) -> Result<Vec<Vec<u8>>> {
         let new = self.dir.join("mail").join(mailbox).join("new");
         let needle = format!("Message-ID: <{message_id}>");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            let mut found = Vec::new();
             if let Ok(entries) = std::fs::read_dir(&new) {
                 for entry in entries.flatten() {
                     let bytes = std::fs::read(entry.path())?;
                     if String::from_utf8_lossy(&bytes).contains(&needle) {
-                        return Ok(bytes);
+                        found.push(bytes);
                     }
                 }
             }
+            if found.len() >= count {
+                return Ok(found);
+            }
             if Instant::now() > deadline {
                 bail!(
-                    "nothing with {needle} was delivered to {mailbox}@{DOMAIN} within 30 s; the Postfix log ends:\n{}",
+                    "{} of {count} messages with {needle} were delivered to {mailbox}@{DOMAIN} within 30 s; the Postfix log ends:\n{}",
+                    found.len(),
                     procs::log_tail(&self.dir.join("postfix.log"))
                 );
             }

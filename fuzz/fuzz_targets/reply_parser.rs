@@ -79,7 +79,7 @@ fn check_reply(data: &[u8]) {
         assert!(reply.lines[0].starts_with(enhanced.as_str()));
         assert_eq!(enhanced.as_bytes()[0], code.as_bytes()[0]);
     }
-    let _ = reply.quoted();
+    let _ = reply.to_string();
     let _ = Extensions::from_ehlo(&reply);
 
     // Encode -> parse: the reply written out canonically parses back to itself.

@@ -33,7 +33,7 @@ fn secret_forms() -> Vec<String> {
 
 #[test]
 fn embedded_default_sends_and_redacts() {
-    let (code, stdout, stderr) = run(&[]);
+    let (code, stdout, stderr) = run(&["--keep"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for expected in [
         "C: STARTTLS\n",
@@ -65,6 +65,33 @@ fn embedded_default_sends_and_redacts() {
     if let Some(dir) = std::path::Path::new(&stored).parent() {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Without `--keep` the embedded server's store is gone when the client exits.
+#[test]
+fn embedded_runs_clean_up_after_themselves() {
+    let child = Command::new(BINARY)
+        .env_remove("SMTP_SERVER")
+        .env_remove("SMTP_PASSWORD")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let pid = child.id();
+    let output = child.wait_with_output().expect("the binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stored the message as 000001; its store is removed at exit (add --keep to keep it)"),
+        "{stderr}"
+    );
+    let prefix = format!("test-server-{pid}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("the temporary directory")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

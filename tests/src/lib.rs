@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use cli::{Credentials, Exit, Failure, Job, TlsMode};
+use cli::{Credentials, Endpoint, Exit, Failure, Job, Plan, Sent, TlsMode};
 use test_server::{Config, Server, Session};
 use transcript::{RenderOptions, Transcript};
 
@@ -141,8 +141,8 @@ pub struct ClientRun {
     pub transcript: Transcript,
     /// The client's transcript as text, with the server's port replaced by `PORT`.
     pub text: String,
-    /// How the client ended: `Ok(())` or its failure (exit code and sentence).
-    pub result: Result<(), Failure>,
+    /// How the client ended: sent (with any warnings), or its failure.
+    pub result: Result<Sent, Failure>,
     /// The server's record of the connection (absent if the client never connected).
     pub session: Option<Session>,
     /// The messages the server stored.
@@ -155,8 +155,8 @@ impl ClientRun {
     /// The exit status.
     pub fn exit(&self) -> Exit {
         match &self.result {
-            Ok(()) => Exit::Sent,
-            Err(failure) => failure.exit,
+            Ok(_) => Exit::Sent,
+            Err(failure) => failure.exit(),
         }
     }
 
@@ -203,8 +203,9 @@ pub fn job_at(scenario: &Scenario, addr: SocketAddr, ca_pem: Option<&str>) -> Re
     let mut argv = vec!["client".to_owned(), "--server".to_owned(), addr.to_string()];
     argv.extend(scenario.args.iter().cloned());
     let arguments =
-        Arguments::try_parse_from(&argv).map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
-    let mut job = Job::from_options(&arguments.options, &mut |_| {})?;
+        Arguments::try_parse_from(&argv).map_err(|e| Failure::Arguments(e.to_string()))?;
+    let plan = Plan::from_options(&arguments.options, &mut |_| {})?;
+    let mut job = plan.into_job(Endpoint::remote(&addr.ip().to_string(), addr.port()));
     job.verify.ca_pem = ca_pem.map(|pem| pem.as_bytes().to_vec());
     if let Some((user, password)) = &scenario.credentials {
         if job.tls == TlsMode::None {
@@ -233,10 +234,7 @@ pub fn run(client: Client, scenario: &Scenario) -> ClientRun {
 pub fn run_job(client: Client, job: &Job, server: Option<&Server>) -> ClientRun {
     let started = std::time::Instant::now();
     let (transcript, result) = match client {
-        Client::Raw(settings) => {
-            let (transcript, result) = raw_client::send(job, &settings);
-            (transcript, result.map(|_| ()).map_err(Failure::from))
-        }
+        Client::Raw(settings) => raw_client::send(job, &settings),
         Client::Lib => lib_client::send(job),
     };
     let elapsed = started.elapsed();

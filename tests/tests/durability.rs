@@ -97,8 +97,11 @@ fn acknowledged_messages_survive_sigkill() {
                             continue;
                         };
                         let (_, result) = raw_client::send(&job, &raw_client::Settings::default());
-                        if let Ok(outcome) = result {
-                            let text = outcome.reply.lines.join(" ");
+                        if let Ok(cli::Sent {
+                            reply: Some(reply), ..
+                        }) = result
+                        {
+                            let text = reply.lines.join(" ");
                             let queued = text.rsplit(' ').next().unwrap_or_default().to_owned();
                             let bytes = job.message.to_bytes().expect("render");
                             if let Ok(mut map) = acknowledged.lock() {

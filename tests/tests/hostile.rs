@@ -515,17 +515,12 @@ fn auth_454_error_sentences_carry_no_secret() {
         let job = job_at(&scenario, server.addr(), None).expect("job");
         let run = run_job(client, &job, None);
         let failure = run.result.expect_err("AUTH failed");
+        assert_eq!(failure.exit(), Exit::TempFail, "{client:?}: {failure}",);
         assert_eq!(
-            failure.exit,
-            Exit::TempFail,
-            "{client:?}: {}",
-            failure.message
-        );
-        assert_eq!(
-            failure.message,
+            failure.to_string(),
             "the server rejected AUTH PLAIN with \"454 4.7.0 Temporary authentication failure\""
         );
-        assert!(!failure.message.contains(&payload));
+        assert!(!failure.to_string().contains(&payload));
         assert!(!run.text.contains(&payload), "{client:?} transcript");
         assert!(
             String::from_utf8_lossy(&server.received()).contains(&payload),

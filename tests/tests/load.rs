@@ -23,7 +23,7 @@ fn load(job: &Job, pipelining: bool, repeat: u32, connections: u32) -> Load {
     let (transcript, result) = raw_client::send_many(job, &settings, connections, &tick);
     Load {
         transcript: transcript.render_text(Default::default()),
-        result: result.map_err(Failure::from),
+        result,
         ticks: ticks.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
     }
@@ -175,16 +175,25 @@ struct Ended {
     elapsed: Duration,
 }
 
-/// Runs `repeat` messages on one connection against `script`; the run must fail.
+/// Runs `repeat` messages to bob on one connection against `script`; the run must fail.
 fn fails_against(script: Vec<Step>, pipelining: bool, repeat: u32) -> Ended {
+    fails_for(&["bob@example.org"], script, pipelining, repeat)
+}
+
+/// Like [`fails_against`], for these recipients.
+fn fails_for(recipients: &[&str], script: Vec<Step>, pipelining: bool, repeat: u32) -> Ended {
     let server = Scripted::start(script);
-    let scenario = Scenario::new("none", &["--timeout", "1s", "--to", "bob@example.org"]);
+    let mut args = vec!["--timeout", "1s"];
+    for recipient in recipients {
+        args.extend(["--to", recipient]);
+    }
+    let scenario = Scenario::new("none", &args);
     let job = job_at(&scenario, server.addr(), None).expect("job");
     let run = load(&job, pipelining, repeat, 1);
     let failure = run.failure();
     Ended {
-        exit: failure.exit,
-        message: failure.message.clone(),
+        exit: failure.exit(),
+        message: failure.to_string(),
         accepted: run.ticks,
         received: String::from_utf8_lossy(&server.received()).into_owned(),
         elapsed: run.elapsed,
@@ -255,11 +264,45 @@ fn a_server_that_closes_after_the_first_message_is_reported() {
     assert_eq!(run.accepted, 1);
 }
 
-/// RFC 2920 §3.1: the second group went out with the first message's end of data. Its
-/// recipient is refused but DATA is answered 354: the client must not send the message, and
-/// no QUIT either (it would become message data), so it drops the connection.
+/// RFC 2920 §3.1: the second group went out with the first message's end of data. One of
+/// its two recipients is refused but DATA is answered 354: the client must not send the
+/// message (the other recipient would get it without the refused one), and no QUIT either
+/// (it would become message data), so it drops the connection.
 #[test]
 fn a_pipelined_refusal_with_354_drops_the_connection_before_any_data() {
+    let mut script = opening(true);
+    script.extend([
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 Go ahead\r\n"),
+        Step::ReadData,
+        send("250 2.0.0 Ok: queued\r\n"),
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        Step::Read,
+        send("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 Mailbox unavailable\r\n354 Go ahead\r\n"),
+        Step::ReadData,
+    ]);
+    let run = fails_for(&["alice@example.org", "bob@example.org"], script, true, 3);
+    assert_eq!(
+        (run.exit, run.message.as_str()),
+        (Exit::Unavailable, REFUSED_RCPT)
+    );
+    assert_eq!(run.accepted, 1);
+    assert_eq!(run.received.matches("\r\n.\r\n").count(), 1);
+    let end = "\r\n.\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<alice@example.org>\r\n\
+               RCPT TO:<bob@example.org>\r\nDATA\r\n";
+    assert!(run.received.ends_with(end), "{}", run.received);
+}
+
+/// The same rule as the dialogue's (`pipelined_group_with_no_accepted_recipient_sends_a_lone_dot`
+/// in raw_client.rs): when no recipient of the group was accepted and DATA got 354 anyway,
+/// nothing can be delivered, so a lone `.` ends the data and QUIT follows.
+#[test]
+fn a_pipelined_group_with_no_accepted_recipient_ends_with_a_lone_dot() {
     let mut script = opening(true);
     script.extend(pipelined_transaction());
     script.extend([
@@ -268,6 +311,9 @@ fn a_pipelined_refusal_with_354_drops_the_connection_before_any_data() {
         Step::Read,
         send("250 2.1.0 Ok\r\n550 5.1.1 Mailbox unavailable\r\n354 Go ahead\r\n"),
         Step::ReadData,
+        send("250 2.0.0 Ok: empty\r\n"),
+        Step::Read,
+        send("221 2.0.0 Bye\r\n"),
     ]);
     let run = fails_against(script, true, 3);
     assert_eq!(
@@ -275,8 +321,7 @@ fn a_pipelined_refusal_with_354_drops_the_connection_before_any_data() {
         (Exit::Unavailable, REFUSED_RCPT)
     );
     assert_eq!(run.accepted, 1);
-    assert_eq!(run.received.matches("\r\n.\r\n").count(), 1);
-    let end = "\r\n.\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n";
+    let end = "RCPT TO:<bob@example.org>\r\nDATA\r\n.\r\nQUIT\r\n";
     assert!(run.received.ends_with(end), "{}", run.received);
 }
 

@@ -225,7 +225,7 @@ fn rejected_recipient() {
     let (raw, _) = prove("rejected_recipient", &scenario);
     assert_eq!(raw.exit(), Exit::Unavailable);
     assert!(raw.stored.is_empty());
-    let message = raw.result.expect_err("rejected").message;
+    let message = raw.result.expect_err("rejected").to_string();
     assert!(
         message.starts_with("the server rejected RCPT TO:<nobody@example.org> with \"550"),
         "{message}"

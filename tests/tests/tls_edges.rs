@@ -20,8 +20,8 @@ fn expired_certificate_is_refused() {
     job.verify.ca_pem = Some(certificate.ca_pem.as_bytes().to_vec());
     let run = run_job(Client::RAW, &job, Some(&server));
     let failure = run.result.expect_err("refused");
-    assert_eq!(failure.exit, Exit::Config);
-    assert!(failure.message.contains("expired"), "{}", failure.message);
+    assert_eq!(failure.exit(), Exit::Config);
+    assert!(failure.to_string().contains("expired"), "{failure}",);
     assert!(run.stored.is_empty());
 }
 
@@ -74,12 +74,11 @@ fn tls_1_1_is_refused() {
     let _ = server.kill();
     let _ = server.wait();
     let failure = run.result.expect_err("refused");
-    assert_eq!(failure.exit, Exit::Config, "{}", failure.message);
+    assert_eq!(failure.exit(), Exit::Config, "{failure}");
     assert!(
-        failure.message.starts_with("the TLS handshake failed")
-            && failure.message.contains("TLS 1.2 or 1.3"),
-        "{}",
-        failure.message
+        failure.to_string().starts_with("the TLS handshake failed")
+            && failure.to_string().contains("TLS 1.2 or 1.3"),
+        "{failure}",
     );
 }
 

@@ -1,43 +1,105 @@
-//! The embedded default: with no `--server`, a client sends to a test server it starts
-//! on a free loopback port for this run only.
+//! The embedded default: with no `--server`, a client binary sends to a test server it starts
+//! on a free loopback port for this run only, and removes the server's store at exit unless
+//! `--keep`.
 
-use crate::{Credentials, Exit, Failure, Job, Server, TlsMode};
+use std::path::PathBuf;
 
-/// The demo account of the embedded server.
-pub const DEMO_USER: &str = "demo";
-/// The demo account's password (only ever valid on the embedded server).
-pub const DEMO_PASSWORD: &str = "demo-password";
+use crate::{Credentials, DEMO_PASSWORD, DEMO_USER, Endpoint, Failure, Job, Plan, TlsMode};
 
-/// Starts the embedded test server for a job with no `--server`, and points the job at it:
-/// its address, its freshly generated certificate as the only extra root, and the demo
-/// credentials unless the user gave others. Returns `None` for a job with a real server.
-/// The server stops when the returned handle is dropped.
-pub fn start_embedded(job: &mut Job) -> Result<Option<test_server::Server>, Failure> {
-    if job.server != Server::Embedded {
-        return Ok(None);
-    }
+/// The embedded test server of one run. Dropping it stops the server and, without `--keep`,
+/// removes its store directory.
+#[derive(Debug)]
+pub struct Embedded {
+    server: Option<test_server::Server>,
+    store: PathBuf,
+    keep: bool,
+}
+
+/// Starts the embedded test server for a plan with no `--server` and returns the job pointed
+/// at it: its address, its freshly generated certificate as the only extra root, and the demo
+/// credentials unless the user gave others.
+///
+/// With `--tls none` the server asks for no login (so the plaintext dialogue works as it is),
+/// unless `--allow-plaintext-auth` asks to see AUTH over plaintext too.
+pub fn start(mut plan: Plan) -> Result<(Job, Embedded), Failure> {
+    let plaintext = plan.tls == TlsMode::None;
+    let login = !plaintext || plan.allow_plaintext_auth || plan.credentials.is_some();
     let config = test_server::Config {
-        tls_listen: (job.tls == TlsMode::Implicit).then(|| ([127, 0, 0, 1], 0).into()),
-        users: vec![(DEMO_USER.to_owned(), DEMO_PASSWORD.to_owned())],
-        auth_without_tls: job.tls == TlsMode::None && job.allow_plaintext_auth,
+        tls_listen: (plan.tls == TlsMode::Implicit).then(|| ([127, 0, 0, 1], 0).into()),
+        users: if login {
+            vec![(DEMO_USER.to_owned(), DEMO_PASSWORD.to_owned())]
+        } else {
+            Vec::new()
+        },
+        auth_without_tls: plaintext && plan.allow_plaintext_auth,
         ..test_server::Config::default()
     };
-    let server = test_server::Server::start(config).map_err(|e| {
-        Failure::new(
-            Exit::Software,
-            format!("could not start the embedded test server: {e}"),
-        )
+    let server = test_server::Server::start(config).map_err(|e| Failure::EmbeddedStart {
+        reason: e.to_string(),
     })?;
-    job.embedded_addr = match job.tls {
+    let addr = match plan.tls {
         TlsMode::Implicit => server.tls_addr(),
         TlsMode::None | TlsMode::StartTls => Some(server.addr()),
     };
-    job.verify.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
-    if job.credentials.is_none() && (job.tls != TlsMode::None || job.allow_plaintext_auth) {
-        job.credentials = Some(Credentials {
+    let embedded = Embedded {
+        store: server.store_dir().to_path_buf(),
+        keep: plan.keep,
+        server: Some(server),
+    };
+    let Some(addr) = addr else {
+        return Err(Failure::Internal(
+            "the embedded test server has no implicit TLS listener".into(),
+        ));
+    };
+    if let Some(server) = &embedded.server {
+        plan.verify.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+    }
+    if plan.credentials.is_none() && login {
+        plan.credentials = Some(Credentials {
             user: DEMO_USER.to_owned(),
             password: DEMO_PASSWORD.to_owned(),
         });
     }
-    Ok(Some(server))
+    Ok((plan.into_job(Endpoint::embedded(addr)), embedded))
+}
+
+impl Embedded {
+    /// After a successful send: one line saying where the message went (its path with
+    /// `--keep`), or the failure if the server stored nothing.
+    pub fn report(&self) -> Result<String, Failure> {
+        let Some(server) = &self.server else {
+            return Err(Failure::EmbeddedStoredNothing);
+        };
+        let sessions = server.wait_for_sessions(1, std::time::Duration::from_secs(5));
+        let id = sessions
+            .iter()
+            .flat_map(|session| &session.message_ids)
+            .next()
+            .ok_or(Failure::EmbeddedStoredNothing)?;
+        Ok(if self.keep {
+            format!(
+                "the embedded test server stored the message as {}",
+                self.store.join(format!("{id}.eml")).display()
+            )
+        } else {
+            format!(
+                "the embedded test server stored the message as {id}; its store is removed at exit (add --keep to keep it)"
+            )
+        })
+    }
+
+    /// With `--keep`: where the store stays, for the user to look at.
+    pub fn kept_store(&self) -> Option<&std::path::Path> {
+        self.keep.then_some(self.store.as_path())
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        // Stop the server (its threads end) before its directory goes.
+        drop(self.server.take());
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.store);
+        }
+    }
 }

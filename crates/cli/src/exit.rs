@@ -1,6 +1,4 @@
-//! Exit codes (sysexits.h) and the one-sentence failure both clients print.
-
-use std::fmt;
+//! Exit codes (sysexits.h); [`crate::Failure::exit`] maps every failure to one.
 
 /// The process exit status, following sysexits.h as listed in DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,52 +43,5 @@ impl Exit {
             Exit::NoPerm => 77,
             Exit::Config => 78,
         }
-    }
-
-    /// The status for an SMTP reply code: 4xx is temporary, anything else negative permanent.
-    pub fn for_reply(code: u16) -> Exit {
-        if (400..500).contains(&code) {
-            Exit::TempFail
-        } else {
-            Exit::Unavailable
-        }
-    }
-}
-
-/// What went wrong, as one sentence for the user, and the exit status it maps to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The exit status.
-    pub exit: Exit,
-    /// One sentence: what went wrong and what to do.
-    pub message: String,
-}
-
-impl Failure {
-    /// A failure with the given status and sentence.
-    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        Self {
-            exit,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
-
-impl From<message::Error> for Failure {
-    fn from(error: message::Error) -> Self {
-        let exit = if error.is_input_file_error() {
-            Exit::NoInput
-        } else {
-            Exit::DataErr
-        };
-        Failure::new(exit, error.to_string())
     }
 }

@@ -1,19 +1,19 @@
 //! The validated job: everything a client needs, checked before any connection.
 
 use std::io::{IsTerminal as _, Read as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use message::{Attachment, Date, Mailbox, Message, MessageBuilder};
 use transcript::RenderOptions;
 
 use crate::options::TranscriptFormatChoice;
-use crate::{Exit, Failure, Options, TlsChoice};
+use crate::{Failure, Options, TlsChoice};
 
-/// Where to send.
+/// Where to send, as the options say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Server {
-    /// No `--server`: the client starts the embedded test server (see [`crate::start_embedded`]).
+    /// No `--server`: the binaries start the embedded test server (`cli::embedded`).
     Embedded,
     /// A server named by the user.
     Remote {
@@ -22,6 +22,43 @@ pub enum Server {
         /// TCP port.
         port: u16,
     },
+}
+
+/// Where a job connects, known before the job is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// The server as shown in transcripts and errors: `host:port` as the user named it, or
+    /// `the embedded test server` (whose port changes every run).
+    pub shown: String,
+}
+
+impl Endpoint {
+    /// A server the user named (IPv6 shown in brackets).
+    pub fn remote(host: &str, port: u16) -> Endpoint {
+        let shown = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Endpoint {
+            host: host.to_owned(),
+            port,
+            shown,
+        }
+    }
+
+    /// The embedded test server listening on `addr`.
+    pub fn embedded(addr: std::net::SocketAddr) -> Endpoint {
+        Endpoint {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            shown: "the embedded test server".to_owned(),
+        }
+    }
 }
 
 /// How the connection is protected.
@@ -73,6 +110,11 @@ pub struct Timeouts {
     pub data_end: Duration,
 }
 
+/// The range every duration option accepts: long enough for any real server, short enough
+/// that adding it to the clock can never overflow.
+pub const DURATION_RANGE: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_secs(24 * 60 * 60));
+
 /// Transcript output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TranscriptFormat {
@@ -103,10 +145,12 @@ impl Output {
     }
 }
 
-/// One send, fully validated.
+/// Everything a send needs except where to connect: the options, validated. For a real
+/// server the endpoint follows from it ([`Plan::remote_endpoint`]); for the embedded default
+/// the binaries start the server first and learn its address.
 #[derive(Debug)]
-pub struct Job {
-    /// Where to send.
+pub struct Plan {
+    /// Where to send, as the options say.
     pub server: Server,
     /// TLS mode.
     pub tls: TlsMode,
@@ -126,35 +170,65 @@ pub struct Job {
     pub timeouts: Timeouts,
     /// What to print.
     pub output: Output,
-    /// Where the embedded server listens, once [`crate::start_embedded`] started it.
-    pub embedded_addr: Option<std::net::SocketAddr>,
+    /// `--keep`: keep the embedded server's store directory after the run.
+    pub keep: bool,
 }
 
-impl Job {
-    /// The host and port to connect to.
-    pub fn endpoint(&self) -> Result<(String, u16), Failure> {
-        match (&self.server, self.embedded_addr) {
-            (Server::Remote { host, port }, _) => Ok((host.clone(), *port)),
-            (Server::Embedded, Some(addr)) => Ok((addr.ip().to_string(), addr.port())),
-            (Server::Embedded, None) => Err(Failure::new(
-                Exit::Software,
-                "the embedded test server was not started before connecting",
-            )),
-        }
-    }
+/// One send, fully validated, with the endpoint to connect to.
+#[derive(Debug)]
+pub struct Job {
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// Whether the endpoint is the embedded test server.
+    pub embedded: bool,
+    /// TLS mode.
+    pub tls: TlsMode,
+    /// The name TLS verifies the certificate against.
+    pub tls_name: String,
+    /// Certificate checks.
+    pub verify: Verify,
+    /// The EHLO name.
+    pub helo_name: String,
+    /// AUTH credentials, if any.
+    pub credentials: Option<Credentials>,
+    /// `--allow-plaintext-auth`.
+    pub allow_plaintext_auth: bool,
+    /// The message and its envelope.
+    pub message: Message,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// What to print.
+    pub output: Output,
+}
 
-    /// The server as the user named it, shown in transcripts (IPv6 in brackets). The
-    /// embedded server's port changes every run, so it is not shown.
-    pub fn peer(&self) -> String {
+impl Plan {
+    /// The endpoint of a server the user named; `None` for the embedded default.
+    pub fn remote_endpoint(&self) -> Option<Endpoint> {
         match &self.server {
-            Server::Embedded => "the embedded test server".to_owned(),
-            Server::Remote { host, port } if host.contains(':') => format!("[{host}]:{port}"),
-            Server::Remote { host, port } => format!("{host}:{port}"),
+            Server::Remote { host, port } => Some(Endpoint::remote(host, *port)),
+            Server::Embedded => None,
         }
     }
 
-    /// Validates the options into a job. `warn` receives warnings for standard error.
-    pub fn from_options(options: &Options, warn: &mut dyn FnMut(&str)) -> Result<Job, Failure> {
+    /// The job for this plan at `endpoint`.
+    pub fn into_job(self, endpoint: Endpoint) -> Job {
+        Job {
+            endpoint,
+            embedded: self.server == Server::Embedded,
+            tls: self.tls,
+            tls_name: self.tls_name,
+            verify: self.verify,
+            helo_name: self.helo_name,
+            credentials: self.credentials,
+            allow_plaintext_auth: self.allow_plaintext_auth,
+            message: self.message,
+            timeouts: self.timeouts,
+            output: self.output,
+        }
+    }
+
+    /// Validates the options into a plan. `warn` receives warnings for standard error.
+    pub fn from_options(options: &Options, warn: &mut dyn FnMut(&str)) -> Result<Plan, Failure> {
         let server = match &options.server {
             None => Server::Embedded,
             Some(text) => parse_server(text, options.tls)?,
@@ -185,11 +259,7 @@ impl Job {
         check_helo_name(&helo_name)?;
         let credentials = credentials(options, warn)?;
         if credentials.is_some() && tls == TlsMode::None && !options.allow_plaintext_auth {
-            return Err(Failure::new(
-                Exit::Usage,
-                "refusing to send the password over an unencrypted connection: \
-                 use --tls starttls or implicit, or add --allow-plaintext-auth",
-            ));
+            return Err(Failure::PlaintextAuth);
         }
         let message = build_message(options, &server)?;
         let timeouts = Timeouts {
@@ -207,7 +277,7 @@ impl Job {
             },
             quiet: options.quiet,
         };
-        Ok(Job {
+        Ok(Plan {
             server,
             tls,
             tls_name,
@@ -222,18 +292,16 @@ impl Job {
             message,
             timeouts,
             output,
-            embedded_addr: None,
+            keep: options.keep,
         })
     }
 }
 
 /// `host[:port]`, `[v6]:port` or a bare IPv6 address; the default port follows the TLS mode.
 fn parse_server(text: &str, tls: Option<TlsChoice>) -> Result<Server, Failure> {
-    let bad = |why: &str| {
-        Failure::new(
-            Exit::Usage,
-            format!("--server {text:?} is not valid: {why}; write it as host or host:port"),
-        )
+    let bad = |why: &'static str| Failure::BadServer {
+        text: text.to_owned(),
+        why,
     };
     let default_port = if tls == Some(TlsChoice::Implicit) {
         465
@@ -299,12 +367,9 @@ fn check_helo_name(name: &str) -> Result<(), Failure> {
     if ok {
         Ok(())
     } else {
-        Err(Failure::new(
-            Exit::DataErr,
-            format!(
-                "the EHLO name {name:?} is not valid: use a domain name or an address literal like [192.0.2.1]"
-            ),
-        ))
+        Err(Failure::BadHeloName {
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -317,35 +382,20 @@ fn credentials(
             || options.password_env.is_some()
             || options.password_file.is_some()
         {
-            return Err(Failure::new(
-                Exit::Usage,
-                "a password was given without --user: add --user NAME",
-            ));
+            return Err(Failure::PasswordWithoutUser);
         }
         return Ok(None);
     };
     if user.is_empty() || user.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-        return Err(Failure::new(
-            Exit::DataErr,
-            "the user name is empty or contains a line break or NUL: give it without them",
-        ));
+        return Err(Failure::BadUser);
     }
     let password = if let Some(path) = &options.password_file {
         let bytes = read_input_file(path, "password file")?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Failure::new(
-                Exit::DataErr,
-                format!("the password file {} is not UTF-8 text", path.display()),
-            )
-        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Failure::PasswordFileNotUtf8 { path: path.clone() })?;
         text.lines().next().unwrap_or_default().to_owned()
     } else if let Some(var) = &options.password_env {
-        std::env::var(var).map_err(|_| {
-            Failure::new(
-                Exit::Usage,
-                format!("the environment variable {var} named by --password-env is not set"),
-            )
-        })?
+        std::env::var(var).map_err(|_| Failure::PasswordEnvUnset { var: var.clone() })?
     } else if let Some(password) = &options.password {
         warn(
             "--password is visible to other users of this machine; prefer --password-env or --password-file",
@@ -354,13 +404,13 @@ fn credentials(
     } else if let Ok(password) = std::env::var("SMTP_PASSWORD") {
         password
     } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("Password for {user}: "))
-            .map_err(|e| Failure::new(Exit::NoInput, format!("could not read the password: {e}")))?
+        rpassword::prompt_password(format!("Password for {user}: ")).map_err(|e| {
+            Failure::PasswordPrompt {
+                reason: e.to_string(),
+            }
+        })?
     } else {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--user needs a password: use --password-env VAR, --password-file FILE or SMTP_PASSWORD",
-        ));
+        return Err(Failure::PasswordMissing);
     };
     Ok(Some(Credentials { user, password }))
 }
@@ -371,10 +421,7 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
         (Some(from), _) => from.as_str(),
         (None, true) => "Demo Sender <sender@example.com>",
         (None, false) => {
-            return Err(Failure::new(
-                Exit::Usage,
-                "--from is required with --server: add --from ADDRESS",
-            ));
+            return Err(Failure::FromRequired);
         }
     };
     let mut builder = MessageBuilder::new(mailbox(from, "From")?);
@@ -382,10 +429,7 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
     if no_recipients && embedded {
         builder = builder.to(mailbox("Demo Recipient <recipient@example.com>", "To")?);
     } else if no_recipients {
-        return Err(Failure::new(
-            Exit::Usage,
-            "no recipient: add --to, --cc or --bcc with an address",
-        ));
+        return Err(Failure::NoRecipient);
     }
     for to in &options.to {
         builder = builder.to(mailbox(to, "To")?);
@@ -424,12 +468,11 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
         builder = builder.attach(attachment(spec));
     }
     for header in &options.header {
-        let (name, value) = header.split_once(':').ok_or_else(|| {
-            Failure::new(
-                Exit::Usage,
-                format!("--header {header:?} has no colon: write it as \"Name: value\""),
-            )
-        })?;
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| Failure::HeaderWithoutColon {
+                header: header.clone(),
+            })?;
         builder = builder.header(name.trim(), value.trim_start());
     }
     if let Some(date) = &options.date {
@@ -449,60 +492,45 @@ fn attachment(spec: &str) -> Attachment {
     }
 }
 
-fn mailbox(text: &str, header: &str) -> Result<Mailbox, Failure> {
-    Mailbox::parse(text).map_err(|error| {
-        let mut failure = Failure::from(error);
-        failure.message = format!("{header}: {}", failure.message);
-        failure
+fn mailbox(text: &str, field: &'static str) -> Result<Mailbox, Failure> {
+    Mailbox::parse(text).map_err(|error| Failure::Address {
+        field,
+        text: error.to_string(),
     })
 }
 
-fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+fn read_text(path: &Path, what: &'static str) -> Result<String, Failure> {
     let bytes = if path == Path::new("-") {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
-            Failure::new(
-                Exit::NoInput,
-                format!("could not read the {what} from standard input: {e}"),
-            )
-        })?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Stdin {
+                what,
+                reason: e.to_string(),
+            })?;
         bytes
     } else {
         read_input_file(path, what)?
     };
-    String::from_utf8(bytes).map_err(|_| {
-        Failure::new(
-            Exit::DataErr,
-            format!(
-                "the {what} {} is not UTF-8 text: attach it with --attach instead",
-                path.display()
-            ),
-        )
+    String::from_utf8(bytes).map_err(|_| Failure::NotUtf8 {
+        what,
+        path: path.to_path_buf(),
     })
 }
 
-fn read_input_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| {
-        Failure::new(
-            Exit::NoInput,
-            format!(
-                "cannot read the {what} {}: {e}",
-                PathBuf::from(path).display()
-            ),
-        )
+fn read_input_file(path: &Path, what: &'static str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::InputFile {
+        what,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
     })
 }
 
 /// 64 hex digits, with or without colons: `AB:CD:...` as `openssl x509 -fingerprint -sha256` prints.
 fn parse_pin(text: &str) -> Result<[u8; 32], Failure> {
     let hex: String = text.chars().filter(|&c| c != ':').collect();
-    let bad = || {
-        Failure::new(
-            Exit::Usage,
-            format!(
-                "--pin-sha256 {text:?} is not a SHA-256 fingerprint: give 64 hex digits, colons allowed"
-            ),
-        )
+    let bad = || Failure::BadPin {
+        text: text.to_owned(),
     };
     if hex.len() != 64 || !hex.is_ascii() {
         return Err(bad());
@@ -514,36 +542,50 @@ fn parse_pin(text: &str) -> Result<[u8; 32], Failure> {
     Ok(pin)
 }
 
-/// `60`, `60s`, `500ms` or `2m`.
-fn parse_duration(text: &str, flag: &str) -> Result<Duration, Failure> {
+/// `60`, `60s`, `500ms`, `2m` or `1h`, within [`DURATION_RANGE`].
+fn parse_duration(text: &str, flag: &'static str) -> Result<Duration, Failure> {
     let text = text.trim();
+    let bad = || Failure::BadDuration {
+        flag,
+        text: text.to_owned(),
+    };
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),
         None => (text, "s"),
     };
-    let value: u64 = number.parse().map_err(|_| bad_duration(text, flag))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(value),
-        "s" => Duration::from_secs(value),
-        "m" => Duration::from_secs(value.saturating_mul(60)),
-        _ => return Err(bad_duration(text, flag)),
+    if number.is_empty() {
+        return Err(bad());
+    }
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(bad()),
     };
-    if duration.is_zero() {
-        return Err(bad_duration(text, flag));
+    let (min, max) = DURATION_RANGE;
+    let out_of_range = || Failure::DurationOutOfRange {
+        flag,
+        text: text.to_owned(),
+        min: "1ms",
+        max: "24h",
+    };
+    // A number too long for u64 is still a number: out of range, not malformed.
+    let value: u64 = number.parse().map_err(|_| out_of_range())?;
+    let millis = value
+        .checked_mul(millis_per_unit)
+        .ok_or_else(out_of_range)?;
+    let duration = Duration::from_millis(millis);
+    if duration < min || duration > max {
+        return Err(out_of_range());
     }
     Ok(duration)
-}
-
-fn bad_duration(text: &str, flag: &str) -> Failure {
-    Failure::new(
-        Exit::Usage,
-        format!("{flag} {text:?} is not a duration: write e.g. 60, 30s, 500ms or 2m"),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Exit;
 
     #[test]
     fn servers() {
@@ -576,7 +618,7 @@ mod tests {
             "[::1]x",
         ] {
             let failure = parse_server(bad, None).expect_err(bad);
-            assert_eq!(failure.exit, Exit::Usage, "{bad}");
+            assert_eq!(failure.exit(), Exit::Usage, "{bad}");
         }
     }
 
@@ -589,11 +631,28 @@ mod tests {
             Ok(Duration::from_millis(500))
         );
         assert_eq!(parse_duration("2m", "-t"), Ok(Duration::from_secs(120)));
-        for bad in ["", "0", "1h", "x", "-1"] {
-            assert_eq!(
-                parse_duration(bad, "-t").map_err(|f| f.exit),
-                Err(Exit::Usage),
+        assert_eq!(parse_duration("24h", "-t"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "1d", "x", "-1", "ms"] {
+            assert!(
+                matches!(parse_duration(bad, "-t"), Err(Failure::BadDuration { .. })),
                 "{bad}"
+            );
+        }
+        // Too short, too long, or too large for any integer: the range is in the sentence.
+        for out in [
+            "0",
+            "0ms",
+            "25h",
+            "86400001ms",
+            "18446744073709551615",
+            "999999999999999999m",
+            "99999999999999999999999999s",
+        ] {
+            let failure = parse_duration(out, "--timeout").expect_err(out);
+            assert_eq!(failure.exit(), Exit::Usage, "{out}");
+            assert!(
+                failure.to_string().contains("from 1ms to 24h"),
+                "{out}: {failure}"
             );
         }
     }
@@ -606,7 +665,7 @@ mod tests {
         assert_eq!(parse_pin(&colons), Ok([0x0f; 32]));
         for bad in ["", "ab", &"zz".repeat(32), &"ab".repeat(33)] {
             assert_eq!(
-                parse_pin(bad).map_err(|f| f.exit),
+                parse_pin(bad).map_err(|f| f.exit()),
                 Err(Exit::Usage),
                 "{bad}"
             );
@@ -619,7 +678,7 @@ mod tests {
         assert!(check_helo_name("[127.0.0.1]").is_ok());
         for bad in ["", "a\r\nMAIL FROM:<x>", "a b", "a\n"] {
             assert_eq!(
-                check_helo_name(bad).map_err(|f| f.exit),
+                check_helo_name(bad).map_err(|f| f.exit()),
                 Err(Exit::DataErr),
                 "{bad:?}"
             );

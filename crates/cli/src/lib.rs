@@ -1,17 +1,33 @@
-//! The options both clients share, turned into one validated [`Job`], and the sysexits
-//! codes every failure maps to.
+//! The options both clients share, turned into one validated [`Job`], and the failure
+//! vocabulary both clients speak: one [`Failure`] enum, its sentences and its sysexits codes.
 //!
 //! Everything a user can get wrong (an address with CR/LF, a missing attachment, an
 //! unreadable password file, a port out of range) is caught here, before any connection.
+//! With the `embedded` feature (the client binaries turn it on), [`run`] is the part of
+//! `main` both binaries share, and [`embedded`] starts the test server of the default run.
 
-mod embedded;
+mod arguments;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 mod exit;
+mod failure;
 mod job;
 mod options;
+#[cfg(feature = "embedded")]
 mod run;
 
-pub use embedded::{DEMO_PASSWORD, DEMO_USER, start_embedded};
-pub use exit::{Exit, Failure};
-pub use job::{Credentials, Job, Output, Server, Timeouts, TlsMode, TranscriptFormat, Verify};
+pub use arguments::parse_arguments;
+pub use exit::Exit;
+pub use failure::{Failure, Sent, ServerReply, Violation, Warning};
+pub use job::{
+    Credentials, DURATION_RANGE, Endpoint, Job, Output, Plan, Server, Timeouts, TlsMode,
+    TranscriptFormat, Verify,
+};
 pub use options::{Options, TlsChoice, TranscriptFormatChoice};
+#[cfg(feature = "embedded")]
 pub use run::run;
+
+/// The demo account of the embedded server.
+pub const DEMO_USER: &str = "demo";
+/// The demo account's password (only ever valid on the embedded server).
+pub const DEMO_PASSWORD: &str = "demo-password";

@@ -121,11 +121,13 @@ pub struct Options {
     #[arg(long, value_name = "ID")]
     pub message_id: Option<String>,
 
-    /// Timeout for connecting and for each command's reply, e.g. 60, 30s, 500ms, 2m.
+    /// Timeout for connecting and for each command's reply, from 1ms to 24h, e.g. 60, 30s,
+    /// 500ms, 2m.
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
 
-    /// Timeout for the reply to the end of the message data (RFC 5321 §4.5.3.2.6).
+    /// Timeout for the reply to the end of the message data (RFC 5321 §4.5.3.2.6), from 1ms
+    /// to 24h.
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub data_timeout: String,
 
@@ -144,6 +146,11 @@ pub struct Options {
     /// Print no transcript, only errors.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Keep the embedded test server's store (the .eml, .json and .transcript files) after
+    /// the run, and print where it is; without it the store is removed at exit.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// `--transcript-format`.

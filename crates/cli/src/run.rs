@@ -1,12 +1,11 @@
-//! The part of `main` both clients share: options to job, the embedded default, printing the
-//! transcript, and the exit status.
+//! The part of `main` both client binaries share: options to job, the embedded default,
+//! printing the transcript, warnings and errors, and the exit status.
 
 use std::io::Write as _;
-use std::time::Duration;
 
 use transcript::Transcript;
 
-use crate::{Exit, Failure, Job, Options, start_embedded};
+use crate::{Exit, Failure, Job, Options, Plan, Sent, embedded};
 
 /// Runs one send and returns the process exit status.
 ///
@@ -16,16 +15,23 @@ use crate::{Exit, Failure, Job, Options, start_embedded};
 pub fn run(
     program: &str,
     options: &Options,
-    send: impl FnOnce(&Job) -> (Transcript, Result<(), Failure>),
+    send: impl FnOnce(&Job) -> (Transcript, Result<Sent, Failure>),
 ) -> i32 {
-    let mut warn = |text: &str| eprintln!("{program}: warning: {text}");
-    let mut job = match Job::from_options(options, &mut warn) {
-        Ok(job) => job,
-        Err(failure) => return fail(program, &failure),
+    let warn = |text: &str| eprintln!("{program}: warning: {text}");
+    let fail = |failure: &Failure| {
+        eprintln!("{program}: {failure}");
+        failure.exit().code()
     };
-    let server = match start_embedded(&mut job) {
-        Ok(server) => server,
-        Err(failure) => return fail(program, &failure),
+    let plan = match Plan::from_options(options, &mut |text| warn(text)) {
+        Ok(plan) => plan,
+        Err(failure) => return fail(&failure),
+    };
+    let (job, embedded) = match plan.remote_endpoint() {
+        Some(endpoint) => (plan.into_job(endpoint), None),
+        None => match embedded::start(plan) {
+            Ok((job, server)) => (job, Some(server)),
+            Err(failure) => return fail(&failure),
+        },
     };
     let (transcript, result) = send(&job);
     if !job.output.quiet {
@@ -33,33 +39,32 @@ pub fn run(
         let _ = stdout.write_all(job.output.render(&transcript).as_bytes());
         let _ = stdout.flush();
     }
-    if let Err(failure) = result {
-        return fail(program, &failure);
-    }
-    if let Some(server) = server {
-        let sessions = server.wait_for_sessions(1, Duration::from_secs(5));
-        let stored = sessions
-            .iter()
-            .flat_map(|session| &session.message_ids)
-            .next();
-        match stored {
-            Some(id) => eprintln!(
-                "{program}: the embedded test server stored the message as {}",
-                server.store_dir().join(format!("{id}.eml")).display()
-            ),
-            None => {
-                let failure = Failure::new(
-                    Exit::Software,
-                    "the embedded test server accepted the message but stored nothing",
-                );
-                return fail(program, &failure);
+    let kept = embedded
+        .as_ref()
+        .and_then(|server| server.kept_store())
+        .map(|dir| {
+            format!(
+                "{program}: the embedded test server's store is {}",
+                dir.display()
+            )
+        });
+    let sent = match result {
+        Ok(sent) => sent,
+        Err(failure) => {
+            if let Some(kept) = kept {
+                eprintln!("{kept}");
             }
+            return fail(&failure);
+        }
+    };
+    for warning in &sent.warnings {
+        warn(&warning.to_string());
+    }
+    if let Some(server) = &embedded {
+        match server.report() {
+            Ok(line) => eprintln!("{program}: {line}"),
+            Err(failure) => return fail(&failure),
         }
     }
     Exit::Sent.code()
-}
-
-fn fail(program: &str, failure: &Failure) -> i32 {
-    eprintln!("{program}: {failure}");
-    failure.exit.code()
 }

@@ -1,15 +1,14 @@
-//! lettre's errors mapped onto the same exit codes and sentences as raw-client's.
+//! lettre's errors as the shared failure vocabulary ([`cli::Failure`]), so both clients say
+//! the same sentence and exit with the same code for the same failure.
 //!
 //! lettre's error carries only a kind and a code, so the failed command and the server's
-//! words are read back from the rebuilt transcript, and raw-client's error type phrases
-//! the sentence: the two clients then say exactly the same thing for the same failure.
+//! words are read back from the rebuilt transcript, with lettre's own reply parser.
 
 use std::error::Error as _;
 use std::io;
 
-use cli::{Failure, Job};
-use raw_client::Error;
-use raw_client::reply::{self, Reply};
+use cli::{Failure, Job, ServerReply, Violation};
+use lettre::transport::smtp::response::Response;
 use transcript::{Event, Transcript};
 
 /// The failure for a lettre error, given the transcript of the attempt.
@@ -18,10 +17,6 @@ pub(crate) fn failure(
     transcript: &Transcript,
     job: &Job,
 ) -> Failure {
-    mapped(error, transcript, job).into()
-}
-
-fn mapped(error: &lettre::transport::smtp::Error, transcript: &Transcript, job: &Job) -> Error {
     let text = error.to_string();
     if let Some(code) = error.status() {
         let code = u16::from(code);
@@ -35,41 +30,33 @@ fn mapped(error: &lettre::transport::smtp::Error, transcript: &Transcript, job: 
     }
     if error.is_client() {
         if text.contains("STARTTLS is not supported") {
-            return Error::StartTlsUnavailable;
+            return Failure::StartTlsUnavailable;
         }
         if text.contains("No compatible authentication mechanism") {
             let offered = offered_auth(transcript);
-            return Error::NoAuthMechanism { offered };
+            return Failure::NoAuthMechanism { offered };
         }
         if text.contains("SMTPUTF8") {
-            return Error::MissingExtension {
+            return Failure::MissingExtension {
                 extension: "SMTPUTF8",
                 why: "an address is internationalized",
             };
         }
         if text.contains("8BITMIME") {
-            return Error::MissingExtension {
+            return Failure::MissingExtension {
                 extension: "8BITMIME",
                 why: "the message has 8-bit content",
             };
         }
     }
     if error.is_response() {
-        return Error::Protocol {
+        return Failure::Protocol {
             after: last_command(transcript).unwrap_or_else(|| "the greeting".into()),
-            reason: text,
+            violation: Violation::Unparsed(text),
         };
     }
     if let Some(tls) = source_of::<rustls::Error>(error) {
-        return match tls {
-            rustls::Error::InvalidCertificate(reason) => Error::Certificate {
-                name: job.tls_name.clone(),
-                reason: reason.to_string(),
-            },
-            other => Error::Handshake {
-                reason: other.to_string(),
-            },
-        };
+        return Failure::from_tls(tls, &job.tls_name);
     }
     if let Some(io) = source_of::<io::Error>(error) {
         let during = match last_command(transcript) {
@@ -77,49 +64,59 @@ fn mapped(error: &lettre::transport::smtp::Error, transcript: &Transcript, job: 
             None => "connecting".to_owned(),
         };
         return match io.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout { during },
-            io::ErrorKind::ConnectionRefused => Error::Connect {
-                peer: job.peer(),
-                source: io::Error::new(io.kind(), io.to_string()),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Failure::Timeout { during },
+            io::ErrorKind::ConnectionRefused => Failure::Connect {
+                peer: job.endpoint.shown.clone(),
+                reason: io.to_string(),
             },
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe => Error::Closed { during },
-            _ => Error::Io {
+            | io::ErrorKind::BrokenPipe => Failure::Closed { during },
+            _ => Failure::Io {
                 during,
-                source: io::Error::new(io.kind(), io.to_string()),
+                reason: io.to_string(),
             },
         };
     }
-    Error::Io {
+    Failure::Io {
         during: "talking to the server".into(),
-        source: io::Error::other(text),
+        reason: text,
     }
 }
 
-/// raw-client's error for a command the server answered with 4xx/5xx.
-fn rejected(command: String, reply: Reply) -> Error {
+/// The failure for a command the server answered with 4xx/5xx.
+fn rejected(command: String, reply: ServerReply) -> Failure {
     let auth = command.starts_with("AUTH") || command == "<SASL response>";
     match reply.code {
-        421 => Error::ServiceClosing { command, reply },
-        500..=599 if auth => Error::AuthFailed { reply },
-        _ if command == "STARTTLS" => Error::StartTlsRefused { reply },
-        _ if command == "." => Error::Rejected {
+        421 => Failure::ServiceClosing { command, reply },
+        500..=599 if auth => Failure::AuthFailed { reply },
+        _ if command == "STARTTLS" => Failure::StartTlsRefused { reply },
+        _ if command == "." => Failure::Rejected {
             command: "the message data".into(),
             reply,
         },
-        _ if command.is_empty() => Error::Rejected {
+        _ if command.is_empty() => Failure::Rejected {
             command: "the connection (greeting)".into(),
             reply,
         },
-        _ => Error::Rejected { command, reply },
+        _ => Failure::Rejected { command, reply },
     }
 }
 
-/// Every (command, reply) pair of the transcript, read back with raw-client's reply parser.
+/// A complete reply in `text`, read with lettre's own parser.
+fn parse_reply(text: &[u8]) -> Option<ServerReply> {
+    let text = std::str::from_utf8(text).ok()?;
+    let response = text.parse::<Response>().ok()?;
+    Some(ServerReply {
+        code: u16::from(response.code()),
+        lines: response.message().map(str::to_owned).collect(),
+    })
+}
+
+/// Every (command, reply) pair of the transcript, read back with lettre's reply parser.
 /// The command is the last line the client sent before the reply (`.` after the data); a
 /// line answering a `334` challenge is named `<SASL response>` so it is never repeated.
-fn exchanges(transcript: &Transcript) -> Vec<(String, Reply)> {
+fn exchanges(transcript: &Transcript) -> Vec<(String, ServerReply)> {
     let mut pairs = Vec::new();
     let mut command = String::new();
     let mut pending = Vec::new();
@@ -137,7 +134,7 @@ fn exchanges(transcript: &Transcript) -> Vec<(String, Reply)> {
             }
             Event::Server(line) => {
                 pending.extend_from_slice(&line);
-                if let Ok(Some((reply, _))) = reply::parse(&pending) {
+                if let Some(reply) = parse_reply(&pending) {
                     after_challenge = reply.code == 334;
                     pairs.push((command.clone(), reply));
                     pending.clear();

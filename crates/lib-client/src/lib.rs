@@ -16,7 +16,7 @@ mod errors;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use cli::{Exit, Failure, Job, TlsMode};
+use cli::{Failure, Job, Sent, TlsMode};
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -25,7 +25,7 @@ use lettre::{SmtpTransport, Transport as _};
 use transcript::Transcript;
 
 /// Sends the job's message through lettre; returns the rebuilt transcript whatever happened.
-pub fn send(job: &Job) -> (Transcript, Result<(), Failure>) {
+pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
     let mut transcript = Transcript::new();
     if job.verify.insecure {
         transcript.note("certificate verification disabled (--insecure)");
@@ -38,9 +38,19 @@ pub fn send(job: &Job) -> (Transcript, Result<(), Failure>) {
     let capture = capture::Capture::default();
     let outcome =
         capture.during(|| catch_unwind(AssertUnwindSafe(|| transport.send_raw(&envelope, &bytes))));
-    capture.rebuild(&mut transcript, &job.peer(), job.tls == TlsMode::Implicit);
+    capture.rebuild(
+        &mut transcript,
+        &job.endpoint.shown,
+        job.tls == TlsMode::Implicit,
+    );
     let result = match outcome {
-        Ok(Ok(_response)) => Ok(()),
+        Ok(Ok(response)) => Ok(Sent {
+            reply: Some(cli::ServerReply {
+                code: u16::from(response.code()),
+                lines: response.message().map(str::to_owned).collect(),
+            }),
+            warnings: Vec::new(),
+        }),
         Ok(Err(error)) => Err(errors::failure(&error, &transcript, job)),
         Err(panic) => {
             let what = panic
@@ -48,12 +58,7 @@ pub fn send(job: &Job) -> (Transcript, Result<(), Failure>) {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(Failure::new(
-                Exit::Software,
-                format!(
-                    "lettre panicked while talking to the server ({what}): this is a lettre bug triggered by the server's reply"
-                ),
-            ))
+            Err(Failure::LettrePanic { what })
         }
     };
     (transcript, result)
@@ -64,12 +69,12 @@ type Prepared = (SmtpTransport, Envelope, Vec<u8>);
 /// Maps the job onto lettre's own API.
 fn prepare(job: &Job) -> Result<Prepared, Failure> {
     if job.verify.pin_sha256.is_some() {
-        return Err(Failure::new(
-            Exit::Usage,
-            "lib-client cannot pin a certificate: lettre 0.11 has no API for --pin-sha256; use raw-client",
-        ));
+        return Err(Failure::LettreCannot {
+            what: "pin a certificate",
+            option: "--pin-sha256",
+        });
     }
-    let (host, port) = job.endpoint()?;
+    let (host, port) = (job.endpoint.host.clone(), job.endpoint.port);
     let tls = match job.tls {
         TlsMode::None => Tls::None,
         TlsMode::StartTls => Tls::Required(tls_parameters(job)?),
@@ -89,11 +94,9 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
     }
     let message = &job.message;
     let address = |text: &str| {
-        text.parse::<Address>().map_err(|e| {
-            Failure::new(
-                Exit::DataErr,
-                format!("lettre does not accept the address {text:?}: {e}"),
-            )
+        text.parse::<Address>().map_err(|e| Failure::LettreAddress {
+            address: text.to_owned(),
+            reason: e.to_string(),
         })
     };
     let envelope = message.envelope();
@@ -102,8 +105,12 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
         .iter()
         .map(|recipient| address(recipient.as_str()))
         .collect::<Result<Vec<_>, _>>()?;
-    let envelope = Envelope::new(Some(address(envelope.from.as_str())?), recipients)
-        .map_err(|e| Failure::new(Exit::DataErr, format!("lettre refuses the envelope: {e}")))?;
+    let envelope =
+        Envelope::new(Some(address(envelope.from.as_str())?), recipients).map_err(|e| {
+            Failure::LettreEnvelope {
+                reason: e.to_string(),
+            }
+        })?;
     let mut bytes = message.to_bytes()?;
     // lettre always writes "\r\n.\r\n" after the data; the rendered message ends in CRLF.
     if bytes.ends_with(b"\r\n") {
@@ -117,15 +124,11 @@ fn tls_parameters(job: &Job) -> Result<TlsParameters, Failure> {
         .dangerous_accept_invalid_certs(job.verify.insecure)
         .dangerous_accept_invalid_hostnames(job.verify.insecure);
     if let Some(pem) = &job.verify.ca_pem {
-        let certificate = Certificate::from_pem(pem).map_err(|e| {
-            Failure::new(
-                Exit::Config,
-                format!("cannot set up TLS: the CA file is not usable ({e})"),
-            )
-        })?;
+        let certificate = Certificate::from_pem(pem)
+            .map_err(|e| Failure::TlsSetup(format!("the CA file is not usable ({e})")))?;
         builder = builder.add_root_certificate(certificate);
     }
     builder
         .build_rustls()
-        .map_err(|e| Failure::new(Exit::Config, format!("cannot set up TLS: {e}")))
+        .map_err(|e| Failure::TlsSetup(e.to_string()))
 }

@@ -14,7 +14,7 @@ struct Arguments {
 }
 
 fn main() {
-    let arguments = Arguments::parse();
+    let arguments: Arguments = cli::parse_arguments();
     // lib-client turns a panic inside lettre into an error sentence; the default hook would
     // also print a backtrace-style message, so keep the user's terminal clean.
     std::panic::set_hook(Box::new(|_| {}));

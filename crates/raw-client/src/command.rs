@@ -4,6 +4,8 @@
 //! the message data comes from `Command::encode`, which refuses CR, LF and NUL in arguments,
 //! so nothing a user typed can start a second command (CR/LF injection).
 
+use cli::Failure;
+
 use crate::reply::Reply;
 
 /// One SMTP command.
@@ -41,16 +43,12 @@ pub enum Command<'a> {
     Quit,
 }
 
-/// A command argument contained a byte that would end the command line early.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "refusing to send a command whose argument {0:?} contains a line break, NUL, or a character that would change the command"
-)]
-pub struct InjectionError(pub String);
-
 impl Command<'_> {
     /// The command line, CRLF included.
-    pub fn encode(&self) -> Result<Vec<u8>, InjectionError> {
+    ///
+    /// An argument with CR, LF, NUL, or a character that would add words or close a path
+    /// early is refused with [`Failure::Injection`].
+    pub fn encode(&self) -> Result<Vec<u8>, Failure> {
         let line = match self {
             Command::Ehlo(name) => format!("EHLO {}", word(name)?),
             Command::Helo(name) => format!("HELO {}", word(name)?),
@@ -84,9 +82,9 @@ impl Command<'_> {
 }
 
 /// A single word: no line break, NUL or space, so it cannot add words or commands.
-fn word(argument: &str) -> Result<&str, InjectionError> {
+fn word(argument: &str) -> Result<&str, Failure> {
     if argument.contains(['\r', '\n', '\0', ' ', '\t']) {
-        Err(InjectionError(argument.to_owned()))
+        Err(injection(argument))
     } else {
         Ok(argument)
     }
@@ -94,11 +92,17 @@ fn word(argument: &str) -> Result<&str, InjectionError> {
 
 /// The inside of `<...>`: no line break or NUL, and no angle bracket that would close the
 /// path early and let the rest pass as ESMTP parameters (`a@b> NOTIFY=NEVER`).
-fn path(argument: &str) -> Result<&str, InjectionError> {
+fn path(argument: &str) -> Result<&str, Failure> {
     if argument.contains(['\r', '\n', '\0', '<', '>']) {
-        Err(InjectionError(argument.to_owned()))
+        Err(injection(argument))
     } else {
         Ok(argument)
+    }
+}
+
+fn injection(argument: &str) -> Failure {
+    Failure::Injection {
+        argument: argument.to_owned(),
     }
 }
 

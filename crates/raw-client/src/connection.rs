@@ -15,8 +15,10 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use transcript::Transcript;
 
-use crate::Error;
+use cli::Failure;
+
 use crate::reply::{self, Reply};
+use crate::session::Wait;
 
 /// Plaintext or TLS.
 enum Stream {
@@ -40,8 +42,9 @@ pub(crate) struct Connection {
     input: Vec<u8>,
     /// Everything sent and received, in order.
     pub(crate) transcript: Transcript,
-    /// The read timeout for the next reply.
-    command_timeout: Duration,
+    /// Whether the server has sent any byte yet (a port that expects a TLS ClientHello
+    /// sends nothing).
+    received_any: bool,
     /// Whether traffic is recorded (a load run records only its first message).
     recording: bool,
     /// The read timeout currently set on the socket.
@@ -59,12 +62,12 @@ impl Connection {
         peer: &str,
         timeout: Duration,
         transcript: &mut Transcript,
-    ) -> Result<Connection, Error> {
+    ) -> Result<Connection, Failure> {
         let addresses: Vec<_> = (host, port)
             .to_socket_addrs()
-            .map_err(|source| Error::Resolve {
+            .map_err(|source| Failure::Resolve {
                 host: host.to_owned(),
-                source,
+                reason: source.to_string(),
             })?
             .collect();
         let mut last_error = None;
@@ -84,7 +87,7 @@ impl Connection {
                         stream: Stream::Plain(tcp),
                         input: Vec::new(),
                         transcript: std::mem::take(transcript),
-                        command_timeout: timeout,
+                        received_any: false,
                         recording: true,
                         read_timeout: Some(timeout),
                         pending: VecDeque::new(),
@@ -95,33 +98,23 @@ impl Connection {
         }
         let source = last_error.unwrap_or_else(|| io::Error::other("the name has no address"));
         Err(if addresses.is_empty() {
-            Error::Resolve {
+            Failure::Resolve {
                 host: host.to_owned(),
-                source,
+                reason: source.to_string(),
             }
         } else {
-            Error::Connect {
+            Failure::Connect {
                 peer: peer.to_owned(),
-                source,
+                reason: source.to_string(),
             }
         })
     }
 
-    /// Whether the connection is encrypted.
-    pub(crate) fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
-    }
-
     /// Writes one flight (one or more commands) in one write, and records it.
-    pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.write_all(bytes)
             .and_then(|()| self.flush())
             .map_err(|source| io_error(source, "sending a command"))
-    }
-
-    /// Reads one reply, waiting at most the command timeout.
-    pub(crate) fn read_reply(&mut self, waiting_for: &str) -> Result<Reply, Error> {
-        self.read_reply_within(self.command_timeout, waiting_for)
     }
 
     /// Reads one reply, waiting at most `timeout` for all of it: a server that trickles a
@@ -129,17 +122,16 @@ impl Connection {
     pub(crate) fn read_reply_within(
         &mut self,
         timeout: Duration,
-        waiting_for: &str,
-    ) -> Result<Reply, Error> {
+        wait: Wait,
+    ) -> Result<Reply, Failure> {
         let deadline = Instant::now() + timeout;
         let mut first_read = true;
         loop {
-            if let Some(reply) = self.take_reply(waiting_for)? {
+            if let Some(reply) = self.take_reply(wait)? {
                 return Ok(reply);
             }
-            let timed_out = || Error::Timeout {
-                during: format!("waiting for the reply to {waiting_for}"),
-            };
+            let received_nothing = !self.received_any;
+            let timed_out = || wait.timed_out(received_nothing);
             // The first read of a reply may wait the whole timeout; after a partial reply,
             // only what is left of it. The socket option is set only when it changes, which
             // saves a system call per reply in a load run.
@@ -157,7 +149,7 @@ impl Connection {
                 self.stream
                     .tcp()
                     .set_read_timeout(Some(remaining))
-                    .map_err(|source| io_error(source, waiting_for))?;
+                    .map_err(|source| read_error(source, wait))?;
                 self.read_timeout = Some(remaining);
             }
             let mut chunk = [0u8; 8192];
@@ -168,24 +160,25 @@ impl Connection {
             match read {
                 Ok(0) => {
                     self.transcript.server(&self.input);
-                    return Err(Error::Closed {
-                        during: format!("waiting for the reply to {waiting_for}"),
-                    });
+                    return Err(wait.closed());
                 }
-                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.received_any = true;
+                    self.input.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
                     self.transcript.server(&self.input);
                     return Err(timed_out());
                 }
-                Err(source) => return Err(io_error(source, waiting_for)),
+                Err(source) => return Err(read_error(source, wait)),
             }
         }
     }
 
     /// Takes one complete reply from the bytes read so far, if there is one ("need more
     /// bytes" is `None`, not an error).
-    pub(crate) fn take_reply(&mut self, waiting_for: &str) -> Result<Option<Reply>, Error> {
+    pub(crate) fn take_reply(&mut self, wait: Wait) -> Result<Option<Reply>, Failure> {
         match reply::parse(&self.input) {
             Ok(Some((reply, used))) => {
                 if self.recording {
@@ -195,11 +188,11 @@ impl Connection {
                 Ok(Some(reply))
             }
             Ok(None) => Ok(None),
-            Err(error) => {
+            Err(violation) => {
                 self.transcript.server(&self.input);
-                Err(Error::Protocol {
-                    after: waiting_for.to_owned(),
-                    reason: error.to_string(),
+                Err(Failure::Protocol {
+                    after: wait.name().to_owned(),
+                    violation,
                 })
             }
         }
@@ -219,18 +212,15 @@ impl Connection {
         name: ServerName<'static>,
         shown_name: &str,
         first_flight: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failure> {
         let Stream::Plain(tcp) = &self.stream else {
-            return Err(Error::Protocol {
-                after: "STARTTLS".into(),
-                reason: "TLS is already active".into(),
-            });
+            return Err(Failure::Internal("a second TLS handshake".into()));
         };
         let mut socket = tcp
             .try_clone()
             .map_err(|source| io_error(source, "the TLS handshake"))?;
         let mut tls =
-            ClientConnection::new(config, name).map_err(|e| Error::TlsSetup(e.to_string()))?;
+            ClientConnection::new(config, name).map_err(|e| Failure::TlsSetup(e.to_string()))?;
         handshake(&mut tls, &mut socket).map_err(|error| handshake_error(error, shown_name))?;
         let detail = match (tls.protocol_version(), tls.negotiated_cipher_suite()) {
             (Some(version), Some(suite)) => Some(format!("{version:?}, {:?}", suite.suite())),
@@ -252,7 +242,7 @@ impl Connection {
     }
 
     /// Switches the socket to non-blocking (for the event loop of a load run) or back.
-    pub(crate) fn set_nonblocking(&mut self, on: bool) -> Result<(), Error> {
+    pub(crate) fn set_nonblocking(&mut self, on: bool) -> Result<(), Failure> {
         self.stream
             .tcp()
             .set_nonblocking(on)
@@ -283,7 +273,7 @@ impl Connection {
 
     /// Writes as much of the queue as the non-blocking socket takes now, all of a small
     /// flight in one system call; returns whether everything is out.
-    pub(crate) fn write_pending(&mut self) -> Result<bool, Error> {
+    pub(crate) fn write_pending(&mut self) -> Result<bool, Failure> {
         let during = "sending the next commands";
         match &mut self.stream {
             Stream::Plain(tcp) => loop {
@@ -331,7 +321,7 @@ impl Connection {
 
     /// Reads what the non-blocking socket has now (one read) into the reply buffer; returns
     /// whether anything came. The end of the connection is an error: a reply was expected.
-    pub(crate) fn read_available(&mut self, waiting_for: &str) -> Result<bool, Error> {
+    pub(crate) fn read_available(&mut self, wait: Wait) -> Result<bool, Failure> {
         let mut chunk = [0u8; 8192];
         let read = match &mut self.stream {
             Stream::Plain(tcp) => tcp.read(&mut chunk),
@@ -340,11 +330,10 @@ impl Connection {
         match read {
             Ok(0) => {
                 self.transcript.server(&self.input);
-                return Err(Error::Closed {
-                    during: format!("waiting for the reply to {waiting_for}"),
-                });
+                return Err(wait.closed());
             }
             Ok(n) => {
+                self.received_any = true;
                 if let Stream::Plain(_) = self.stream {
                     self.input.extend_from_slice(&chunk[..n]);
                 }
@@ -357,27 +346,27 @@ impl Connection {
             {
                 return Ok(false);
             }
-            Err(e) => return Err(io_error(e, waiting_for)),
+            Err(e) => return Err(read_error(e, wait)),
         }
-        self.take_tls_plaintext(waiting_for)?;
+        self.take_tls_plaintext(wait)?;
         Ok(true)
     }
 
     /// Moves what rustls has decrypted into the reply buffer (plaintext: nothing to do).
-    pub(crate) fn take_tls_plaintext(&mut self, waiting_for: &str) -> Result<(), Error> {
+    pub(crate) fn take_tls_plaintext(&mut self, wait: Wait) -> Result<(), Failure> {
         let Stream::Tls(tls) = &mut self.stream else {
             return Ok(());
         };
         tls.conn
             .process_new_packets()
-            .map_err(|e| io_error(io::Error::new(io::ErrorKind::InvalidData, e), waiting_for))?;
+            .map_err(|e| read_error(io::Error::new(io::ErrorKind::InvalidData, e), wait))?;
         let mut chunk = [0u8; 8192];
         loop {
             match tls.conn.reader().read(&mut chunk) {
                 Ok(0) => return Ok(()),
                 Ok(n) => self.input.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(io_error(e, waiting_for)),
+                Err(e) => return Err(read_error(e, wait)),
             }
         }
     }
@@ -471,28 +460,31 @@ fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-pub(crate) fn io_error(source: io::Error, during: &str) -> Error {
+/// An I/O error while waiting for the reply `wait` names.
+fn read_error(source: io::Error, wait: Wait) -> Failure {
+    io_error(source, &format!("waiting for the reply to {}", wait.name()))
+}
+
+/// An I/O error while `during` (e.g. `sending a command`).
+pub(crate) fn io_error(source: io::Error, during: &str) -> Failure {
+    let during = during.to_owned();
     if is_timeout(&source) {
-        return Error::Timeout {
-            during: during.to_owned(),
-        };
+        return Failure::Timeout { during };
     }
     match source.kind() {
         io::ErrorKind::UnexpectedEof
         | io::ErrorKind::ConnectionReset
         | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionAborted => Error::Closed {
-            during: during.to_owned(),
-        },
-        _ => Error::Io {
-            during: during.to_owned(),
-            source,
+        | io::ErrorKind::ConnectionAborted => Failure::Closed { during },
+        _ => Failure::Io {
+            during,
+            reason: source.to_string(),
         },
     }
 }
 
 /// Tells a certificate problem (exit 78, fix the trust) from other handshake failures.
-fn handshake_error(error: io::Error, name: &str) -> Error {
+fn handshake_error(error: io::Error, name: &str) -> Failure {
     let tls_error = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -500,35 +492,20 @@ fn handshake_error(error: io::Error, name: &str) -> Error {
     match tls_error {
         Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
             match other.0.downcast_ref::<crate::tls::PinMismatch>() {
-                Some(mismatch) => Error::PinMismatch {
+                Some(mismatch) => Failure::PinMismatch {
                     fingerprint: mismatch.0.clone(),
                 },
-                None => Error::Certificate {
+                None => Failure::Certificate {
                     name: name.to_owned(),
                     reason: other.0.to_string(),
                 },
             }
         }
-        Some(rustls::Error::InvalidCertificate(reason)) => Error::Certificate {
-            name: name.to_owned(),
-            reason: reason.to_string(),
-        },
-        Some(rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion))
-        | Some(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13
-            | rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
-        )) => Error::Handshake {
-            reason: "the server does not speak TLS 1.2 or 1.3, and older versions are not safe \
-                     enough to use"
-                .into(),
-        },
-        Some(other) => Error::Handshake {
-            reason: other.to_string(),
-        },
-        None if is_timeout(&error) => Error::Handshake {
+        Some(other) => Failure::from_tls(&other, name),
+        None if is_timeout(&error) => Failure::Handshake {
             reason: "the server stopped answering".into(),
         },
-        None => Error::Handshake {
+        None => Failure::Handshake {
             reason: error.to_string(),
         },
     }

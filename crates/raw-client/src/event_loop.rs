@@ -1,198 +1,92 @@
 //! The event loop of a load run (`--repeat` with `--connections`). Each connection's first
-//! message goes through the dialogue in [`crate::session`], recorded; then one thread drives
-//! the rest of every connection's messages over non-blocking sockets with `poll(2)`, as
-//! Postfix's smtp-source does. (A blocking thread per connection wakes once per reply, and on
-//! a small machine those thread switches cost more than the SMTP work.)
+//! message goes through the blocking driver (`crate::client`), recorded; then one thread
+//! drives the rest of every connection's messages over non-blocking sockets with `poll(2)`,
+//! as Postfix's smtp-source does. (A blocking thread per connection wakes once per reply, and
+//! on a small machine those thread switches cost more than the SMTP work.)
 //!
-//! Each connection repeats the dialogue's transaction — MAIL, RCPT…, DATA, the message and
-//! `.` (RFC 5321 §3.3), or with pipelining the same commands as one group (RFC 2920 §3.1) —
-//! as a small state machine, a [`Lane`]. The replies are judged by the dialogue's own rule
-//! ([`crate::session::check`]); the message is rendered and dot-stuffed once and shared by all
-//! lanes. Any failure ends that connection: with QUIT where the dialogue would send one, else
-//! by dropping it (inside DATA the server then discards the unfinished message, RFC 5321
-//! §4.1.1.4).
+//! Each connection is a [`Lane`]: its socket and the same [`Session`] the blocking driver
+//! started, which goes on deciding every step (crate::session). The lane only moves bytes:
+//! it queues each flight (the message, rendered and dot-stuffed once, is shared by all
+//! lanes), hands each complete reply to the session, and enforces the deadline of the reply
+//! the session waits for.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cli::Timeouts;
-use message::Envelope;
+use cli::{Failure, Sent, Timeouts};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use transcript::Transcript;
 
-use crate::Error;
-use crate::command::Command;
+use crate::client::Open;
 use crate::connection::Connection;
-use crate::reply::Reply;
-use crate::session::{Failed, Observer, Opened, check, error_allows_quit, mail_command};
+use crate::load::Observer;
+use crate::session::{Action, Session, Wait};
 
 /// What every lane of one run shares.
 pub(crate) struct Run<'a> {
     /// The message data, dot-stuffed, ending with the `.` line.
     pub(crate) message: Arc<[u8]>,
-    /// Messages per connection, the first one included.
-    pub(crate) repeat: u32,
     pub(crate) timeouts: Timeouts,
     /// Told of each accepted message (progress bars).
     pub(crate) observer: &'a dyn Observer,
 }
 
-/// One transaction's command lines, encoded once per connection.
-struct Commands {
-    mail: Arc<[u8]>,
-    rcpts: Vec<Arc<[u8]>>,
-    data: Arc<[u8]>,
-    /// MAIL, every RCPT and DATA in one piece, for pipelining.
-    group: Arc<[u8]>,
-    quit: Arc<[u8]>,
-}
-
-impl Commands {
-    fn new(envelope: &Envelope, parameters: &[&str]) -> Result<Commands, Error> {
-        let mail: Arc<[u8]> = mail_command(envelope, parameters).encode()?.into();
-        let rcpts = envelope
-            .recipients
-            .iter()
-            .map(|recipient| Command::Rcpt(recipient.as_str()).encode().map(Arc::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        let data: Arc<[u8]> = Command::Data.encode()?.into();
-        let mut group = mail.to_vec();
-        rcpts.iter().for_each(|rcpt| group.extend_from_slice(rcpt));
-        group.extend_from_slice(&data);
-        Ok(Commands {
-            mail,
-            rcpts,
-            data,
-            group: group.into(),
-            quit: Command::Quit.encode()?.into(),
-        })
-    }
-}
-
-/// The reply a lane waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Waiting {
-    Mail,
-    Rcpt(usize),
-    Data,
-    /// The reply to the final `.`.
-    End,
-    Quit,
-}
-
-impl Waiting {
-    fn name(self) -> &'static str {
-        match self {
-            Waiting::Mail => "MAIL FROM",
-            Waiting::Rcpt(_) => "RCPT TO",
-            Waiting::Data => "DATA",
-            Waiting::End => "the end of the message data",
-            Waiting::Quit => "QUIT",
-        }
-    }
-}
-
-/// How a failing lane ends.
-enum Ending {
-    /// Say QUIT first (the dialogue's rule, [`error_allows_quit`]), then report the error.
-    Quit(Error),
-    /// Drop the connection now: the error broke it, or a QUIT could become message content.
-    Drop(Error),
-}
-
-impl From<Error> for Ending {
-    fn from(error: Error) -> Ending {
-        if error_allows_quit(&error) {
-            Ending::Quit(error)
-        } else {
-            Ending::Drop(error)
-        }
-    }
-}
-
-/// The first refusal in a pipelined group, and what was accepted.
-#[derive(Default)]
-struct Group {
-    first_error: Option<Error>,
-    mail_accepted: bool,
-    recipients_accepted: usize,
-}
-
 /// One connection in the event loop.
 pub(crate) struct Lane {
     connection: Connection,
-    commands: Commands,
-    pipelining: bool,
-    waiting: Waiting,
+    session: Session,
+    /// The reply the session waits for, and until when.
+    waiting: Wait,
     deadline: Instant,
-    /// How long a command's reply may take.
-    command_timeout: Duration,
-    /// Messages accepted on this connection so far.
-    accepted: u32,
     /// When the current message's transaction started.
     started: Instant,
     latencies: Vec<Duration>,
-    group: Group,
-    /// The error to report once the QUIT sent after it is answered.
-    after_quit: Option<Error>,
     /// `Some` once the lane is finished.
-    result: Option<Result<(), Error>>,
+    result: Option<Result<Sent, Failure>>,
 }
 
 impl Lane {
-    /// Takes over a connection whose first message was accepted, and starts the next
-    /// transaction (with pipelining, its commands are already on their way).
-    pub(crate) fn new(opened: Opened, envelope: &Envelope, run: &Run<'_>) -> Result<Lane, Failed> {
-        let Opened {
+    /// Takes over a connection whose first message was accepted, and goes on with its
+    /// dialogue (with pipelining, the next transaction's commands are already on their way).
+    pub(crate) fn new(open: Open, run: &Run<'_>) -> Lane {
+        let Open {
             mut connection,
-            outcome,
-            parameters,
-            pipelining,
-        } = opened;
-        let prepared = Commands::new(envelope, &parameters)
-            .and_then(|commands| connection.set_nonblocking(true).map(|()| commands));
-        let commands = match prepared {
-            Ok(commands) => commands,
-            Err(error) => return Err(Box::new((connection.close(), error))),
-        };
+            session,
+            latencies,
+        } = open;
         let now = Instant::now();
+        let nonblocking = connection.set_nonblocking(true);
         let mut lane = Lane {
             connection,
-            commands,
-            pipelining,
-            waiting: Waiting::Mail,
+            session,
+            waiting: Wait::Reply("MAIL FROM"),
             deadline: now + run.timeouts.command,
-            command_timeout: run.timeouts.command,
-            accepted: outcome.latencies.len() as u32,
             started: now,
-            latencies: outcome.latencies,
-            group: Group::default(),
-            after_quit: None,
+            latencies,
             result: None,
         };
-        if !pipelining {
-            let mail = lane.commands.mail.clone();
-            lane.send(&mail);
+        if let Err(failure) = nonblocking {
+            lane.session.on_failure(failure);
         }
+        lane.act(run);
         // With pipelining, replies to the next group may have come with the last reply the
-        // dialogue read: poll(2) would never report them.
-        match lane.connection.take_tls_plaintext(lane.waiting.name()) {
+        // blocking driver read: poll(2) would never report them.
+        match lane.connection.take_tls_plaintext(lane.waiting) {
             Ok(()) => lane.take_replies(run),
-            Err(error) => lane.end(Ending::Drop(error)),
+            Err(failure) => lane.fail(failure, run),
         }
-        Ok(lane)
+        lane
     }
 
     /// Closes the connection; returns its transcript, latencies and result.
-    pub(crate) fn finish(self) -> (Transcript, Vec<Duration>, Result<(), Error>) {
+    pub(crate) fn finish(self) -> (Transcript, Vec<Duration>, Result<Sent, Failure>) {
         let mut connection = self.connection;
         let _ = connection.set_nonblocking(false);
         let result = self.result.unwrap_or_else(|| {
-            Err(Error::Protocol {
-                after: "a load run".into(),
-                reason: "the connection was left unfinished".into(),
-            })
+            Err(Failure::Internal(
+                "a load run's connection was left unfinished".into(),
+            ))
         });
         (connection.close(), self.latencies, result)
     }
@@ -201,214 +95,90 @@ impl Lane {
         self.result.is_none()
     }
 
-    /// Queues a flight and writes what the socket takes now.
-    fn send(&mut self, bytes: &Arc<[u8]>) {
-        self.connection.queue(bytes.clone());
-        self.flush();
-    }
-
-    fn flush(&mut self) {
-        if let Err(error) = self.connection.write_pending() {
-            self.end(Ending::Drop(error));
-        }
-    }
-
-    fn expect(&mut self, waiting: Waiting, timeout: Duration) {
-        self.waiting = waiting;
-        self.deadline = Instant::now() + timeout;
-    }
-
-    fn end(&mut self, ending: Ending) {
-        match ending {
-            Ending::Drop(error) => self.result = Some(Err(error)),
-            Ending::Quit(error) => {
-                self.after_quit = Some(error);
-                let quit = self.commands.quit.clone();
-                self.expect(Waiting::Quit, self.command_timeout);
-                self.send(&quit);
+    /// Does what the session says until it waits for a reply or is done.
+    fn act(&mut self, run: &Run<'_>) {
+        while let Some(action) = self.session.next_action() {
+            match action {
+                Action::Write(flight) => {
+                    if flight.handshake {
+                        self.session.on_failure(Failure::Internal(
+                            "a TLS handshake in a load run's event loop".into(),
+                        ));
+                        continue;
+                    }
+                    if flight.message {
+                        self.connection.queue(run.message.clone());
+                    }
+                    if !flight.commands.is_empty() {
+                        self.connection.queue(flight.commands);
+                    }
+                    if let Err(failure) = self.connection.write_pending() {
+                        self.session.on_failure(failure);
+                    }
+                }
+                Action::Read(wait) => {
+                    self.waiting = wait;
+                    let timeout = if wait.is_data_end() {
+                        run.timeouts.data_end
+                    } else {
+                        run.timeouts.command
+                    };
+                    self.deadline = Instant::now() + timeout;
+                    return;
+                }
+                Action::Note(note) => self.connection.transcript.note(note),
+                Action::Transaction => self.started = Instant::now(),
+                Action::Accepted(_) => {
+                    self.latencies.push(self.started.elapsed());
+                    self.started = Instant::now();
+                    run.observer.message_sent();
+                }
+                Action::StopRecording => self.connection.set_recording(false),
+                Action::Done(result) => {
+                    self.result = Some(result);
+                    return;
+                }
             }
         }
     }
 
+    /// The driver failed (a read, a write, a deadline): the session decides what follows.
+    fn fail(&mut self, failure: Failure, run: &Run<'_>) {
+        self.session.on_failure(failure);
+        self.act(run);
+    }
+
     /// Handles what `poll` reported for this lane's socket.
     fn service(&mut self, events: PollFlags, run: &Run<'_>) {
-        if events.contains(PollFlags::OUT) {
-            self.flush();
+        if events.contains(PollFlags::OUT)
+            && let Err(failure) = self.connection.write_pending()
+        {
+            self.fail(failure, run);
         }
         if !self.active() || !events.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
             return;
         }
-        if let Err(error) = self.connection.read_available(self.waiting.name()) {
-            self.end_waiting(error);
+        if let Err(failure) = self.connection.read_available(self.waiting) {
+            self.fail(failure, run);
             return;
         }
         self.take_replies(run);
     }
 
-    /// Handles every complete reply read so far.
+    /// Hands every complete reply read so far to the session.
     fn take_replies(&mut self, run: &Run<'_>) {
         while self.active() {
-            match self.connection.take_reply(self.waiting.name()) {
-                Ok(Some(reply)) => self.on_reply(reply, run),
+            match self.connection.take_reply(self.waiting) {
+                Ok(Some(reply)) => {
+                    let unread = self.connection.unread_input().len();
+                    self.session.on_reply(reply, unread);
+                    self.act(run);
+                }
                 Ok(None) => break,
-                Err(error) => self.end_waiting(error),
+                Err(failure) => self.fail(failure, run),
             }
         }
     }
-
-    /// A read failed or timed out: the lane ends, quietly if only QUIT's reply was missing.
-    fn end_waiting(&mut self, error: Error) {
-        if self.waiting == Waiting::Quit {
-            self.result = Some(self.after_quit.take().map_or(Ok(()), Err));
-        } else {
-            self.end(Ending::Drop(error));
-        }
-    }
-
-    fn on_reply(&mut self, reply: Reply, run: &Run<'_>) {
-        if let Err(ending) = self.step(reply, run) {
-            self.end(ending);
-        }
-    }
-
-    /// The transaction, one reply at a time.
-    fn step(&mut self, reply: Reply, run: &Run<'_>) -> Result<(), Ending> {
-        let command = self.command_timeout;
-        let recipients = self.commands.rcpts.len();
-        match (self.waiting, self.pipelining) {
-            (Waiting::Mail, false) => {
-                judge(reply, |code| code == 250, || shown(&self.commands.mail))?;
-                let rcpt = self.commands.rcpts[0].clone();
-                self.expect(Waiting::Rcpt(0), command);
-                self.send(&rcpt);
-            }
-            (Waiting::Rcpt(index), false) => {
-                let rcpt = &self.commands.rcpts[index];
-                judge(reply, |code| matches!(code, 250 | 251), || shown(rcpt))?;
-                let (next, bytes) = match self.commands.rcpts.get(index + 1) {
-                    Some(next) => (Waiting::Rcpt(index + 1), next.clone()),
-                    None => (Waiting::Data, self.commands.data.clone()),
-                };
-                self.expect(next, command);
-                self.send(&bytes);
-            }
-            (Waiting::Data, false) => {
-                judge(reply, |code| code == 354, || "DATA".into())?;
-                self.expect(Waiting::End, run.timeouts.data_end);
-                self.send(&run.message);
-            }
-            (Waiting::Mail, true) => {
-                let result = judge(reply, |code| code == 250, || shown(&self.commands.mail));
-                self.group.mail_accepted = self.remember(result);
-                self.expect(Waiting::Rcpt(0), command);
-            }
-            (Waiting::Rcpt(index), true) => {
-                let rcpt = &self.commands.rcpts[index];
-                let result = judge(reply, |code| matches!(code, 250 | 251), || shown(rcpt));
-                if self.remember(result) {
-                    self.group.recipients_accepted += 1;
-                }
-                let next = if index + 1 < recipients {
-                    Waiting::Rcpt(index + 1)
-                } else {
-                    Waiting::Data
-                };
-                self.expect(next, command);
-            }
-            (Waiting::Data, true) => {
-                let group = std::mem::take(&mut self.group);
-                if let Some(error) = group.first_error {
-                    // A 354 means the server now reads message data: never send the message
-                    // after a refusal, and never a QUIT that would become its content.
-                    return Err(if reply.code == 354 {
-                        Ending::Drop(error)
-                    } else {
-                        Ending::from(error)
-                    });
-                }
-                judge(reply, |code| code == 354, || "DATA".into())?;
-                // RFC 2920 §3.1: the message, its `.` and the next group (or QUIT) in one write.
-                let more = self.accepted + 1 < run.repeat;
-                let trailer = if more {
-                    self.commands.group.clone()
-                } else {
-                    self.commands.quit.clone()
-                };
-                self.expect(Waiting::End, run.timeouts.data_end);
-                self.connection.queue(run.message.clone());
-                self.send(&trailer);
-            }
-            (Waiting::End, _) => {
-                let in_flight = self.pipelining;
-                let more = self.accepted + 1 < run.repeat;
-                let verdict = judge(reply, |code| code == 250, || "the message data".into());
-                if let Err(error) = verdict {
-                    return Err(match (in_flight, more) {
-                        // The next group is on its way: its DATA may be answered 354.
-                        (true, true) => Ending::Drop(error),
-                        // The QUIT is on its way already.
-                        (true, false) => {
-                            self.after_quit = Some(error);
-                            self.expect(Waiting::Quit, command);
-                            return Ok(());
-                        }
-                        (false, _) => Ending::from(error),
-                    });
-                }
-                self.accepted += 1;
-                self.latencies.push(self.started.elapsed());
-                run.observer.message_sent();
-                self.started = Instant::now();
-                match (more, in_flight) {
-                    (true, true) => self.expect(Waiting::Mail, command),
-                    (true, false) => {
-                        let mail = self.commands.mail.clone();
-                        self.expect(Waiting::Mail, command);
-                        self.send(&mail);
-                    }
-                    (false, true) => self.expect(Waiting::Quit, command),
-                    (false, false) => {
-                        let quit = self.commands.quit.clone();
-                        self.expect(Waiting::Quit, command);
-                        self.send(&quit);
-                    }
-                }
-            }
-            (Waiting::Quit, _) => {
-                self.result = Some(self.after_quit.take().map_or(Ok(()), Err));
-            }
-        }
-        Ok(())
-    }
-
-    /// Keeps the first refusal of a pipelined group; returns whether this reply was positive.
-    fn remember(&mut self, result: Result<Reply, Error>) -> bool {
-        match result {
-            Ok(_) => true,
-            Err(error) => {
-                self.group.first_error.get_or_insert(error);
-                false
-            }
-        }
-    }
-}
-
-/// [`check`], naming the command only when the reply is not the expected one.
-fn judge(
-    reply: Reply,
-    expected: fn(u16) -> bool,
-    command: impl FnOnce() -> String,
-) -> Result<Reply, Error> {
-    if expected(reply.code) {
-        Ok(reply)
-    } else {
-        check(reply, &command(), expected)
-    }
-}
-
-/// A command line as shown in errors, without its CRLF.
-fn shown(line: &[u8]) -> String {
-    String::from_utf8_lossy(line).trim_end().to_owned()
 }
 
 /// Drives every lane until each has finished: waits in `poll(2)` for the sockets that have
@@ -421,10 +191,8 @@ pub(crate) fn drive(lanes: &mut [Lane], run: &Run<'_>) {
         let mut next_deadline: Option<Instant> = None;
         for lane in lanes.iter_mut().filter(|lane| lane.active()) {
             if lane.deadline <= now {
-                let waiting = lane.waiting.name();
-                lane.end_waiting(Error::Timeout {
-                    during: format!("waiting for the reply to {waiting}"),
-                });
+                let late = lane.waiting.timed_out(false);
+                lane.fail(late, run);
             }
             if lane.active() {
                 next_deadline = Some(next_deadline.map_or(lane.deadline, |d| d.min(lane.deadline)));
@@ -455,10 +223,11 @@ pub(crate) fn drive(lanes: &mut [Lane], run: &Run<'_>) {
                 Err(errno) => {
                     let source = std::io::Error::from(errno);
                     for &index in &active {
-                        lanes[index].end(Ending::Drop(Error::Io {
+                        let failure = Failure::Io {
                             during: "waiting for replies (poll)".into(),
-                            source: std::io::Error::new(source.kind(), source.to_string()),
-                        }));
+                            reason: source.to_string(),
+                        };
+                        lanes[index].fail(failure, run);
                     }
                     return;
                 }

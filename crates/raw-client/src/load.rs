@@ -5,13 +5,30 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cli::Job;
+use cli::{Failure, Job, Sent};
 use transcript::Transcript;
 
-use crate::Error;
+use crate::Settings;
+use crate::client::{self, Ended, Until};
 use crate::data::DotStuffer;
 use crate::event_loop::{self, Lane, Run};
-use crate::session::{After, Observer, Settings, open_and_send};
+
+/// What a caller hears while sending, for progress bars. A closure `Fn()` is an observer
+/// that hears only of accepted messages.
+pub trait Observer: Sync {
+    /// The server accepted one more message.
+    fn message_sent(&self) {}
+    /// `bytes` more of the message (as rendered, before dot-stuffing) went to the socket.
+    fn data_sent(&self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+impl<F: Fn() + Sync> Observer for F {
+    fn message_sent(&self) {
+        self()
+    }
+}
 
 /// What a load run measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +41,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Each message's time from MAIL to the reply to its `.`, sorted.
     pub latencies: Vec<Duration>,
+    /// What went wrong after messages were accepted (a lost reply to QUIT).
+    pub warnings: Vec<cli::Warning>,
 }
 
 impl Report {
@@ -73,93 +92,89 @@ pub fn send_many(
     settings: &Settings,
     connections: u32,
     observer: &dyn Observer,
-) -> (Transcript, Result<Report, Error>) {
+) -> (Transcript, Result<Report, Failure>) {
     let connections = connections.max(1);
     let started = Instant::now();
     let shared = settings.repeat > 1 && job.message.expected_len() <= SHARED_MESSAGE_LIMIT;
     let message = if shared {
         match render_once(job) {
             Ok(message) => Some(message),
-            Err(error) => return (Transcript::new(), Err(error)),
+            Err(failure) => return (Transcript::new(), Err(failure)),
         }
     } else {
         None
     };
-    let after = if message.is_some() {
-        After::HandOff
+    let until = if message.is_some() {
+        Until::FirstMessage
     } else {
-        After::Quit
+        Until::Done
     };
-    let opened: Vec<_> = std::thread::scope(|scope| {
+    let opened: Vec<Ended> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
-            .map(|_| scope.spawn(|| open_and_send(job, settings, observer, after)))
+            .map(|_| scope.spawn(|| client::open(job, settings, observer, until)))
             .collect();
         handles
             .into_iter()
             .map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(Box::new((
-                        Transcript::new(),
-                        Error::Protocol {
-                            after: "a load run".into(),
-                            reason: "a connection thread panicked".into(),
-                        },
-                    )))
+                handle.join().unwrap_or_else(|_| Ended::Done {
+                    transcript: Transcript::new(),
+                    result: Err(Failure::Internal("a connection thread panicked".into())),
+                    latencies: Vec::new(),
                 })
             })
             .collect()
     });
-    let results: Vec<(Transcript, Vec<Duration>, Result<(), Error>)> = match message {
-        Some(message) => {
-            let run = Run {
-                message,
-                repeat: settings.repeat,
-                timeouts: job.timeouts,
-                observer,
-            };
-            let envelope = job.message.envelope();
-            let mut lanes = Vec::new();
-            let mut failed = Vec::new();
-            for opened in opened {
-                match opened.and_then(|opened| Lane::new(opened, envelope, &run)) {
-                    Ok(lane) => lanes.push(lane),
-                    Err(failure) => {
-                        let (transcript, error) = *failure;
-                        failed.push((transcript, Vec::new(), Err(error)));
-                    }
-                }
-            }
-            event_loop::drive(&mut lanes, &run);
-            // Connection order does not matter for the report, except that a failed set-up
-            // is reported first: it explains more than a later failure.
-            failed.extend(lanes.into_iter().map(Lane::finish));
-            failed
+    let mut results: Vec<(Transcript, Vec<Duration>, Result<Sent, Failure>)> = Vec::new();
+    let mut lanes = Vec::new();
+    let run = message.map(|message| Run {
+        message,
+        timeouts: job.timeouts,
+        observer,
+    });
+    for ended in opened {
+        match (ended, &run) {
+            (
+                Ended::Done {
+                    transcript,
+                    result,
+                    latencies,
+                },
+                _,
+            ) => results.push((transcript, latencies, result)),
+            (Ended::HandedOff(open), Some(run)) => lanes.push(Lane::new(*open, run)),
+            (Ended::HandedOff(open), None) => results.push((
+                open.connection.close(),
+                open.latencies,
+                Err(Failure::Internal(
+                    "a connection was handed off without a run".into(),
+                )),
+            )),
         }
-        None => opened
-            .into_iter()
-            .map(|opened| match opened {
-                Ok(opened) => (opened.connection.close(), opened.outcome.latencies, Ok(())),
-                Err(failure) => {
-                    let (transcript, error) = *failure;
-                    (transcript, Vec::new(), Err(error))
-                }
-            })
-            .collect(),
-    };
+    }
+    if let Some(run) = &run {
+        event_loop::drive(&mut lanes, run);
+    }
+    // Connection order does not matter for the report, except that a connection that failed
+    // before its first message is reported first: it explains more than a later failure.
+    results.extend(lanes.into_iter().map(Lane::finish));
     let elapsed = started.elapsed();
     let mut first_transcript = None;
     let mut latencies = Vec::new();
     let mut first_error = None;
+    let mut warnings = Vec::new();
     for (transcript, lane_latencies, result) in results {
         first_transcript.get_or_insert(transcript);
         latencies.extend(lane_latencies);
-        if let Err(error) = result {
-            first_error.get_or_insert(error);
+        match result {
+            Ok(sent) => warnings.extend(sent.warnings),
+            Err(failure) => {
+                first_error.get_or_insert(failure);
+            }
         }
     }
     let transcript = first_transcript.unwrap_or_default();
-    if let Some(error) = first_error {
-        return (transcript, Err(error));
+    if let Some(failure) = first_error {
+        return (transcript, Err(failure));
     }
     latencies.sort_unstable();
     let report = Report {
@@ -167,18 +182,19 @@ pub fn send_many(
         connections,
         elapsed,
         latencies,
+        warnings,
     };
     (transcript, Ok(report))
 }
 
 /// The message data as it goes on the wire: rendered, dot-stuffed, ending with `.`.
-fn render_once(job: &Job) -> Result<Arc<[u8]>, Error> {
+fn render_once(job: &Job) -> Result<Arc<[u8]>, Failure> {
     let size = usize::try_from(job.message.expected_len()).unwrap_or(0);
     let mut stuffer = DotStuffer::new(Vec::with_capacity(size + size / 32 + 8));
-    job.message.render(&mut stuffer).map_err(Error::Message)?;
-    let data = stuffer.finish_unflushed().map_err(|source| Error::Io {
+    job.message.render(&mut stuffer)?;
+    let data = stuffer.finish_unflushed().map_err(|source| Failure::Io {
         during: "rendering the message".into(),
-        source,
+        reason: source.to_string(),
     })?;
     Ok(data.into())
 }
@@ -194,6 +210,7 @@ mod tests {
             connections: 1,
             elapsed: Duration::from_secs(2),
             latencies: (1..=10).map(Duration::from_millis).collect(),
+            warnings: Vec::new(),
         };
         assert_eq!(report.percentile(50.0), Duration::from_millis(5));
         assert_eq!(report.percentile(90.0), Duration::from_millis(9));

@@ -31,7 +31,7 @@ struct Arguments {
 const LARGE_MESSAGE: u64 = 4 * 1024 * 1024;
 
 fn main() {
-    let arguments = Arguments::parse();
+    let arguments: Arguments = cli::parse_arguments();
     let settings = raw_client::Settings {
         pipelining: arguments.pipelining,
         repeat: arguments.repeat,
@@ -60,7 +60,11 @@ fn main() {
         if let (true, Ok(report)) = (load, &result) {
             eprintln!("raw-client: {}", report.summary());
         }
-        (transcript, result.map(|_| ()).map_err(Into::into))
+        let sent = result.map(|report| cli::Sent {
+            reply: None,
+            warnings: report.warnings,
+        });
+        (transcript, sent)
     });
     std::process::exit(status);
 }

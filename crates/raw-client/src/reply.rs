@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use cli::{ServerReply, Violation};
+
 /// The longest reply line accepted, CRLF included. RFC 5321 §4.5.3.1.5 sets 512 octets, but
 /// real servers send longer texts; 1000 (the text-line limit) is what lettre accepts too.
 pub const MAX_LINE: usize = 1000;
@@ -32,54 +34,35 @@ impl Reply {
         (200..300).contains(&self.code)
     }
 
-    /// The whole reply as one quoted line for error messages: `550 5.1.1 no such user`.
-    pub fn quoted(&self) -> String {
-        let text = self.lines.join(" ");
-        let text = text.trim();
-        if text.is_empty() {
-            format!("\"{}\"", self.code)
-        } else {
-            format!("\"{} {}\"", self.code, text)
+    /// The reply as failures quote it (`"550 5.1.1 no such user"`).
+    pub fn shown(&self) -> ServerReply {
+        ServerReply {
+            code: self.code,
+            lines: self.lines.clone(),
+        }
+    }
+}
+
+impl From<Reply> for ServerReply {
+    fn from(reply: Reply) -> ServerReply {
+        ServerReply {
+            code: reply.code,
+            lines: reply.lines,
         }
     }
 }
 
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.quoted())
+        self.shown().fmt(f)
     }
-}
-
-/// Why bytes from the server are not a reply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReplyError {
-    /// The line does not start with a valid reply code and separator.
-    #[error("the server sent a line that is not an SMTP reply: {0:?}")]
-    Malformed(String),
-    /// A continuation line carries another code than the first line.
-    #[error("the server mixed reply codes {first} and {other} in one reply")]
-    MixedCodes {
-        /// The first line's code.
-        first: u16,
-        /// The differing code.
-        other: u16,
-    },
-    /// A line ended in a bare LF or contained a bare CR.
-    #[error("the server ended a reply line without CRLF")]
-    BareLineEnding,
-    /// A line exceeded [`MAX_LINE`].
-    #[error("the server sent a reply line longer than {MAX_LINE} octets")]
-    LineTooLong,
-    /// The reply exceeded [`MAX_LINES`].
-    #[error("the server sent a reply of more than {MAX_LINES} lines")]
-    TooManyLines,
 }
 
 /// Parses one reply from the start of `input`.
 ///
 /// Returns `Ok(Some((reply, used)))` with the number of bytes it took, `Ok(None)` when more
 /// bytes are needed, or an error when the bytes can never become a valid reply.
-pub fn parse(input: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
+pub fn parse(input: &[u8]) -> Result<Option<(Reply, usize)>, Violation> {
     let mut used = 0;
     let mut code = None;
     let mut enhanced = None;
@@ -88,19 +71,19 @@ pub fn parse(input: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
         let rest = &input[used..];
         let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
             if rest.len() >= MAX_LINE {
-                return Err(ReplyError::LineTooLong);
+                return Err(Violation::LineTooLong { max: MAX_LINE });
             }
             return Ok(None);
         };
         let line = &rest[..=lf];
         if line.len() > MAX_LINE {
-            return Err(ReplyError::LineTooLong);
+            return Err(Violation::LineTooLong { max: MAX_LINE });
         }
         let Some(body) = line.strip_suffix(b"\r\n") else {
-            return Err(ReplyError::BareLineEnding);
+            return Err(Violation::BareLineEnding);
         };
         if body.contains(&b'\r') {
-            return Err(ReplyError::BareLineEnding);
+            return Err(Violation::BareLineEnding);
         }
         let (this_code, last, text) = parse_line(body)?;
         match code {
@@ -109,7 +92,7 @@ pub fn parse(input: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
                 enhanced = enhanced_code(this_code, &text);
             }
             Some(first) if first != this_code => {
-                return Err(ReplyError::MixedCodes {
+                return Err(Violation::MixedCodes {
                     first,
                     other: this_code,
                 });
@@ -130,14 +113,14 @@ pub fn parse(input: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
             )));
         }
         if lines.len() >= MAX_LINES {
-            return Err(ReplyError::TooManyLines);
+            return Err(Violation::TooManyLines { max: MAX_LINES });
         }
     }
 }
 
 /// One line without CRLF: code, whether it is the last line, and its text.
-fn parse_line(body: &[u8]) -> Result<(u16, bool, String), ReplyError> {
-    let malformed = || ReplyError::Malformed(String::from_utf8_lossy(body).into_owned());
+fn parse_line(body: &[u8]) -> Result<(u16, bool, String), Violation> {
+    let malformed = || Violation::NotAReply(String::from_utf8_lossy(body).into_owned());
     let digits = body.get(..3).ok_or_else(malformed)?;
     let valid = matches!(digits[0], b'2'..=b'5')
         && matches!(digits[1], b'0'..=b'5')
@@ -241,22 +224,22 @@ mod tests {
 
     #[test]
     fn malformed_replies() {
-        let cases: &[(&[u8], ReplyError)] = &[
-            (b"hello\r\n", ReplyError::Malformed("hello".into())),
-            (b"150 x\r\n", ReplyError::Malformed("150 x".into())),
-            (b"260 x\r\n", ReplyError::Malformed("260 x".into())),
-            (b"25x x\r\n", ReplyError::Malformed("25x x".into())),
-            (b"250x\r\n", ReplyError::Malformed("250x".into())),
-            (b"25\r\n", ReplyError::Malformed("25".into())),
+        let cases: &[(&[u8], Violation)] = &[
+            (b"hello\r\n", Violation::NotAReply("hello".into())),
+            (b"150 x\r\n", Violation::NotAReply("150 x".into())),
+            (b"260 x\r\n", Violation::NotAReply("260 x".into())),
+            (b"25x x\r\n", Violation::NotAReply("25x x".into())),
+            (b"250x\r\n", Violation::NotAReply("250x".into())),
+            (b"25\r\n", Violation::NotAReply("25".into())),
             (
                 b"250-a\r\n251 b\r\n",
-                ReplyError::MixedCodes {
+                Violation::MixedCodes {
                     first: 250,
                     other: 251,
                 },
             ),
-            (b"250 ok\n", ReplyError::BareLineEnding),
-            (b"250 o\rk\r\n", ReplyError::BareLineEnding),
+            (b"250 ok\n", Violation::BareLineEnding),
+            (b"250 o\rk\r\n", Violation::BareLineEnding),
         ];
         for (input, want) in cases {
             assert_eq!(parse(input).as_ref(), Err(want), "{input:?}");
@@ -269,18 +252,21 @@ mod tests {
         long.resize(MAX_LINE + 10, b'x');
         assert_eq!(
             parse(&long),
-            Err(ReplyError::LineTooLong),
+            Err(Violation::LineTooLong { max: MAX_LINE }),
             "without CRLF yet"
         );
         long.extend_from_slice(b"\r\n");
-        assert_eq!(parse(&long), Err(ReplyError::LineTooLong));
+        assert_eq!(parse(&long), Err(Violation::LineTooLong { max: MAX_LINE }));
         let endless = b"250-x\r\n".repeat(MAX_LINES + 1);
-        assert_eq!(parse(&endless), Err(ReplyError::TooManyLines));
+        assert_eq!(
+            parse(&endless),
+            Err(Violation::TooManyLines { max: MAX_LINES })
+        );
     }
 
     #[test]
     fn quoted_for_errors() {
         let (reply, _) = ok(b"550-5.7.1 line one\r\n550 5.7.1 line two\r\n");
-        assert_eq!(reply.quoted(), "\"550 5.7.1 line one 5.7.1 line two\"");
+        assert_eq!(reply.to_string(), "\"550 5.7.1 line one 5.7.1 line two\"");
     }
 }

@@ -1,758 +1,884 @@
-//! The SMTP dialogue, step by step, in the order of RFC 5321 §3.
+//! The SMTP dialogue, step by step, in the order of RFC 5321 §3 — as a state machine that
+//! does no I/O.
 //!
-//! By default every command is written and its reply read before the next one, exactly as
-//! lettre does, so the two clients' transcripts are identical. `--pipelining` (RFC 2920)
-//! groups commands into as few writes as the RFCs allow: `AUTH PLAIN` with its initial
-//! response, MAIL, every RCPT and DATA in one flight; the message, its `.` and the next
-//! transaction's commands (or QUIT) in the next.
+//! A [`Session`] is fed the server's replies ([`Session::on_reply`]) and says what to do
+//! next ([`Action`]): write a flight of command lines (after a TLS handshake, or after the
+//! message data), read the next reply within a time limit, or stop with a verdict. The socket
+//! belongs to a driver: `crate::client` drives one send with blocking reads and writes, and a
+//! load run's `crate::event_loop` drives many connections over `poll(2)`. Both run this same
+//! machine, so every rule of the dialogue — what each reply means, which commands may share a
+//! flight (RFC 2920), when QUIT may still be said after an error — lives here and only here.
+//!
+//! By default every command is its own flight and its reply is read before the next one,
+//! exactly as lettre does, so the two clients' transcripts are identical. With pipelining
+//! (`--pipelining`, when the server offers PIPELINING) `AUTH PLAIN` with its initial
+//! response, MAIL, every RCPT and DATA form one flight, and the message, its `.` and the next
+//! transaction's commands (or QUIT) the next.
 
-use std::io::{BufWriter, Write};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use cli::{Credentials, Job, TlsMode};
+use cli::{Credentials, Failure, Job, Sent, ServerReply, TlsMode, Violation, Warning};
 use message::Envelope;
-use rustls::ClientConfig;
-use transcript::Transcript;
 
+use crate::auth::Mechanism;
 use crate::command::{Command, Extensions};
-use crate::connection::{Connection, io_error};
-use crate::data::DotStuffer;
 use crate::reply::Reply;
-use crate::{Error, tls};
 
-/// Choices only raw-client has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
-    /// Group commands into flights when the server offers PIPELINING (RFC 2920).
+/// Bytes to write, shared: a load run encodes its commands once and writes them many times.
+pub type Bytes = Arc<[u8]>;
+
+/// What the dialogue needs from the job: no socket, no file, no clock.
+#[derive(Debug, Clone)]
+pub struct Dialogue {
+    /// The EHLO name.
+    pub helo_name: String,
+    /// How the connection is protected.
+    pub tls: TlsMode,
+    /// AUTH credentials, if any.
+    pub credentials: Option<Credentials>,
+    /// AUTH may go over a connection without TLS.
+    pub allow_plaintext_auth: bool,
+    /// MAIL FROM, RCPT TO, and whether the message needs SMTPUTF8 or 8BITMIME.
+    pub envelope: Envelope,
+    /// The message's size in octets, for the server's SIZE limit (RFC 1870).
+    pub message_size: u64,
+    /// Pipeline commands when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
-    /// Send the message this many times on the one connection.
-    pub repeat: u32,
+    /// How many times the message is sent on this connection (1, or `--repeat`).
+    pub messages: u32,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            pipelining: false,
-            repeat: 1,
-        }
-    }
-}
-
-/// What a caller hears while sending, for progress bars. A closure `Fn()` is an observer
-/// that hears only of accepted messages.
-pub trait Observer: Sync {
-    /// The server accepted one more message.
-    fn message_sent(&self) {}
-    /// `bytes` more of the message (as rendered, before dot-stuffing) went to the socket.
-    fn data_sent(&self, bytes: u64) {
-        let _ = bytes;
-    }
-}
-
-impl<F: Fn() + Sync> Observer for F {
-    fn message_sent(&self) {
-        self()
-    }
-}
-
-/// The messages the server accepted on one connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// The reply to the end of the last message's data, e.g. `250 2.0.0 Ok: queued as 000001`.
-    pub reply: Reply,
-    /// For each message, the time from its MAIL command to the reply to its final `.`.
-    pub latencies: Vec<Duration>,
-}
-
-/// Sends the job's message; returns the transcript whatever happened.
-pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Outcome, Error>) {
-    send_observed(job, settings, &|| {})
-}
-
-/// Like [`send`], telling `observer` about progress (for progress bars).
-pub fn send_observed(
-    job: &Job,
-    settings: &Settings,
-    observer: &dyn Observer,
-) -> (Transcript, Result<Outcome, Error>) {
-    match open_and_send(job, settings, observer, After::Quit) {
-        Ok(opened) => (opened.connection.close(), Ok(opened.outcome)),
-        Err(failed) => {
-            let (transcript, error) = *failed;
-            (transcript, Err(error))
-        }
-    }
-}
-
-/// A connection that failed: its transcript, and why.
-pub(crate) type Failed = Box<(Transcript, Error)>;
-
-/// What the dialogue does once its first message is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum After {
-    /// Send the rest of the `--repeat` messages, then QUIT.
-    Quit,
-    /// Stop and hand the open connection to a load run's event loop (`crate::event_loop`),
-    /// which sends the rest. With pipelining the next transaction's commands are already on
-    /// their way, in the same write as the first message's `.`.
-    HandOff,
-}
-
-/// How many messages a connection sends, and what happens after the first.
-#[derive(Debug, Clone, Copy)]
-struct Messages {
-    repeat: u32,
-    after: After,
-}
-
-/// A connection after its dialogue: closed by the caller, or handed to the event loop.
-pub(crate) struct Opened {
-    pub(crate) connection: Connection,
-    pub(crate) outcome: Outcome,
-    /// The MAIL parameters the server's extensions called for.
-    pub(crate) parameters: Vec<&'static str>,
-    /// Whether commands are pipelined on this connection (RFC 2920).
-    pub(crate) pipelining: bool,
-}
-
-/// Connects and runs the dialogue; on error, says QUIT where it still may, closes, and
-/// returns the transcript.
-pub(crate) fn open_and_send(
-    job: &Job,
-    settings: &Settings,
-    observer: &dyn Observer,
-    after: After,
-) -> Result<Opened, Failed> {
-    let mut transcript = Transcript::new();
-    let (host, port) = job
-        .endpoint()
-        .map_err(|failure| Box::new((Transcript::new(), failure.into())))?;
-    let tls_config = match job.tls {
-        TlsMode::None => None,
-        TlsMode::StartTls | TlsMode::Implicit => Some(
-            tls::client_config(&job.verify)
-                .map_err(|error| Box::new((Transcript::new(), error)))?,
-        ),
-    };
-    if job.verify.insecure {
-        transcript.note("certificate verification disabled (--insecure)");
-    }
-    let mut connection = Connection::connect(
-        &host,
-        port,
-        &job.peer(),
-        job.timeouts.command,
-        &mut transcript,
-    )
-    .map_err(|error| Box::new((std::mem::take(&mut transcript), error)))?;
-    let mut state = State::Commands;
-    let result = dialogue(
-        &mut connection,
-        &mut state,
-        job,
-        settings,
-        tls_config,
-        observer,
-        after,
-    );
-    match result {
-        Ok((outcome, parameters, pipelining)) => Ok(Opened {
-            connection,
-            outcome,
-            parameters,
+impl Dialogue {
+    /// The dialogue for `job`, sending its message `messages` times.
+    pub fn for_job(job: &Job, pipelining: bool, messages: u32) -> Dialogue {
+        Dialogue {
+            helo_name: job.helo_name.clone(),
+            tls: job.tls,
+            credentials: job.credentials.clone(),
+            allow_plaintext_auth: job.allow_plaintext_auth,
+            envelope: job.message.envelope().clone(),
+            message_size: job.message.expected_len(),
             pipelining,
-        }),
-        Err(error) => {
-            if state == State::Commands && error_allows_quit(&error) {
-                quit(&mut connection);
-            }
-            Err(Box::new((connection.close(), error)))
+            messages: messages.max(1),
         }
     }
 }
 
-/// Where the dialogue is, which decides whether `QUIT` may still be sent after an error.
+/// What to write in one go. The parts are written in this order: the TLS handshake, the
+/// message data, the command lines — all in as few TCP segments as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flight {
+    /// Run the TLS handshake first (RFC 3207 §4 after `220`, or RFC 8314 §3 on connect); the
+    /// commands then leave in the same write as the client's Finished message.
+    pub handshake: bool,
+    /// Write the message data first: dot-stuffed, ending with the `.` line (RFC 5321 §4.5.2).
+    pub message: bool,
+    /// Command lines, as `Command::encode` wrote them.
+    pub commands: Bytes,
+}
+
+/// The reply a driver waits for, which decides its time limit and how a timeout is worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The greeting, the first thing a server says.
+    Greeting,
+    /// The reply to this command (as named in errors).
+    Reply(&'static str),
+    /// The reply to the end of the message data: the data timeout applies (RFC 5321
+    /// §4.5.3.2.6).
+    DataEnd,
+}
+
+impl Wait {
+    /// What the client waits for, as errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wait::Greeting => "the greeting",
+            Wait::Reply(command) => command,
+            Wait::DataEnd => "the end of the message data",
+        }
+    }
+
+    /// Whether the data timeout applies instead of the command timeout.
+    pub fn is_data_end(self) -> bool {
+        self == Wait::DataEnd
+    }
+
+    /// The failure when the reply did not come in time. `received_nothing`: the server has
+    /// not sent a single byte since the connection opened (a ClientHello-expecting port).
+    pub fn timed_out(self, received_nothing: bool) -> Failure {
+        match self {
+            Wait::Greeting if received_nothing => Failure::NoGreeting,
+            Wait::DataEnd => Failure::DataTimeout,
+            _ => Failure::Timeout {
+                during: format!("waiting for the reply to {}", self.name()),
+            },
+        }
+    }
+
+    /// The failure when the server closed the connection instead of answering.
+    pub fn closed(self) -> Failure {
+        Failure::Closed {
+            during: format!("waiting for the reply to {}", self.name()),
+        }
+    }
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this flight.
+    Write(Flight),
+    /// Read the next reply (waiting at most the time [`Wait`] calls for) and hand it to
+    /// [`Session::on_reply`].
+    Read(Wait),
+    /// A remark for the transcript.
+    Note(String),
+    /// A transaction begins with the MAIL command in the next (or the last) flight.
+    Transaction,
+    /// The server accepted one more message with this reply.
+    Accepted(ServerReply),
+    /// Stop recording the transcript: a load run records its first message only.
+    StopRecording,
+    /// The dialogue is over: close the connection and report this.
+    Done(Result<Sent, Failure>),
+}
+
+/// Which reply the session waits for, step by step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Between commands: QUIT is allowed.
-    Commands,
-    /// After STARTTLS was accepted and before the handshake finished: nothing may be sent.
-    AwaitingTls,
-    /// Inside the message data: QUIT would become message content, so the connection is
-    /// dropped instead and the server discards the unfinished message (RFC 5321 §4.1.1.4).
-    /// Also after a pipelined MAIL, RCPT… DATA group whose replies are not read yet: its DATA
-    /// may still be answered 354.
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Auth {
+        mechanism: Mechanism,
+        challenges: u8,
+    },
+    Mail,
+    Rcpt(usize),
+    Data,
+    DataEnd,
+    /// The replies to a pipelined group, in order.
+    Group(GroupReply),
+    /// The reply to a lone `.` that ends DATA after a pipelined refusal (RFC 2920 §3.1).
+    EmptyData,
+    Quit,
+    Done,
+}
+
+/// Which reply of a pipelined group comes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupReply {
+    Auth,
+    Mail,
+    Rcpt(usize),
     Data,
 }
 
-fn dialogue(
-    connection: &mut Connection,
-    state: &mut State,
-    job: &Job,
-    settings: &Settings,
-    tls_config: Option<Arc<ClientConfig>>,
-    observer: &dyn Observer,
-    after: After,
-) -> Result<(Outcome, Vec<&'static str>, bool), Error> {
-    let envelope = job.message.envelope();
-    if let (TlsMode::Implicit, Some(config)) = (job.tls, &tls_config) {
-        tls_on_connect(connection, job, config.clone())?;
-    }
-    greeting(connection)?;
-    let mut extensions = ehlo(connection, job)?;
-    if let (TlsMode::StartTls, Some(config)) = (job.tls, &tls_config) {
-        starttls(connection, state, job, &extensions, config.clone())?;
-        // RFC 3207 §4.2: discard everything learned before TLS and ask again. The EHLO went
-        // out with the client's TLS Finished; here comes its reply.
-        extensions = ehlo_reply(connection, job)?;
-    }
-    let pipelining = settings.pipelining && extensions.pipelining;
-    let mut pipelined_auth = None;
-    if let Some(credentials) = &job.credentials {
-        if pipelining && can_pipeline_auth(connection, job, &extensions) {
-            pipelined_auth = Some(plain_initial_response(credentials));
-        } else {
-            authenticate(connection, job, &extensions, credentials)?;
+/// One transaction's command lines, encoded once.
+#[derive(Debug, Clone)]
+struct Transaction {
+    /// `MAIL FROM:<…>` with the parameters the message needs.
+    mail: Bytes,
+    rcpts: Vec<Bytes>,
+    data: Bytes,
+    /// MAIL, every RCPT and DATA in one piece, for pipelining.
+    group: Bytes,
+}
+
+/// What a pipelined group's replies said so far (RFC 2920 §3.1: read them all, in order).
+#[derive(Debug, Default)]
+struct Group {
+    /// The first refusal; AUTH's refusal wins over the rest.
+    first_error: Option<Failure>,
+    auth_error: Option<Failure>,
+    mail_accepted: bool,
+    recipients_accepted: usize,
+}
+
+/// One SMTP client dialogue.
+#[derive(Debug)]
+pub struct Session {
+    dialogue: Dialogue,
+    state: State,
+    actions: VecDeque<Action>,
+    /// TLS is (or is being) established.
+    tls: bool,
+    extensions: Extensions,
+    /// Commands are pipelined on this connection.
+    pipelining: bool,
+    transaction: Option<Transaction>,
+    quit: Bytes,
+    /// Messages accepted so far.
+    accepted: u32,
+    last_accepted: Option<ServerReply>,
+    group: Group,
+    /// QUIT would be taken for message data or ignored by a TLS handshake: after an error,
+    /// drop the connection instead (RFC 5321 §4.1.1.4: the server then discards the
+    /// unfinished message).
+    quit_unsafe: bool,
+    /// The failure to report once the QUIT sent after it is answered.
+    after_quit: Option<Failure>,
+}
+
+impl Session {
+    /// A new dialogue, before the connection's first byte.
+    pub fn new(dialogue: Dialogue) -> Session {
+        let mut session = Session {
+            dialogue,
+            state: State::Greeting,
+            actions: VecDeque::new(),
+            tls: false,
+            extensions: Extensions::default(),
+            pipelining: false,
+            transaction: None,
+            quit: Arc::from(&b"QUIT\r\n"[..]),
+            accepted: 0,
+            last_accepted: None,
+            group: Group::default(),
+            quit_unsafe: false,
+            after_quit: None,
+        };
+        if session.dialogue.tls == TlsMode::Implicit {
+            // RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
+            session.tls = true;
+            session.quit_unsafe = true;
+            session.write(true, false, Arc::from(&[][..]));
         }
+        session.actions.push_back(Action::Read(Wait::Greeting));
+        session
     }
-    let parameters = mail_parameters(envelope, &extensions)?;
-    let repeat = settings.repeat.max(1);
-    if pipelining {
-        let (reply, latencies) = pipelined_session(
-            connection,
-            state,
-            job,
-            &parameters,
-            pipelined_auth.as_deref(),
-            Messages { repeat, after },
-            observer,
-        )?;
-        return Ok((Outcome { reply, latencies }, parameters, true));
+
+    /// The next thing to do, if any. After [`Action::Read`] the driver reads a reply and
+    /// calls [`Session::on_reply`] (or [`Session::on_failure`]); after [`Action::Done`]
+    /// there is nothing more.
+    pub fn next_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
     }
-    let here = match after {
-        After::Quit => repeat,
-        After::HandOff => 1,
-    };
-    let mut latencies = Vec::with_capacity(here as usize);
-    let reply = {
-        let mut last = None;
-        for index in 0..here {
-            let started = Instant::now();
-            mail(connection, envelope, &parameters)?;
-            for recipient in &envelope.recipients {
-                rcpt(connection, recipient.as_str())?;
+
+    /// Whether the dialogue has ended.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Whether commands are pipelined on this connection.
+    pub fn is_pipelining(&self) -> bool {
+        self.pipelining
+    }
+
+    /// One complete reply from the server. `unread` is how many more bytes the driver has
+    /// already received after it: right after STARTTLS's `220` there must be none.
+    pub fn on_reply(&mut self, reply: Reply, unread: usize) {
+        let result = match self.state {
+            State::Greeting => self.greeting(reply),
+            State::Ehlo => self.ehlo(reply),
+            State::Helo => self.helo(reply),
+            State::StartTls => self.starttls(reply, unread),
+            State::Auth {
+                mechanism,
+                challenges,
+            } => self.auth(reply, mechanism, challenges),
+            State::Mail => self.mail(reply),
+            State::Rcpt(index) => self.rcpt(reply, index),
+            State::Data => self.data(reply),
+            State::DataEnd => self.data_end(reply),
+            State::Group(which) => self.group_reply(reply, which),
+            State::EmptyData => self.empty_data(),
+            State::Quit => {
+                self.finish(true);
+                Ok(())
             }
-            data(connection)?;
-            last = Some(message_data(connection, state, job, b"", observer)?);
-            latencies.push(started.elapsed());
-            observer.message_sent();
-            if index == 0 && repeat > 1 {
-                pause_recording(connection, repeat - 1);
+            State::Done => Ok(()),
+        };
+        if let Err(failure) = result {
+            self.fail(failure);
+        }
+    }
+
+    /// The driver could not go on: a read timed out, the connection broke, the handshake or
+    /// the message rendering failed. Waiting for QUIT's reply, that only ends the dialogue.
+    pub fn on_failure(&mut self, failure: Failure) {
+        match self.state {
+            State::Done => {}
+            State::Quit => self.finish(false),
+            _ => {
+                self.quit_unsafe |= !failure.allows_quit();
+                self.fail(failure);
             }
         }
-        if after == After::Quit {
-            quit(connection);
+    }
+
+    // The dialogue, in the order of RFC 5321 §3.
+
+    /// RFC 5321 §3.1, §4.2: the server speaks first, with 220 (or 554 to refuse service).
+    fn greeting(&mut self, reply: Reply) -> Result<(), Failure> {
+        self.quit_unsafe = false;
+        check(reply, "the connection (greeting)", |code| code == 220)?;
+        self.send_ehlo(false)
+    }
+
+    fn send_ehlo(&mut self, handshake: bool) -> Result<(), Failure> {
+        let ehlo = Command::Ehlo(&self.dialogue.helo_name).encode()?;
+        self.state = State::Ehlo;
+        self.write(handshake, false, ehlo.into());
+        self.read(Wait::Reply("EHLO"));
+        Ok(())
+    }
+
+    /// RFC 5321 §4.1.1.1: EHLO, and HELO only for old servers that do not know EHLO (500,
+    /// 502). While TLS is required and not yet active, any EHLO failure ends the session:
+    /// HELO cannot negotiate STARTTLS, and falling back to plaintext is exactly what a
+    /// stripping attack wants.
+    fn ehlo(&mut self, reply: Reply) -> Result<(), Failure> {
+        self.quit_unsafe = false;
+        if reply.code == 250 {
+            self.extensions = Extensions::from_ehlo(&reply);
+            return self.after_ehlo();
         }
-        last.ok_or_else(|| Error::Protocol {
-            after: "DATA".into(),
-            reason: "no message was sent".into(),
-        })?
-    };
-    Ok((Outcome { reply, latencies }, parameters, false))
-}
-
-/// A load run records its first message only, so the transcript stays readable and small.
-fn pause_recording(connection: &mut Connection, more: u32) {
-    connection.transcript.note(format!(
-        "the next {more} messages on this connection are not recorded"
-    ));
-    connection.set_recording(false);
-}
-
-/// RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
-fn tls_on_connect(
-    connection: &mut Connection,
-    job: &Job,
-    config: Arc<ClientConfig>,
-) -> Result<(), Error> {
-    connection.start_tls(config, tls::server_name(&job.tls_name)?, &job.tls_name, b"")
-}
-
-/// RFC 5321 §3.1, §4.2: the server speaks first, with 220 (or 554 to refuse service).
-fn greeting(connection: &mut Connection) -> Result<Reply, Error> {
-    let reply = connection.read_reply("the greeting")?;
-    check(reply, "the connection (greeting)", |code| code == 220)
-}
-
-/// RFC 5321 §4.1.1.1: EHLO, and HELO only for old servers that do not know EHLO (500/502).
-/// While TLS is required and not yet active, any EHLO failure ends the session: HELO cannot
-/// negotiate STARTTLS, and falling back to plaintext is exactly what a stripping attack wants.
-fn ehlo(connection: &mut Connection, job: &Job) -> Result<Extensions, Error> {
-    connection.send(&Command::Ehlo(&job.helo_name).encode()?)?;
-    ehlo_reply(connection, job)
-}
-
-/// The reply to an EHLO already sent.
-fn ehlo_reply(connection: &mut Connection, job: &Job) -> Result<Extensions, Error> {
-    let reply = connection.read_reply("EHLO")?;
-    if reply.code == 250 {
-        return Ok(Extensions::from_ehlo(&reply));
-    }
-    let tls_pending = job.tls == TlsMode::StartTls && !connection.is_tls();
-    if tls_pending && reply.code != 421 {
-        return Err(Error::EhloRejectedTlsRequired { reply });
-    }
-    if matches!(reply.code, 500 | 502) {
-        let reply = command(connection, &Command::Helo(&job.helo_name), "HELO")?;
-        check(reply, "HELO", |code| code == 250)?;
-        return Ok(Extensions::default());
-    }
-    check(reply, "EHLO", |code| code == 250).map(|_| Extensions::default())
-}
-
-/// RFC 3207 §4: STARTTLS, 220, then the handshake. Bytes that arrive after the 220 and before
-/// the handshake did not come through TLS, so they are an attack, never input (§4.2).
-fn starttls(
-    connection: &mut Connection,
-    state: &mut State,
-    job: &Job,
-    extensions: &Extensions,
-    config: Arc<ClientConfig>,
-) -> Result<(), Error> {
-    if !extensions.starttls {
-        return Err(Error::StartTlsUnavailable);
-    }
-    let reply = command(connection, &Command::StartTls, "STARTTLS")?;
-    match reply.code {
-        220 => {}
-        421 => {
-            return Err(Error::ServiceClosing {
-                command: "STARTTLS".into(),
-                reply,
+        let tls_pending = self.dialogue.tls == TlsMode::StartTls && !self.tls;
+        if tls_pending && reply.code != 421 {
+            return Err(Failure::EhloRejectedTlsRequired {
+                reply: reply.into(),
             });
         }
-        _ => return Err(Error::StartTlsRefused { reply }),
-    }
-    *state = State::AwaitingTls;
-    let injected = connection.unread_input().len();
-    if injected > 0 {
-        return Err(Error::StartTlsInjection(injected));
-    }
-    let ehlo = Command::Ehlo(&job.helo_name).encode()?;
-    connection.start_tls(
-        config,
-        tls::server_name(&job.tls_name)?,
-        &job.tls_name,
-        &ehlo,
-    )?;
-    *state = State::Commands;
-    Ok(())
-}
-
-/// RFC 4954 §4: PLAIN when offered (one line, initial response), else LOGIN — lettre's order.
-fn authenticate(
-    connection: &mut Connection,
-    job: &Job,
-    extensions: &Extensions,
-    credentials: &Credentials,
-) -> Result<(), Error> {
-    if !connection.is_tls() && !job.allow_plaintext_auth {
-        return Err(Error::PlaintextAuth);
-    }
-    if extensions.offers_auth("PLAIN") {
-        auth_plain(connection, credentials)
-    } else if extensions.offers_auth("LOGIN") {
-        auth_login(connection, credentials)
-    } else {
-        let offered = if extensions.auth.is_empty() {
-            "nothing".to_owned()
-        } else {
-            extensions.auth.join(" ")
-        };
-        Err(Error::NoAuthMechanism { offered })
-    }
-}
-
-/// RFC 4616 §2: base64("" NUL user NUL password) as the initial response (RFC 4954 §4).
-fn auth_plain(connection: &mut Connection, credentials: &Credentials) -> Result<(), Error> {
-    let auth = plain_initial_response(credentials);
-    connection.send(&auth)?;
-    let reply = connection.read_reply("AUTH PLAIN")?;
-    auth_result(reply, "AUTH PLAIN")
-}
-
-/// The whole `AUTH PLAIN <initial-response>` command line.
-fn plain_initial_response(credentials: &Credentials) -> Vec<u8> {
-    let message = format!("\0{}\0{}", credentials.user, credentials.password);
-    let response = BASE64.encode(message);
-    let auth = Command::Auth {
-        mechanism: "PLAIN",
-        initial_response: Some(&response),
-    };
-    // The user name and password were checked for CR/LF when the job was built, and base64
-    // has none, so this cannot fail.
-    auth.encode().unwrap_or_default()
-}
-
-/// RFC 4954 §4: AUTH must end a pipelined group, except when it carries an initial response
-/// for a mechanism that completes in one round trip without a security layer, like PLAIN.
-/// Then it may lead the group of MAIL, RCPT and DATA.
-fn can_pipeline_auth(connection: &Connection, job: &Job, extensions: &Extensions) -> bool {
-    extensions.offers_auth("PLAIN") && (connection.is_tls() || job.allow_plaintext_auth)
-}
-
-/// The LOGIN mechanism: a 334 challenge for the user name, one for the password. A third
-/// challenge is refused, so a server cannot keep the client in an endless 334 loop.
-fn auth_login(connection: &mut Connection, credentials: &Credentials) -> Result<(), Error> {
-    let start = Command::Auth {
-        mechanism: "LOGIN",
-        initial_response: None,
-    };
-    let mut reply = command(connection, &start, "AUTH LOGIN")?;
-    for secret in [&credentials.user, &credentials.password] {
-        if reply.code != 334 {
-            return auth_result(reply, "AUTH LOGIN");
+        if matches!(reply.code, 500 | 502) {
+            let helo = Command::Helo(&self.dialogue.helo_name).encode()?;
+            self.state = State::Helo;
+            self.write(false, false, helo.into());
+            self.read(Wait::Reply("HELO"));
+            return Ok(());
         }
-        let response = BASE64.encode(secret);
-        reply = command(connection, &Command::AuthResponse(&response), "AUTH LOGIN")?;
+        check(reply, "EHLO", |code| code == 250).map(|_| ())
     }
-    if reply.code == 334 {
-        return Err(Error::Protocol {
-            after: "AUTH LOGIN".into(),
-            reason: "it asked for more than a user name and a password".into(),
-        });
+
+    /// A server that only knows HELO offers no extensions.
+    fn helo(&mut self, reply: Reply) -> Result<(), Failure> {
+        check(reply, "HELO", |code| code == 250)?;
+        self.extensions = Extensions::default();
+        self.after_ehlo()
     }
-    auth_result(reply, "AUTH LOGIN")
+
+    /// After EHLO: STARTTLS if TLS is required and not yet up, then AUTH, then mail.
+    fn after_ehlo(&mut self) -> Result<(), Failure> {
+        if self.dialogue.tls == TlsMode::StartTls && !self.tls {
+            return self.send_starttls();
+        }
+        self.pipelining = self.dialogue.pipelining && self.extensions.pipelining;
+        let Some(credentials) = self.dialogue.credentials.clone() else {
+            return self.start_transactions(None);
+        };
+        if !self.tls && !self.dialogue.allow_plaintext_auth {
+            return Err(Failure::PlaintextAuth);
+        }
+        let mechanism =
+            Mechanism::choose(&self.extensions).ok_or_else(|| Failure::NoAuthMechanism {
+                offered: if self.extensions.auth.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    self.extensions.auth.join(" ")
+                },
+            })?;
+        let start = mechanism.start(&credentials)?;
+        if self.pipelining && mechanism.completes_in_one_round_trip() {
+            return self.start_transactions(Some(start));
+        }
+        self.state = State::Auth {
+            mechanism,
+            challenges: 0,
+        };
+        self.write(false, false, start.into());
+        self.read(Wait::Reply(mechanism.command_name()));
+        Ok(())
+    }
+
+    /// RFC 3207 §4: STARTTLS when the server offers it; without it, nothing else is sent.
+    fn send_starttls(&mut self) -> Result<(), Failure> {
+        if !self.extensions.starttls {
+            return Err(Failure::StartTlsUnavailable);
+        }
+        self.state = State::StartTls;
+        self.write(false, false, Command::StartTls.encode()?.into());
+        self.read(Wait::Reply("STARTTLS"));
+        Ok(())
+    }
+
+    /// RFC 3207 §4: `220`, then the handshake. Bytes that arrived after the 220 and before
+    /// the handshake did not come through TLS, so they are an attack, never input (§4.2).
+    /// RFC 3207 §4.2 also says to forget what EHLO said before TLS and ask again: that EHLO
+    /// leaves with the client's TLS Finished.
+    fn starttls(&mut self, reply: Reply, unread: usize) -> Result<(), Failure> {
+        match reply.code {
+            220 => {}
+            421 => {
+                return Err(Failure::ServiceClosing {
+                    command: "STARTTLS".into(),
+                    reply: reply.into(),
+                });
+            }
+            _ => {
+                return Err(Failure::StartTlsRefused {
+                    reply: reply.into(),
+                });
+            }
+        }
+        if unread > 0 {
+            self.quit_unsafe = true;
+            return Err(Failure::StartTlsInjection(unread));
+        }
+        self.tls = true;
+        self.quit_unsafe = true;
+        self.extensions = Extensions::default();
+        self.send_ehlo(true)
+    }
+
+    /// RFC 4954 §4, §6: `334` asks for the next SASL message, `235` is success, `535` (or any
+    /// 5xx) means the credentials were refused.
+    fn auth(&mut self, reply: Reply, mechanism: Mechanism, challenges: u8) -> Result<(), Failure> {
+        if reply.code == 334 {
+            let credentials = self
+                .dialogue
+                .credentials
+                .clone()
+                .unwrap_or_else(|| Credentials {
+                    user: String::new(),
+                    password: String::new(),
+                });
+            let response = mechanism.respond(&credentials, challenges)?;
+            self.state = State::Auth {
+                mechanism,
+                challenges: challenges + 1,
+            };
+            self.write(false, false, response.into());
+            self.read(Wait::Reply(mechanism.command_name()));
+            return Ok(());
+        }
+        auth_result(reply, mechanism)?;
+        self.start_transactions(None)
+    }
+
+    /// Before the first MAIL: the parameters the message needs (RFC 6531 §3.4 SMTPUTF8,
+    /// RFC 6152 §3 BODY=8BITMIME, only when offered, in lettre's order) and the server's SIZE
+    /// limit (RFC 1870 §6: do not send a message the server said it cannot take). With
+    /// pipelining, `pipelined_auth` (AUTH PLAIN with its initial response) leads the group.
+    fn start_transactions(&mut self, pipelined_auth: Option<Vec<u8>>) -> Result<(), Failure> {
+        let envelope = &self.dialogue.envelope;
+        let mut parameters = Vec::new();
+        if envelope.smtputf8 {
+            if !self.extensions.smtputf8 {
+                return Err(Failure::MissingExtension {
+                    extension: "SMTPUTF8",
+                    why: "an address is internationalized",
+                });
+            }
+            parameters.push("SMTPUTF8");
+        }
+        if envelope.eight_bit {
+            if !self.extensions.eight_bit_mime {
+                return Err(Failure::MissingExtension {
+                    extension: "8BITMIME",
+                    why: "the message has 8-bit content",
+                });
+            }
+            parameters.push("BODY=8BITMIME");
+        }
+        if let Some(limit) = self.extensions.size.filter(|&limit| limit > 0)
+            && self.dialogue.message_size > limit
+        {
+            return Err(Failure::MessageTooBig {
+                size: self.dialogue.message_size,
+                limit,
+            });
+        }
+        let transaction = Transaction::new(envelope, &parameters)?;
+        self.actions.push_back(Action::Transaction);
+        if self.pipelining {
+            // RFC 2920 §3.1: MAIL and RCPT may go anywhere in a group, DATA only last.
+            let mut flight = pipelined_auth.clone().unwrap_or_default();
+            flight.extend_from_slice(&transaction.group);
+            self.actions.push_back(Action::Note(format!(
+                "pipelining (RFC 2920): {}MAIL, {} RCPT and DATA in one write",
+                if pipelined_auth.is_some() {
+                    "AUTH PLAIN, "
+                } else {
+                    ""
+                },
+                transaction.rcpts.len()
+            )));
+            self.group = Group::default();
+            let first = if pipelined_auth.is_some() {
+                GroupReply::Auth
+            } else {
+                GroupReply::Mail
+            };
+            self.transaction = Some(transaction);
+            self.write(false, false, flight.into());
+            self.await_group(first);
+        } else {
+            let mail = transaction.mail.clone();
+            self.transaction = Some(transaction);
+            self.send_mail(mail);
+        }
+        Ok(())
+    }
+
+    /// RFC 5321 §4.1.1.2: MAIL FROM starts the transaction.
+    fn send_mail(&mut self, mail: Bytes) {
+        self.state = State::Mail;
+        self.write(false, false, mail);
+        self.read(Wait::Reply("MAIL FROM"));
+    }
+
+    fn mail(&mut self, reply: Reply) -> Result<(), Failure> {
+        let transaction = self.transaction()?;
+        judge(reply, |code| code == 250, || shown(&transaction.mail))?;
+        self.send_rcpt(0)
+    }
+
+    /// RFC 5321 §4.1.1.3: one RCPT TO per envelope recipient (To, Cc and Bcc alike). A
+    /// refused recipient ends the transaction, as in lettre and curl.
+    fn send_rcpt(&mut self, index: usize) -> Result<(), Failure> {
+        let transaction = self.transaction()?;
+        let Some(rcpt) = transaction.rcpts.get(index).cloned() else {
+            // RFC 5321 §4.1.1.4: DATA, answered 354 before the content may follow.
+            let data = transaction.data.clone();
+            self.state = State::Data;
+            self.write(false, false, data);
+            self.read(Wait::Reply("DATA"));
+            return Ok(());
+        };
+        self.state = State::Rcpt(index);
+        self.write(false, false, rcpt);
+        self.read(Wait::Reply("RCPT TO"));
+        Ok(())
+    }
+
+    fn rcpt(&mut self, reply: Reply, index: usize) -> Result<(), Failure> {
+        let transaction = self.transaction()?;
+        let rcpt = transaction.rcpts.get(index).cloned().unwrap_or_default();
+        judge(reply, |code| matches!(code, 250 | 251), || shown(&rcpt))?;
+        self.send_rcpt(index + 1)
+    }
+
+    fn data(&mut self, reply: Reply) -> Result<(), Failure> {
+        judge(reply, |code| code == 354, || "DATA".into())?;
+        self.send_message();
+        Ok(())
+    }
+
+    /// RFC 5321 §4.5.2: the message, dot-stuffed, then `.`; with pipelining the next
+    /// transaction's group (or QUIT) goes in the same write (RFC 2920 §3.1).
+    fn send_message(&mut self) {
+        let more = self.accepted + 1 < self.dialogue.messages;
+        let trailer: Bytes = match (self.pipelining, more, &self.transaction) {
+            (true, true, Some(transaction)) => transaction.group.clone(),
+            (true, false, _) => self.quit.clone(),
+            _ => Arc::from(&[][..]),
+        };
+        self.state = State::DataEnd;
+        self.quit_unsafe = true;
+        self.write(false, true, trailer);
+        self.read(Wait::DataEnd);
+    }
+
+    /// RFC 5321 §4.1.1.4: the reply to the final `.` alone decides whether the message was
+    /// accepted.
+    fn data_end(&mut self, reply: Reply) -> Result<(), Failure> {
+        let more = self.accepted + 1 < self.dialogue.messages;
+        self.quit_unsafe = false;
+        if let Err(failure) = judge(
+            reply.clone(),
+            |code| code == 250,
+            || "the message data".into(),
+        ) {
+            return match (self.pipelining, more) {
+                // The next group is on its way: its DATA may be answered 354, and a QUIT
+                // would then be message content.
+                (true, true) => {
+                    self.quit_unsafe = true;
+                    Err(failure)
+                }
+                // The QUIT is on its way already: report the refusal after its reply.
+                (true, false) => {
+                    self.after_quit = Some(failure);
+                    self.await_quit();
+                    Ok(())
+                }
+                (false, _) => Err(failure),
+            };
+        }
+        self.accepted += 1;
+        let accepted: ServerReply = reply.into();
+        self.last_accepted = Some(accepted.clone());
+        self.actions.push_back(Action::Accepted(accepted));
+        if self.accepted == 1 && self.dialogue.messages > 1 {
+            self.actions.push_back(Action::Note(format!(
+                "the next {} messages on this connection are not recorded",
+                self.dialogue.messages - 1
+            )));
+            self.actions.push_back(Action::StopRecording);
+        }
+        match (more, self.pipelining) {
+            (true, true) => {
+                self.actions.push_back(Action::Transaction);
+                self.group = Group::default();
+                self.await_group(GroupReply::Mail);
+            }
+            (true, false) => {
+                self.actions.push_back(Action::Transaction);
+                let mail = self.transaction()?.mail.clone();
+                self.send_mail(mail);
+            }
+            (false, true) => self.await_quit(),
+            (false, false) => self.send_quit(),
+        }
+        Ok(())
+    }
+
+    /// RFC 2920 §3.1: the replies to a pipelined group come in order, one per command, and
+    /// every one is read before acting on any refusal.
+    fn await_group(&mut self, which: GroupReply) {
+        self.state = State::Group(which);
+        self.quit_unsafe = true;
+        let wait = match which {
+            GroupReply::Auth => Wait::Reply("AUTH PLAIN"),
+            GroupReply::Mail => Wait::Reply("MAIL FROM"),
+            GroupReply::Rcpt(_) => Wait::Reply("RCPT TO"),
+            GroupReply::Data => Wait::Reply("DATA"),
+        };
+        self.read(wait);
+    }
+
+    fn group_reply(&mut self, reply: Reply, which: GroupReply) -> Result<(), Failure> {
+        let transaction = self.transaction()?.clone();
+        match which {
+            GroupReply::Auth => {
+                self.group.auth_error = auth_result(reply, Mechanism::Plain).err();
+                self.await_group(GroupReply::Mail);
+            }
+            GroupReply::Mail => {
+                let verdict = judge(reply, |code| code == 250, || shown(&transaction.mail));
+                self.group.mail_accepted = self.remember(verdict);
+                self.await_group(next_in_group(0, transaction.rcpts.len()));
+            }
+            GroupReply::Rcpt(index) => {
+                let rcpt = transaction.rcpts.get(index).cloned().unwrap_or_default();
+                let verdict = judge(reply, |code| matches!(code, 250 | 251), || shown(&rcpt));
+                if self.remember(verdict) {
+                    self.group.recipients_accepted += 1;
+                }
+                self.await_group(next_in_group(index + 1, transaction.rcpts.len()));
+            }
+            GroupReply::Data => return self.group_data(reply),
+        }
+        Ok(())
+    }
+
+    /// The reply to the group's DATA decides what to do with the refusals before it. After
+    /// any refusal the message is never sent. If DATA got 354 anyway (RFC 2920 §3.1), the
+    /// server now reads message data: when nothing deliverable is left (MAIL or every
+    /// recipient refused) a lone `.` ends it; when some recipients were accepted, the
+    /// connection is dropped so the server discards the transaction (RFC 5321 §4.1.1.4)
+    /// rather than deliver an empty message to them.
+    fn group_data(&mut self, reply: Reply) -> Result<(), Failure> {
+        let group = std::mem::take(&mut self.group);
+        let refusal = group.auth_error.or(group.first_error);
+        // Without a 354 the server reads commands again: QUIT is safe.
+        self.quit_unsafe = reply.code == 354;
+        let Some(failure) = refusal else {
+            judge(reply, |code| code == 354, || "DATA".into())?;
+            self.send_message();
+            return Ok(());
+        };
+        if reply.code != 354 || (group.mail_accepted && group.recipients_accepted > 0) {
+            return Err(failure);
+        }
+        self.after_quit = Some(failure);
+        self.state = State::EmptyData;
+        self.write(false, false, Arc::from(&b".\r\n"[..]));
+        self.read(Wait::Reply("the end of an empty message"));
+        Ok(())
+    }
+
+    /// After the lone `.`: QUIT, then report the refusal that caused it.
+    fn empty_data(&mut self) -> Result<(), Failure> {
+        self.quit_unsafe = false;
+        match self.after_quit.take() {
+            Some(failure) => Err(failure),
+            None => Err(Failure::Internal(
+                "an empty message without a refusal".into(),
+            )),
+        }
+    }
+
+    /// Keeps the first refusal of a pipelined group; returns whether this reply was positive.
+    fn remember(&mut self, verdict: Result<Reply, Failure>) -> bool {
+        match verdict {
+            Ok(_) => true,
+            Err(failure) => {
+                self.group.first_error.get_or_insert(failure);
+                false
+            }
+        }
+    }
+
+    /// RFC 5321 §4.1.1.10: QUIT, and wait for its `221`.
+    fn send_quit(&mut self) {
+        self.write(false, false, self.quit.clone());
+        self.await_quit();
+    }
+
+    fn await_quit(&mut self) {
+        self.state = State::Quit;
+        self.quit_unsafe = true;
+        self.read(Wait::Reply("QUIT"));
+    }
+
+    /// The end: QUIT was answered (whatever the answer) or its reply was lost. Once the data
+    /// was accepted, a lost reply is only a warning: the message is the server's now (RFC
+    /// 5321 §6.1), and calling the send a failure would make scripts send it twice.
+    fn finish(&mut self, answered: bool) {
+        let result = match (self.after_quit.take(), self.last_accepted.clone()) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(accepted)) => Ok(Sent {
+                warnings: if answered {
+                    Vec::new()
+                } else {
+                    vec![Warning::QuitUnanswered {
+                        accepted: accepted.clone(),
+                    }]
+                },
+                reply: Some(accepted),
+            }),
+            (None, None) => Err(Failure::Internal("QUIT before any message".into())),
+        };
+        self.done(result);
+    }
+
+    /// Ends with `failure`: says QUIT first where that is still safe, else drops the
+    /// connection.
+    fn fail(&mut self, failure: Failure) {
+        if self.quit_unsafe || !failure.allows_quit() {
+            self.done(Err(failure));
+            return;
+        }
+        self.after_quit = Some(failure);
+        self.send_quit();
+    }
+
+    fn done(&mut self, result: Result<Sent, Failure>) {
+        self.state = State::Done;
+        self.actions.push_back(Action::Done(result));
+    }
+
+    fn write(&mut self, handshake: bool, message: bool, commands: Bytes) {
+        self.actions.push_back(Action::Write(Flight {
+            handshake,
+            message,
+            commands,
+        }));
+    }
+
+    fn read(&mut self, wait: Wait) {
+        self.actions.push_back(Action::Read(wait));
+    }
+
+    fn transaction(&self) -> Result<&Transaction, Failure> {
+        self.transaction
+            .as_ref()
+            .ok_or_else(|| Failure::Internal("a transaction reply before MAIL".into()))
+    }
 }
 
-/// RFC 4954 §6: 235 is success; 535 (or any 5xx) means the credentials were refused.
-fn auth_result(reply: Reply, command: &str) -> Result<(), Error> {
+impl Transaction {
+    fn new(envelope: &Envelope, parameters: &[&str]) -> Result<Transaction, Failure> {
+        let mail: Bytes = Command::Mail {
+            from: envelope.from.as_str(),
+            parameters,
+        }
+        .encode()?
+        .into();
+        let rcpts = envelope
+            .recipients
+            .iter()
+            .map(|recipient| Command::Rcpt(recipient.as_str()).encode().map(Bytes::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let data: Bytes = Command::Data.encode()?.into();
+        let mut group = mail.to_vec();
+        rcpts.iter().for_each(|rcpt| group.extend_from_slice(rcpt));
+        group.extend_from_slice(&data);
+        Ok(Transaction {
+            mail,
+            rcpts,
+            data,
+            group: group.into(),
+        })
+    }
+}
+
+fn next_in_group(index: usize, recipients: usize) -> GroupReply {
+    if index < recipients {
+        GroupReply::Rcpt(index)
+    } else {
+        GroupReply::Data
+    }
+}
+
+/// RFC 4954 §6: 235 is success; 535 (or any 5xx) means the credentials were refused; a
+/// `334` here is a challenge the mechanism has no answer for.
+fn auth_result(reply: Reply, mechanism: Mechanism) -> Result<(), Failure> {
+    let command = mechanism.command_name();
     match reply.code {
         200..=299 => Ok(()),
-        334 => Err(Error::Protocol {
+        334 => Err(Failure::Protocol {
             after: command.into(),
-            reason: "it sent a challenge the mechanism does not expect".into(),
+            violation: Violation::UnexpectedChallenge,
         }),
-        500..=599 => Err(Error::AuthFailed { reply }),
+        500..=599 => Err(Failure::AuthFailed {
+            reply: reply.into(),
+        }),
         _ => check(reply, command, |_| false).map(|_| ()),
     }
 }
 
-/// RFC 6531 §3.4 and RFC 6152 §3: SMTPUTF8 for internationalized addresses, BODY=8BITMIME
-/// for 8-bit content, in lettre's order, and only when the server offers them.
-fn mail_parameters(
-    envelope: &Envelope,
-    extensions: &Extensions,
-) -> Result<Vec<&'static str>, Error> {
-    let mut parameters = Vec::new();
-    if envelope.smtputf8 {
-        if !extensions.smtputf8 {
-            return Err(Error::MissingExtension {
-                extension: "SMTPUTF8",
-                why: "an address is internationalized",
-            });
-        }
-        parameters.push("SMTPUTF8");
-    }
-    if envelope.eight_bit {
-        if !extensions.eight_bit_mime {
-            return Err(Error::MissingExtension {
-                extension: "8BITMIME",
-                why: "the message has 8-bit content",
-            });
-        }
-        parameters.push("BODY=8BITMIME");
-    }
-    Ok(parameters)
-}
-
-/// RFC 5321 §4.1.1.2: MAIL FROM starts the transaction.
-fn mail(
-    connection: &mut Connection,
-    envelope: &Envelope,
-    parameters: &[&str],
-) -> Result<(), Error> {
-    let mail = mail_command(envelope, parameters);
-    let reply = command(connection, &mail, "MAIL FROM")?;
-    check(reply, &describe(&mail), |code| code == 250).map(|_| ())
-}
-
-/// RFC 5321 §4.1.1.3: one RCPT TO per envelope recipient (To, Cc and Bcc alike).
-fn rcpt(connection: &mut Connection, recipient: &str) -> Result<(), Error> {
-    let rcpt = Command::Rcpt(recipient);
-    let reply = command(connection, &rcpt, "RCPT TO")?;
-    check(reply, &describe(&rcpt), |code| matches!(code, 250 | 251)).map(|_| ())
-}
-
-/// RFC 5321 §4.1.1.4: DATA, answered 354 before the content may follow.
-fn data(connection: &mut Connection) -> Result<(), Error> {
-    let reply = command(connection, &Command::Data, "DATA")?;
-    check(reply, "DATA", |code| code == 354).map(|_| ())
-}
-
-/// RFC 2920 §3.1: the whole session in as few flights as the RFCs allow. The first flight is
-/// `[AUTH PLAIN <ir>]` MAIL, every RCPT, DATA (DATA must be last in a group); then each message
-/// goes out with its `.` and, in the same write, the next transaction's group or QUIT.
-fn pipelined_session(
-    connection: &mut Connection,
-    state: &mut State,
-    job: &Job,
-    parameters: &[&str],
-    auth: Option<&[u8]>,
-    Messages { repeat, after }: Messages,
-    observer: &dyn Observer,
-) -> Result<(Reply, Vec<Duration>), Error> {
-    let mut latencies = Vec::with_capacity(repeat as usize);
-    let envelope = job.message.envelope();
-    let group = transaction_group(envelope, parameters)?;
-    let mut flight = auth.map(<[u8]>::to_vec).unwrap_or_default();
-    flight.extend_from_slice(&group);
-    connection.transcript.note(format!(
-        "pipelining (RFC 2920): {}MAIL, {} RCPT and DATA in one write",
-        if auth.is_some() { "AUTH PLAIN, " } else { "" },
-        envelope.recipients.len()
-    ));
-    connection.send(&flight)?;
-    let mut started = Instant::now();
-    let mut auth_error = None;
-    if auth.is_some() {
-        let reply = connection.read_reply("AUTH PLAIN")?;
-        auth_error = auth_result(reply, "AUTH PLAIN").err();
-    }
-    let mut index = 0;
-    loop {
-        let group_result = read_group_replies(connection, state, envelope, parameters);
-        if let Some(error) = auth_error.take() {
-            // The server may have accepted MAIL without AUTH: never send the message then.
-            if group_result.is_ok() {
-                *state = State::Data;
-            }
-            return Err(error);
-        }
-        group_result?;
-        index += 1;
-        let last = index >= repeat;
-        let trailer = if last {
-            Command::Quit.encode()?
-        } else {
-            group.clone()
-        };
-        let reply = message_data(connection, state, job, &trailer, observer).inspect_err(|_| {
-            if !last {
-                // The next group is on its way: a QUIT could land inside its DATA.
-                *state = State::Data;
-            }
-        })?;
-        latencies.push(started.elapsed());
-        observer.message_sent();
-        started = Instant::now();
-        if last {
-            let _ = connection.read_reply("QUIT");
-            return Ok((reply, latencies));
-        }
-        if index == 1 {
-            pause_recording(connection, repeat - 1);
-        }
-        if after == After::HandOff {
-            return Ok((reply, latencies));
-        }
-    }
-}
-
-/// MAIL, every RCPT and DATA, as one group of command lines.
-fn transaction_group(envelope: &Envelope, parameters: &[&str]) -> Result<Vec<u8>, Error> {
-    let mut group = mail_command(envelope, parameters).encode()?;
-    for recipient in &envelope.recipients {
-        group.extend(Command::Rcpt(recipient.as_str()).encode()?);
-    }
-    group.extend(Command::Data.encode()?);
-    Ok(group)
-}
-
-/// Reads the replies to a pipelined MAIL, RCPT… DATA group, in order, and checks all of them
-/// (RFC 2920 §3.1). If DATA got 354 although no recipient was accepted, a lone `.` ends it;
-/// if some were refused, the connection is dropped inside DATA so nothing is delivered.
-fn read_group_replies(
-    connection: &mut Connection,
-    state: &mut State,
-    envelope: &Envelope,
-    parameters: &[&str],
-) -> Result<(), Error> {
-    let mail = mail_command(envelope, parameters);
-    let mut first_error = None;
-    let mut accepted = 0;
-    let reply = connection.read_reply("MAIL FROM")?;
-    let mail_ok = remember(
-        check(reply, &describe(&mail), |c| c == 250),
-        &mut first_error,
-    );
-    for recipient in &envelope.recipients {
-        let rcpt = Command::Rcpt(recipient.as_str());
-        let reply = connection.read_reply("RCPT TO")?;
-        if remember(
-            check(reply, &describe(&rcpt), |c| matches!(c, 250 | 251)),
-            &mut first_error,
-        ) {
-            accepted += 1;
-        }
-    }
-    let data_reply = connection.read_reply("DATA")?;
-    let Some(error) = first_error else {
-        return check(data_reply, "DATA", |code| code == 354).map(|_| ());
-    };
-    if data_reply.code == 354 {
-        if mail_ok && accepted > 0 {
-            *state = State::Data;
-        } else {
-            connection.send(b".\r\n")?;
-            connection.read_reply("the end of an empty message")?;
-        }
-    }
-    Err(error)
-}
-
-/// Keeps the first error of a pipelined group; returns whether this reply was positive.
-fn remember(result: Result<Reply, Error>, first_error: &mut Option<Error>) -> bool {
-    match result {
-        Ok(_) => true,
-        Err(error) => {
-            first_error.get_or_insert(error);
-            false
-        }
-    }
-}
-
-/// RFC 5321 §4.5.2: the message, dot-stuffed, streamed into the socket, then `.` and the
-/// `trailer` (pipelined commands, or nothing) in the same write; the reply to the final `.`
-/// alone decides whether the message was accepted (§4.1.1.4).
-fn message_data(
-    connection: &mut Connection,
-    state: &mut State,
-    job: &Job,
-    trailer: &[u8],
-    observer: &dyn Observer,
-) -> Result<Reply, Error> {
-    *state = State::Data;
-    let sending = "sending the message data";
-    {
-        let buffered = BufWriter::with_capacity(64 * 1024, &mut *connection);
-        let mut writer = Outgoing {
-            stuffer: DotStuffer::new(buffered),
-            observer,
-        };
-        job.message
-            .render(&mut writer)
-            .map_err(|error| match error {
-                message::Error::Io(source) => io_error(source, sending),
-                other => Error::Message(other),
-            })?;
-        let Outgoing { stuffer, .. } = writer;
-        let mut buffered = stuffer
-            .finish_unflushed()
-            .map_err(|e| io_error(e, sending))?;
-        *state = State::Commands;
-        buffered
-            .write_all(trailer)
-            .and_then(|()| buffered.flush())
-            .map_err(|e| io_error(e, sending))?;
-    }
-    let reply =
-        connection.read_reply_within(job.timeouts.data_end, "the end of the message data")?;
-    check(reply, "the message data", |code| code == 250)
-}
-
-/// Passes the rendered message to the dot-stuffer, telling the observer how much went, but
-/// ignores `flush`: the renderer flushes when it is done, and the message must instead leave
-/// in the same write as its final `.` (and any pipelined trailer), or the `.` would cost a
-/// packet of its own.
-struct Outgoing<'a, W: Write> {
-    stuffer: DotStuffer<W>,
-    observer: &'a dyn Observer,
-}
-
-impl<W: Write> Write for Outgoing<'_, W> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let written = self.stuffer.write(bytes)?;
-        self.observer.data_sent(written as u64);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// RFC 5321 §4.1.1.10: QUIT, read the 221, and close; errors no longer matter here.
-fn quit(connection: &mut Connection) {
-    if let Ok(bytes) = Command::Quit.encode()
-        && connection.send(&bytes).is_ok()
-    {
-        let _ = connection.read_reply("QUIT");
-    }
-}
-
-/// Sends one command and reads its reply.
-fn command(connection: &mut Connection, command: &Command<'_>, name: &str) -> Result<Reply, Error> {
-    connection.send(&command.encode()?)?;
-    connection.read_reply(name)
-}
-
 /// Accepts the expected codes; 421 closes the service (RFC 5321 §3.8), 4xx/5xx reject the
 /// command, and any other code is a protocol violation.
-pub(crate) fn check(
-    reply: Reply,
-    command: &str,
-    expected: fn(u16) -> bool,
-) -> Result<Reply, Error> {
+fn check(reply: Reply, command: &str, expected: fn(u16) -> bool) -> Result<Reply, Failure> {
     if expected(reply.code) {
         return Ok(reply);
     }
-    match reply.code {
-        421 => Err(Error::ServiceClosing {
+    Err(match reply.code {
+        421 => Failure::ServiceClosing {
             command: command.to_owned(),
-            reply,
-        }),
-        400..=599 => Err(Error::Rejected {
+            reply: reply.into(),
+        },
+        400..=599 => Failure::Rejected {
             command: command.to_owned(),
-            reply,
-        }),
-        _ => Err(Error::Protocol {
+            reply: reply.into(),
+        },
+        _ => Failure::Protocol {
             after: command.to_owned(),
-            reason: format!("it answered {}, which does not fit", reply.quoted()),
-        }),
+            violation: Violation::UnexpectedReply(reply.into()),
+        },
+    })
+}
+
+/// [`check`], naming the command only when the reply is not the expected one (a load run
+/// judges thousands of replies).
+fn judge(
+    reply: Reply,
+    expected: fn(u16) -> bool,
+    command: impl FnOnce() -> String,
+) -> Result<Reply, Failure> {
+    if expected(reply.code) {
+        Ok(reply)
+    } else {
+        check(reply, &command(), expected)
     }
 }
 
-/// Whether the connection is still in a state where a polite QUIT makes sense.
-pub(crate) fn error_allows_quit(error: &Error) -> bool {
-    !matches!(
-        error,
-        Error::Timeout { .. }
-            | Error::Closed { .. }
-            | Error::Io { .. }
-            | Error::Protocol { .. }
-            | Error::ServiceClosing { .. }
-            | Error::StartTlsInjection(_)
-            | Error::Handshake { .. }
-            | Error::Certificate { .. }
-            | Error::PinMismatch { .. }
-    )
-}
-
-pub(crate) fn mail_command<'a>(envelope: &'a Envelope, parameters: &'a [&'a str]) -> Command<'a> {
-    Command::Mail {
-        from: envelope.from.as_str(),
-        parameters,
-    }
-}
-
-/// A command as shown in errors, without its CRLF.
-fn describe(command: &Command<'_>) -> String {
-    command
-        .encode()
-        .map(|bytes| String::from_utf8_lossy(&bytes).trim_end().to_owned())
-        .unwrap_or_default()
+/// A command line as shown in errors, without its CRLF.
+fn shown(line: &[u8]) -> String {
+    String::from_utf8_lossy(line).trim_end().to_owned()
 }

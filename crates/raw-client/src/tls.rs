@@ -12,17 +12,16 @@ use rustls::{
     SignatureScheme,
 };
 
+use cli::Failure;
 use cli::Verify;
 
-use crate::Error;
-
 /// Builds the client configuration for one run.
-pub(crate) fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, Error> {
+pub(crate) fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, Failure> {
     let (ca_pem, insecure) = (verify.ca_pem.as_deref(), verify.insecure);
     let provider = Arc::new(ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::TlsSetup(e.to_string()))?;
+        .map_err(|e| Failure::TlsSetup(e.to_string()))?;
     let acceptance = match (verify.pin_sha256, insecure) {
         (Some(pin), _) => Some(Acceptance::Pinned(pin)),
         (None, true) => Some(Acceptance::Anything),
@@ -44,14 +43,14 @@ pub(crate) fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, Error>
             let mut added = 0;
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert = cert
-                    .map_err(|e| Error::TlsSetup(format!("the CA file is not valid PEM: {e}")))?;
+                    .map_err(|e| Failure::TlsSetup(format!("the CA file is not valid PEM: {e}")))?;
                 roots.add(cert).map_err(|e| {
-                    Error::TlsSetup(format!("the CA file holds an unusable certificate: {e}"))
+                    Failure::TlsSetup(format!("the CA file holds an unusable certificate: {e}"))
                 })?;
                 added += 1;
             }
             if added == 0 {
-                return Err(Error::TlsSetup(
+                return Err(Failure::TlsSetup(
                     "the CA file holds no PEM certificate".into(),
                 ));
             }
@@ -62,9 +61,9 @@ pub(crate) fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, Error>
 }
 
 /// The name the certificate must carry: a DNS name or an IP address.
-pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {
     ServerName::try_from(host.to_owned())
-        .map_err(|_| Error::TlsSetup(format!("{host:?} is not a valid TLS server name")))
+        .map_err(|_| Failure::TlsSetup(format!("{host:?} is not a valid TLS server name")))
 }
 
 /// What to accept instead of a certificate the web PKI (plus `--ca-file`) vouches for.

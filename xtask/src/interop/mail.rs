@@ -255,7 +255,7 @@ impl Send<'_> {
     }
 
     /// The bytes both clients send for these options, rendered by `crates/message` through
-    /// the same `cli::Job` the clients build.
+    /// the same `cli::Plan` the clients build.
     pub(crate) fn reference(&self, fixtures: &Fixtures) -> Result<Vec<u8>> {
         render(&self.options(fixtures))
     }
@@ -294,9 +294,9 @@ pub(crate) fn render(args: &[String]) -> Result<Vec<u8>> {
         std::iter::once("reference".to_owned()).chain(args.iter().cloned()),
     )
     .map_err(|error| anyhow!("reference options: {error}"))?;
-    let job = cli::Job::from_options(&parsed.options, &mut |_| {})
+    let plan = cli::Plan::from_options(&parsed.options, &mut |_| {})
         .map_err(|failure| anyhow!("reference job: {failure}"))?;
-    job.message
+    plan.message
         .to_bytes()
         .map_err(|error| anyhow!("rendering the reference: {error}"))
 }

@@ -1,0 +1,260 @@
+//! One connection, blocking: connect, then drive the dialogue of [`crate::session`] over the
+//! socket — write each flight, read each reply within its time limit — until it is done.
+//!
+//! This is the whole I/O side of a single send: the rules are all in the session.
+
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cli::{Failure, Job, Sent, TlsMode};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use transcript::Transcript;
+
+use crate::Settings;
+use crate::connection::{Connection, io_error};
+use crate::data::DotStuffer;
+use crate::load::Observer;
+use crate::session::{Action, Dialogue, Flight, Session};
+use crate::tls;
+
+/// Sends the job's message; returns the transcript whatever happened.
+pub fn send(job: &Job, settings: &Settings) -> (Transcript, Result<Sent, Failure>) {
+    send_observed(job, settings, &|| {})
+}
+
+/// Like [`send`], telling `observer` about progress (for progress bars).
+pub fn send_observed(
+    job: &Job,
+    settings: &Settings,
+    observer: &dyn Observer,
+) -> (Transcript, Result<Sent, Failure>) {
+    match open(job, settings, observer, Until::Done) {
+        Ended::Done {
+            transcript, result, ..
+        } => (transcript, result),
+        // Not asked for: `Until::Done` never hands off.
+        Ended::HandedOff(open) => (
+            open.connection.close(),
+            Err(Failure::Internal("the dialogue stopped early".into())),
+        ),
+    }
+}
+
+/// How far [`open`] drives the dialogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// To the end.
+    Done,
+    /// Until the first message is accepted; then the connection and its dialogue go to a
+    /// load run's event loop (`crate::event_loop`), which sends the rest.
+    FirstMessage,
+}
+
+/// A connection whose first message was accepted, with its dialogue, handed to the event loop.
+pub(crate) struct Open {
+    pub(crate) connection: Connection,
+    pub(crate) session: Session,
+    /// The first message's latency.
+    pub(crate) latencies: Vec<Duration>,
+}
+
+/// How [`open`] ended.
+pub(crate) enum Ended {
+    /// The dialogue finished; the connection is closed.
+    Done {
+        transcript: Transcript,
+        result: Result<Sent, Failure>,
+        /// For each accepted message, the time from its MAIL to the reply to its `.`.
+        latencies: Vec<Duration>,
+    },
+    /// The first message was accepted (only with [`Until::FirstMessage`]).
+    HandedOff(Box<Open>),
+}
+
+/// What the TLS handshake needs, prepared before connecting so a bad CA file or server name
+/// fails before any byte is sent.
+struct Tls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+/// Connects and drives the dialogue, with `settings.repeat` messages.
+pub(crate) fn open(job: &Job, settings: &Settings, observer: &dyn Observer, until: Until) -> Ended {
+    let failed = |transcript: Transcript, failure: Failure| Ended::Done {
+        transcript,
+        result: Err(failure),
+        latencies: Vec::new(),
+    };
+    let tls = match job.tls {
+        TlsMode::None => None,
+        TlsMode::StartTls | TlsMode::Implicit => {
+            let prepared = tls::client_config(&job.verify).and_then(|config| {
+                tls::server_name(&job.tls_name).map(|name| Tls { config, name })
+            });
+            match prepared {
+                Ok(tls) => Some(tls),
+                Err(failure) => return failed(Transcript::new(), failure),
+            }
+        }
+    };
+    let mut transcript = Transcript::new();
+    if job.verify.insecure {
+        transcript.note("certificate verification disabled (--insecure)");
+    }
+    let endpoint = &job.endpoint;
+    let connection = match Connection::connect(
+        &endpoint.host,
+        endpoint.port,
+        &endpoint.shown,
+        job.timeouts.command,
+        &mut transcript,
+    ) {
+        Ok(connection) => connection,
+        Err(failure) => return failed(transcript, failure),
+    };
+    let session = Session::new(Dialogue::for_job(job, settings.pipelining, settings.repeat));
+    drive(connection, session, job, tls.as_ref(), observer, until)
+}
+
+/// Does what the session says until it is done (or, with [`Until::FirstMessage`], until its
+/// first message is accepted).
+fn drive(
+    mut connection: Connection,
+    mut session: Session,
+    job: &Job,
+    tls: Option<&Tls>,
+    observer: &dyn Observer,
+    until: Until,
+) -> Ended {
+    let mut latencies = Vec::new();
+    let mut started = Instant::now();
+    while let Some(action) = session.next_action() {
+        match action {
+            Action::Write(flight) => {
+                if let Err(failure) = write(&mut connection, &flight, job, tls, observer) {
+                    session.on_failure(failure);
+                }
+            }
+            Action::Read(wait) => {
+                let timeout = if wait.is_data_end() {
+                    job.timeouts.data_end
+                } else {
+                    job.timeouts.command
+                };
+                match connection.read_reply_within(timeout, wait) {
+                    Ok(reply) => {
+                        let unread = connection.unread_input().len();
+                        session.on_reply(reply, unread);
+                    }
+                    Err(failure) => session.on_failure(failure),
+                }
+            }
+            Action::Note(note) => connection.transcript.note(note),
+            Action::Transaction => started = Instant::now(),
+            Action::Accepted(_) => {
+                latencies.push(started.elapsed());
+                started = Instant::now();
+                observer.message_sent();
+                if until == Until::FirstMessage {
+                    return Ended::HandedOff(Box::new(Open {
+                        connection,
+                        session,
+                        latencies,
+                    }));
+                }
+            }
+            Action::StopRecording => connection.set_recording(false),
+            Action::Done(result) => {
+                return Ended::Done {
+                    transcript: connection.close(),
+                    result,
+                    latencies,
+                };
+            }
+        }
+    }
+    Ended::Done {
+        transcript: connection.close(),
+        result: Err(Failure::Internal(
+            "the dialogue stopped without a verdict".into(),
+        )),
+        latencies,
+    }
+}
+
+/// Writes one flight: after the TLS handshake (its commands leave with the client's
+/// Finished, which saves a round trip), after the message data, or on its own.
+fn write(
+    connection: &mut Connection,
+    flight: &Flight,
+    job: &Job,
+    tls: Option<&Tls>,
+    observer: &dyn Observer,
+) -> Result<(), Failure> {
+    if flight.handshake {
+        let tls = tls.ok_or_else(|| Failure::Internal("a TLS handshake without TLS".into()))?;
+        return connection.start_tls(
+            tls.config.clone(),
+            tls.name.clone(),
+            &job.tls_name,
+            &flight.commands,
+        );
+    }
+    if flight.message {
+        return message_data(connection, job, &flight.commands, observer);
+    }
+    connection.send(&flight.commands)
+}
+
+/// RFC 5321 §4.5.2: the message, dot-stuffed, streamed into the socket, then `.` and the
+/// `trailer` (pipelined commands, or nothing) in the same write.
+fn message_data(
+    connection: &mut Connection,
+    job: &Job,
+    trailer: &[u8],
+    observer: &dyn Observer,
+) -> Result<(), Failure> {
+    let sending = "sending the message data";
+    let buffered = BufWriter::with_capacity(64 * 1024, &mut *connection);
+    let mut writer = Outgoing {
+        stuffer: DotStuffer::new(buffered),
+        observer,
+    };
+    job.message
+        .render(&mut writer)
+        .map_err(|error| match error {
+            message::Error::Io(source) => io_error(source, sending),
+            other => Failure::from(other),
+        })?;
+    let Outgoing { stuffer, .. } = writer;
+    let mut buffered = stuffer
+        .finish_unflushed()
+        .map_err(|e| io_error(e, sending))?;
+    buffered
+        .write_all(trailer)
+        .and_then(|()| buffered.flush())
+        .map_err(|e| io_error(e, sending))
+}
+
+/// Passes the rendered message to the dot-stuffer, telling the observer how much went, but
+/// ignores `flush`: the renderer flushes when it is done, and the message must instead leave
+/// in the same write as its final `.` (and any pipelined trailer), or the `.` would cost a
+/// packet of its own.
+struct Outgoing<'a, W: Write> {
+    stuffer: DotStuffer<W>,
+    observer: &'a dyn Observer,
+}
+
+impl<W: Write> Write for Outgoing<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.stuffer.write(bytes)?;
+        self.observer.data_sent(written as u64);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

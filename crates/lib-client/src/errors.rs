@@ -2,39 +2,55 @@
 //! the same sentence and exit with the same code for the same failure.
 //!
 //! lettre's error carries only a kind and a code, so the failed command and the server's
-//! words are read back from the rebuilt transcript, with lettre's own reply parser.
+//! words come from the capture's record of the dialogue (read with lettre's own reply
+//! parser).
 
 use std::error::Error as _;
 use std::io;
 
-use cli::{Failure, Job, ServerReply, Violation};
-use lettre::transport::smtp::response::Response;
-use transcript::{Event, Transcript};
+use cli::{Failure, ServerReply, Violation};
 
-/// The failure for a lettre error, given the transcript of the attempt.
+use crate::capture::Record;
+
+/// The failure for a lettre error, given the record of the attempt.
 pub(crate) fn failure(
     error: &lettre::transport::smtp::Error,
-    transcript: &Transcript,
-    job: &Job,
+    record: &Record,
+    job: &Names,
 ) -> Failure {
     let text = error.to_string();
     if let Some(code) = error.status() {
         let code = u16::from(code);
-        if let Some((command, reply)) = exchanges(transcript)
-            .into_iter()
+        if let Some((command, reply)) = record
+            .exchanges
+            .iter()
             .rev()
             .find(|(_, reply)| reply.code == code)
         {
-            return rejected(command, reply);
+            // RFC 3207: without a working EHLO there is no STARTTLS, and TLS is required.
+            let ehlo = command.to_ascii_uppercase().starts_with("EHLO");
+            if ehlo && job.starttls && !record.tls_up() && code != 421 {
+                return Failure::EhloRejectedTlsRequired {
+                    reply: reply.clone(),
+                };
+            }
+            return rejected(command.clone(), reply.clone());
         }
+    }
+    if text.contains("incomplete response") {
+        // lettre met the end of the stream where a reply should be.
+        return Failure::Closed {
+            during: format!("waiting for the reply to {}", record.waits_for()),
+        };
     }
     if error.is_client() {
         if text.contains("STARTTLS is not supported") {
             return Failure::StartTlsUnavailable;
         }
         if text.contains("No compatible authentication mechanism") {
-            let offered = offered_auth(transcript);
-            return Failure::NoAuthMechanism { offered };
+            return Failure::NoAuthMechanism {
+                offered: record.offered_auth(),
+            };
         }
         if text.contains("SMTPUTF8") {
             return Failure::MissingExtension {
@@ -51,22 +67,21 @@ pub(crate) fn failure(
     }
     if error.is_response() {
         return Failure::Protocol {
-            after: last_command(transcript).unwrap_or_else(|| "the greeting".into()),
+            after: record.waits_for().to_owned(),
             violation: Violation::Unparsed(text),
         };
     }
-    if let Some(tls) = source_of::<rustls::Error>(error) {
+    if let Some(tls) = tls_error(error) {
         return Failure::from_tls(tls, &job.tls_name);
     }
     if let Some(io) = source_of::<io::Error>(error) {
-        let during = match last_command(transcript) {
-            Some(command) => format!("waiting for the reply to {command}"),
-            None => "connecting".to_owned(),
-        };
+        let during = format!("waiting for the reply to {}", record.waits_for());
         return match io.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Failure::Timeout { during },
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                record.late().err().unwrap_or(Failure::Timeout { during })
+            }
             io::ErrorKind::ConnectionRefused => Failure::Connect {
-                peer: job.endpoint.shown.clone(),
+                peer: job.peer.clone(),
                 reason: io.to_string(),
             },
             io::ErrorKind::UnexpectedEof
@@ -84,117 +99,57 @@ pub(crate) fn failure(
     }
 }
 
+/// What the failures name: the server and the TLS name, and whether STARTTLS is required.
+pub(crate) struct Names {
+    pub(crate) tls_name: String,
+    pub(crate) peer: String,
+    pub(crate) starttls: bool,
+}
+
 /// The failure for a command the server answered with 4xx/5xx.
-fn rejected(command: String, reply: ServerReply) -> Failure {
+pub(crate) fn rejected(command: String, reply: ServerReply) -> Failure {
     let auth = command.starts_with("AUTH") || command == "<SASL response>";
     match reply.code {
-        421 => Failure::ServiceClosing { command, reply },
+        421 => Failure::ServiceClosing {
+            command: named(command),
+            reply,
+        },
         500..=599 if auth => Failure::AuthFailed { reply },
         _ if command == "STARTTLS" => Failure::StartTlsRefused { reply },
-        _ if command == "." => Failure::Rejected {
-            command: "the message data".into(),
+        _ => Failure::Rejected {
+            command: named(command),
             reply,
         },
-        _ if command.is_empty() => Failure::Rejected {
-            command: "the connection (greeting)".into(),
-            reply,
-        },
-        _ => Failure::Rejected { command, reply },
     }
 }
 
-/// A complete reply in `text`, read with lettre's own parser.
-fn parse_reply(text: &[u8]) -> Option<ServerReply> {
-    let text = std::str::from_utf8(text).ok()?;
-    let response = text.parse::<Response>().ok()?;
-    Some(ServerReply {
-        code: u16::from(response.code()),
-        lines: response.message().map(str::to_owned).collect(),
-    })
+/// The command as raw-client names it in sentences.
+fn named(command: String) -> String {
+    match command.as_str() {
+        "." => "the message data".into(),
+        "" => "the connection (greeting)".into(),
+        _ => command,
+    }
 }
 
-/// Every (command, reply) pair of the transcript, read back with lettre's reply parser.
-/// The command is the last line the client sent before the reply (`.` after the data); a
-/// line answering a `334` challenge is named `<SASL response>` so it is never repeated.
-fn exchanges(transcript: &Transcript) -> Vec<(String, ServerReply)> {
-    let mut pairs = Vec::new();
-    let mut command = String::new();
-    let mut pending = Vec::new();
-    let mut after_challenge = false;
-    for event in transcript.events() {
-        match event {
-            Event::Client(line) => {
-                pending.clear();
-                command = if after_challenge {
-                    "<SASL response>".to_owned()
-                } else {
-                    without_secrets(String::from_utf8_lossy(&line).trim_end())
-                };
-                after_challenge = false;
-            }
-            Event::Server(line) => {
-                pending.extend_from_slice(&line);
-                if let Some(reply) = parse_reply(&pending) {
-                    after_challenge = reply.code == 334;
-                    pairs.push((command.clone(), reply));
-                    pending.clear();
-                }
-            }
-            _ => {}
+/// The rustls error behind a lettre error, also where it hides inside an `io::Error` (rustls
+/// reports a refused certificate from the write that runs the handshake).
+fn tls_error(error: &lettre::transport::smtp::Error) -> Option<&rustls::Error> {
+    let mut source = error.source();
+    while let Some(inner) = source {
+        if let Some(found) = inner.downcast_ref::<rustls::Error>() {
+            return Some(found);
         }
-    }
-    pairs
-}
-
-/// `AUTH PLAIN <initial-response>` carries the credentials (RFC 4954 §4): an error sentence
-/// names the command as `AUTH PLAIN` only, as raw-client does.
-fn without_secrets(command: &str) -> String {
-    let mut words = command.splitn(3, ' ');
-    match (words.next(), words.next()) {
-        (Some(verb), Some(mechanism)) if verb.eq_ignore_ascii_case("AUTH") => {
-            format!("{verb} {mechanism}")
+        if let Some(found) = inner
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(found);
         }
-        _ => command.to_owned(),
+        source = inner.source();
     }
-}
-
-fn last_command(transcript: &Transcript) -> Option<String> {
-    exchanges(transcript)
-        .into_iter()
-        .last()
-        .map(|(command, _)| command)
-        .filter(|command| !command.is_empty())
-}
-
-/// The mechanisms of the last EHLO reply, as raw-client words them.
-fn offered_auth(transcript: &Transcript) -> String {
-    let offered: Vec<String> = exchanges(transcript)
-        .into_iter()
-        .rev()
-        .find(|(command, _)| command.starts_with("EHLO"))
-        .map(|(_, reply)| {
-            reply
-                .lines
-                .iter()
-                .skip(1)
-                .filter_map(|line| {
-                    let mut words = line.split_ascii_whitespace();
-                    match words.next() {
-                        Some(keyword) if keyword.eq_ignore_ascii_case("AUTH") => {
-                            Some(words.map(str::to_ascii_uppercase).collect::<Vec<_>>())
-                        }
-                        _ => None,
-                    }
-                })
-                .flatten()
-                .collect()
-        })
-        .unwrap_or_default();
-    if offered.is_empty() {
-        "nothing".to_owned()
-    } else {
-        offered.join(" ")
-    }
+    None
 }
 
 /// The first error of type `T` in the source chain.
@@ -214,29 +169,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auth_commands_lose_their_initial_response() {
-        assert_eq!(
-            without_secrets("AUTH PLAIN AGFsaWNlAGh1bnRlcjI="),
-            "AUTH PLAIN"
-        );
-        assert_eq!(without_secrets("auth xoauth2 dG9rZW4="), "auth xoauth2");
-        assert_eq!(without_secrets("AUTH LOGIN"), "AUTH LOGIN");
-        assert_eq!(without_secrets("MAIL FROM:<a@b>"), "MAIL FROM:<a@b>");
-    }
-
-    #[test]
     fn a_rejected_auth_names_no_secret() {
-        let mut transcript = Transcript::new();
-        transcript.server(b"220 hi\r\n");
-        transcript.client(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=\r\n");
-        transcript.server(b"454 4.7.0 Temporary authentication failure\r\n");
-        let (command, reply) = exchanges(&transcript).pop().expect("one exchange");
-        let error = rejected(command, reply);
-        let sentence = error.to_string();
-        assert!(!sentence.contains("AGFsaWNlAGh1bnRlcjI="), "{sentence}");
+        let reply = ServerReply {
+            code: 454,
+            lines: vec!["4.7.0 Temporary authentication failure".into()],
+        };
+        let sentence = rejected("AUTH PLAIN".into(), reply).to_string();
         assert_eq!(
             sentence,
             "the server rejected AUTH PLAIN with \"454 4.7.0 Temporary authentication failure\""
         );
+    }
+
+    #[test]
+    fn the_data_and_the_greeting_are_named_as_raw_client_names_them() {
+        let reply = |code| ServerReply {
+            code,
+            lines: vec!["no".into()],
+        };
+        assert_eq!(
+            rejected(".".into(), reply(554)).to_string(),
+            "the server rejected the message data with \"554 no\""
+        );
+        assert_eq!(
+            rejected(String::new(), reply(554)).to_string(),
+            "the server rejected the connection (greeting) with \"554 no\""
+        );
+        assert!(matches!(
+            rejected("<SASL response>".into(), reply(535)),
+            Failure::AuthFailed { .. }
+        ));
     }
 }

@@ -1,10 +1,22 @@
 //! lib-client: the same job as raw-client, done the way most Rust programs send mail —
-//! through lettre's blocking `SmtpTransport` (rustls with ring, no connection pool).
+//! through lettre (rustls with ring, no connection pool).
+//!
+//! lettre's `SmtpTransport::send_raw` is `connect` (greeting and EHLO), `starttls`, `auth`,
+//! `send` (MAIL, RCPT, DATA and the message) and `abort` (QUIT) on an `SmtpConnection`;
+//! lib-client makes exactly those calls itself, in that order, so the dialogue is lettre's —
+//! and steps in between where lettre lacks a check: it refuses a message larger than the
+//! server's SIZE (RFC 1870 §6), which lettre would send anyway.
 //!
 //! lettre does not hand out its dialogue, so the transcript is rebuilt from its own `tracing`
-//! events (`Wrote: …` and the cumulative `<< …` reply buffer), captured by a subscriber that
-//! only this call sees and that never prints anything. Secrets in those events are redacted
-//! by the `transcript` crate like every other transcript.
+//! events, captured as they happen by a subscriber that only lettre's thread sees and that
+//! never prints anything ([`capture`]). Secrets in those events are redacted by the
+//! `transcript` crate like every other transcript.
+//!
+//! lettre's timeout is one socket timeout per read. So lettre runs on a thread of its own with
+//! the longer of `--timeout` and `--data-timeout`, and a watchdog here holds each reply to its
+//! own deadline, as raw-client does: `--data-timeout` for the end of the data, `--timeout` for
+//! the rest, for the whole reply (a server that trickles a byte at a time cannot stretch it).
+//! When a deadline passes, lib-client reports and leaves lettre's thread behind.
 //!
 //! Two things are done differently from a plain `send` so the bytes match raw-client's:
 //! the message is handed over without its final CRLF, because lettre always appends
@@ -14,15 +26,19 @@
 mod capture;
 mod errors;
 
+use std::net::ToSocketAddrs as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::time::Instant;
 
-use cli::{Failure, Job, Sent, TlsMode};
+use cli::{Failure, Job, Sent, ServerReply, TlsMode};
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{SmtpTransport, Transport as _};
 use transcript::Transcript;
+
+use crate::capture::{Capture, Wake};
 
 /// Sends the job's message through lettre; returns the rebuilt transcript whatever happened.
 pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
@@ -30,28 +46,106 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
     if job.verify.insecure {
         transcript.note("certificate verification disabled (--insecure)");
     }
-    let prepared = prepare(job);
-    let (transport, envelope, bytes) = match prepared {
+    let prepared = match prepare(job) {
         Ok(prepared) => prepared,
         Err(failure) => return (transcript, Err(failure)),
     };
-    let capture = capture::Capture::default();
-    let outcome =
-        capture.during(|| catch_unwind(AssertUnwindSafe(|| transport.send_raw(&envelope, &bytes))));
-    capture.rebuild(
-        &mut transcript,
-        &job.endpoint.shown,
+    // lettre reports a name that does not resolve as a plain I/O error: resolve it first,
+    // with the call raw-client makes, so both clients say the same.
+    let endpoint = &job.endpoint;
+    let resolved = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|error| error.to_string())
+        .and_then(|mut addresses| match addresses.next() {
+            Some(_) => Ok(()),
+            None => Err("the name has no address".to_owned()),
+        });
+    if let Err(reason) = resolved {
+        let host = endpoint.host.clone();
+        return (transcript, Err(Failure::Resolve { host, reason }));
+    }
+    let (done, finished) = mpsc::channel();
+    let capture = Capture::new(
+        transcript,
+        &endpoint.shown,
         job.tls == TlsMode::Implicit,
+        done.clone(),
     );
-    let result = match outcome {
-        Ok(Ok(response)) => Ok(Sent {
-            reply: Some(cli::ServerReply {
+    let lettre_side = capture.clone();
+    let spawned = std::thread::Builder::new()
+        .name("lettre".into())
+        .spawn(move || {
+            let outcome = lettre_side
+                .during(|| catch_unwind(AssertUnwindSafe(|| dialogue(&prepared, &lettre_side))));
+            let _ = done.send(Wake::Finished(outcome));
+        });
+    if let Err(error) = spawned {
+        return (
+            capture.finish(),
+            Err(Failure::Internal(format!(
+                "cannot start lettre's thread: {error}"
+            ))),
+        );
+    }
+    let result = watch(&capture, &finished, job);
+    (capture.finish(), result)
+}
+
+/// What lettre's thread ends with.
+pub(crate) type Outcome =
+    std::thread::Result<Result<Option<lettre::transport::smtp::response::Response>, Failure>>;
+
+/// Waits for lettre's thread, holding each reply to its deadline.
+fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Result<Sent, Failure> {
+    loop {
+        let deadline = capture.lock().deadline(job.timeouts);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match finished.recv_timeout(wait) {
+            Ok(Wake::Finished(outcome)) => return verdict(outcome, capture),
+            Ok(Wake::Refused) => {
+                if let Some(failure) = capture.lock().refused.clone() {
+                    return Err(failure);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let record = capture.lock();
+                if record.deadline(job.timeouts) <= Instant::now() {
+                    return record.late();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Failure::Internal(
+                    "lettre's thread ended without a result".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// The verdict on what lettre's thread returned.
+fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
+    let record = capture.lock();
+    match outcome {
+        Ok(Ok(Some(response))) => {
+            let reply = ServerReply {
                 code: u16::from(response.code()),
                 lines: response.message().map(str::to_owned).collect(),
-            }),
-            warnings: Vec::new(),
-        }),
-        Ok(Err(error)) => Err(errors::failure(&error, &transcript, job)),
+            };
+            // lettre's `abort` says QUIT and ignores what becomes of it.
+            let warnings = if record.quit_unanswered() {
+                vec![cli::Warning::QuitUnanswered {
+                    accepted: reply.clone(),
+                }]
+            } else {
+                Vec::new()
+            };
+            Ok(Sent {
+                reply: Some(reply),
+                warnings,
+            })
+        }
+        Ok(Ok(None)) => Err(Failure::Internal("lettre sent nothing".into())),
+        Ok(Err(failure)) => Err(failure),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -60,11 +154,69 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
                 .unwrap_or_else(|| "unknown panic".to_owned());
             Err(Failure::LettrePanic { what })
         }
-    };
-    (transcript, result)
+    }
 }
 
-type Prepared = (SmtpTransport, Envelope, Vec<u8>);
+/// The job in lettre's terms.
+struct Prepared {
+    job_tls: TlsMode,
+    host: String,
+    port: u16,
+    hello: ClientId,
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    envelope: Envelope,
+    bytes: Vec<u8>,
+    size: u64,
+    timeout: std::time::Duration,
+    /// For errors: the job's names.
+    names: errors::Names,
+}
+
+/// `SmtpTransport::send_raw`, one call at a time (lettre 0.11's `transport.rs` and
+/// `client/connection.rs`), with the SIZE check between AUTH and MAIL.
+fn dialogue(
+    job: &Prepared,
+    capture: &Capture,
+) -> Result<Option<lettre::transport::smtp::response::Response>, Failure> {
+    let mapped = |error: lettre::transport::smtp::Error| {
+        errors::failure(&error, &capture.lock(), &job.names)
+    };
+    let wrapper = (job.job_tls == TlsMode::Implicit)
+        .then_some(())
+        .and(job.tls.as_ref());
+    let mut connection = SmtpConnection::connect(
+        (job.host.as_str(), job.port),
+        Some(job.timeout),
+        &job.hello,
+        wrapper,
+        None,
+    )
+    .map_err(mapped)?;
+    if job.job_tls == TlsMode::StartTls
+        && let Some(tls) = &job.tls
+    {
+        connection.starttls(tls, &job.hello).map_err(mapped)?;
+    }
+    if let Some(credentials) = &job.credentials {
+        connection
+            .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+            .map_err(mapped)?;
+    }
+    let limit = capture.lock().size_limit();
+    if let Some(limit) = limit
+        && job.size > limit
+    {
+        connection.abort();
+        return Err(Failure::MessageTooBig {
+            size: job.size,
+            limit,
+        });
+    }
+    let response = connection.send(&job.envelope, &job.bytes).map_err(mapped)?;
+    connection.abort();
+    Ok(Some(response))
+}
 
 /// Maps the job onto lettre's own API.
 fn prepare(job: &Job) -> Result<Prepared, Failure> {
@@ -74,24 +226,10 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
             option: "--pin-sha256",
         });
     }
-    let (host, port) = (job.endpoint.host.clone(), job.endpoint.port);
     let tls = match job.tls {
-        TlsMode::None => Tls::None,
-        TlsMode::StartTls => Tls::Required(tls_parameters(job)?),
-        TlsMode::Implicit => Tls::Wrapper(tls_parameters(job)?),
+        TlsMode::None => None,
+        TlsMode::StartTls | TlsMode::Implicit => Some(tls_parameters(job)?),
     };
-    let mut builder = SmtpTransport::builder_dangerous(host)
-        .port(port)
-        .tls(tls)
-        .hello_name(ClientId::Domain(job.helo_name.clone()))
-        .timeout(Some(job.timeouts.command))
-        .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-    if let Some(credentials) = &job.credentials {
-        builder = builder.credentials(Credentials::new(
-            credentials.user.clone(),
-            credentials.password.clone(),
-        ));
-    }
     let message = &job.message;
     let address = |text: &str| {
         text.parse::<Address>().map_err(|e| Failure::LettreAddress {
@@ -116,7 +254,27 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
     if bytes.ends_with(b"\r\n") {
         bytes.truncate(bytes.len() - 2);
     }
-    Ok((builder.build(), envelope, bytes))
+    Ok(Prepared {
+        job_tls: job.tls,
+        host: job.endpoint.host.clone(),
+        port: job.endpoint.port,
+        hello: ClientId::Domain(job.helo_name.clone()),
+        tls,
+        credentials: job.credentials.as_ref().map(|credentials| {
+            Credentials::new(credentials.user.clone(), credentials.password.clone())
+        }),
+        envelope,
+        bytes,
+        size: message.expected_len(),
+        // The watchdog holds each reply to its own deadline; lettre's one socket timeout
+        // must not cut the longer one short.
+        timeout: job.timeouts.command.max(job.timeouts.data_end),
+        names: errors::Names {
+            tls_name: job.tls_name.clone(),
+            peer: job.endpoint.shown.clone(),
+            starttls: job.tls == TlsMode::StartTls,
+        },
+    })
 }
 
 fn tls_parameters(job: &Job) -> Result<TlsParameters, Failure> {

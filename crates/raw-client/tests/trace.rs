@@ -156,7 +156,7 @@ fn play(dialogue: Dialogue, trace: &str) -> String {
     // Lines that arrived with the last reply but were never read as one (an injection).
     let verdict_line = out
         .split_inclusive('\n')
-        .last()
+        .next_back()
         .unwrap_or_default()
         .to_owned();
     let mut unread = String::new();

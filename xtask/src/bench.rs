@@ -186,7 +186,7 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     println!("{markdown}");
     let verdicts = report::verdicts(&results);
     if only.is_none() {
-        let doc = report::document(&results, &markdown);
+        let doc = report::document(&results, &markdown)?;
         std::fs::write(root.join("docs/performance.md"), doc)?;
         if let Some(rows) = &results.round_trips {
             std::fs::write(root.join("docs/round-trips.svg"), report::svg(rows))?;

@@ -12,10 +12,15 @@ use crate::helpers::{self, Profile};
 pub(crate) struct Args {
     /// Options for both clients, as `cargo run -p raw-client -- --help` lists them; a fixed
     /// --date and --message-id are added unless given.
-    #[arg(allow_hyphen_values = true, value_name = "CLIENT OPTIONS")]
+    // The first `--` ends these; what follows is raw-client's alone.
+    #[arg(
+        allow_hyphen_values = true,
+        value_terminator = "--",
+        value_name = "CLIENT OPTIONS"
+    )]
     pub(crate) shared: Vec<String>,
     /// Options only raw-client has (--pipelining, --repeat, --connections), after `--`.
-    #[arg(last = true, value_name = "RAW-CLIENT-ONLY OPTIONS")]
+    #[arg(allow_hyphen_values = true, value_name = "RAW-CLIENT-ONLY OPTIONS")]
     pub(crate) raw_only: Vec<String>,
 }
 

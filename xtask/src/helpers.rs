@@ -172,10 +172,13 @@ pub(crate) fn status(command: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads a template under `xtask/`, e.g. `interop/postfix/main.cf`.
-pub(crate) fn template(path: &str) -> Result<String> {
+/// Reads the template `xtask/PATH` (e.g. `interop/postfix/main.cf`) and fills it in (see
+/// [`fill`]).
+pub(crate) fn render(path: &str, values: &[(&str, &str)]) -> Result<String> {
     let full = workspace_root().join("xtask").join(path);
-    std::fs::read_to_string(&full).with_context(|| format!("cannot read the template xtask/{path}"))
+    let template = std::fs::read_to_string(&full)
+        .with_context(|| format!("cannot read the template xtask/{path}"))?;
+    fill(&format!("xtask/{path}"), &template, values)
 }
 
 /// Fills the `@NAME@` placeholders of a template in one pass (a value is never scanned for

@@ -34,6 +34,9 @@ enum Task {
     /// Both run against the embedded test server by default. The transcripts are saved under
     /// target/compare/; the unified diff and a verdict are printed. Exit 0 when identical,
     /// 1 when they differ. Example: cargo xtask compare -- --pipelining
+    #[command(
+        override_usage = "cargo xtask compare [CLIENT OPTIONS]... [-- RAW-CLIENT-ONLY OPTIONS...]"
+    )]
     Compare(compare::Args),
     /// Prove our clients against real servers and real clients against test-server.
     ///
@@ -154,6 +157,20 @@ mod tests {
                     "a@b".into()
                 ],
                 vec!["--repeat".into(), "2".into()]
+            )
+        );
+        assert_eq!(
+            compare(&["compare", "--", "--pipelining", "--repeat", "3"]),
+            (
+                none.clone(),
+                vec!["--pipelining".into(), "--repeat".into(), "3".into()]
+            )
+        );
+        assert_eq!(
+            compare(&["compare", "--tls", "implicit", "--quiet"]),
+            (
+                vec!["--tls".into(), "implicit".into(), "--quiet".into()],
+                none.clone()
             )
         );
         // Without the separator an option goes to both clients (lib-client then rejects it).

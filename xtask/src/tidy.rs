@@ -32,18 +32,20 @@ use crate::helpers;
 
 /// Runs every check on the tree; returns 1 when something is wrong.
 pub(crate) fn run() -> Result<i32> {
-    let root = helpers::workspace_root();
-    let problems = check_tree(root)?;
-    for problem in &problems {
-        println!("{problem}");
-    }
+    let problems = check_tree(helpers::workspace_root())?;
+    let (report, code) = report(&problems);
+    print!("{report}");
+    Ok(code)
+}
+
+/// What `cargo xtask tidy` prints for these problems, and its exit status.
+fn report(problems: &[Problem]) -> (String, i32) {
     if problems.is_empty() {
-        println!("tidy: every check passes");
-        Ok(0)
-    } else {
-        eprintln!("tidy: {} problem(s)", problems.len());
-        Ok(1)
+        return ("tidy: every check passes\n".to_owned(), 0);
     }
+    let mut out: String = problems.iter().map(|p| format!("{p}\n")).collect();
+    out.push_str(&format!("tidy: {} problem(s)\n", problems.len()));
+    (out, 1)
 }
 
 /// One broken convention, at a line of a file (1 when the whole file is meant).
@@ -883,6 +885,19 @@ mod tests {
             listed.join("\n")
         );
         Ok(())
+    }
+
+    #[test]
+    fn each_problem_is_one_line_and_any_problem_fails_the_run() {
+        assert_eq!(report(&[]), ("tidy: every check passes\n".to_owned(), 0));
+        let problems = [problem("a.rs", 1, "one"), problem("docs/b.md", 7, "two")];
+        assert_eq!(
+            report(&problems),
+            (
+                "a.rs:1: one\ndocs/b.md:7: two\ntidy: 2 problem(s)\n".to_owned(),
+                1
+            )
+        );
     }
 
     fn package(name: &str, dependencies: &[(&str, bool, usize)]) -> Package {

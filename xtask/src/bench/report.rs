@@ -1,5 +1,6 @@
 //! Markdown tables, the targets of issue 8, the round-trip plot (hand-written SVG) and
-//! `docs/performance.md`.
+//! `docs/performance.md`, whose prose is the template `xtask/bench/performance.md.tmpl` (and
+//! `performance-trace.md.tmpl` for the example trace): edit the prose there.
 
 use std::fmt::Write as _;
 use std::process::Command;

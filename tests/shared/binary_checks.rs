@@ -1,7 +1,9 @@
-// The checks both client binaries must pass, included by each crate's tests/binary.rs after
-// it defines `BINARY` (cargo only gives a package's own binaries to its tests).
+//! The checks both client binaries must pass: a module of each crate's tests/binary.rs,
+//! which defines `BINARY` (cargo only gives a package's own binaries to its tests).
 
 use std::process::Command;
+
+use super::BINARY;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

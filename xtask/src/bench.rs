@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::helpers::{self, Profile};
 use crate::interop::{install, procs};
 
 /// The emulated one-way delay of the link.
@@ -46,15 +47,26 @@ pub(crate) const PASSWORD: &str = "bench-password-8";
 /// The environment variable our clients read the password from.
 pub(crate) const PASSWORD_ENV: &str = "BENCH_SMTP_PASSWORD";
 
-const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--runs N] [--only GROUP,...]
+/// The measurement groups `--only` picks from.
+const GROUPS: [&str; 5] = ["rt", "throughput", "store", "memory", "criterion"];
 
-  --quick     round trips of raw-client (default, --pipelining) and lib-client only, with
-              debug builds and no installs; exit 1 if raw-client --pipelining exceeds the
-              floor (8 STARTTLS / 6 implicit TLS). Writes no docs.
-  --runs N    runs per measurement for medians (default 5; at least 5 for the docs)
-  --only      some of: rt, throughput, store, memory, criterion (docs are written only when
-              all ran)";
+/// `cargo xtask bench [--quick] [--runs N] [--only GROUP,...]`
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Round trips of raw-client (default, --pipelining) and lib-client only, with debug
+    /// builds and no installs; exit 1 if raw-client --pipelining exceeds the floor (8 STARTTLS
+    /// / 6 implicit TLS). Writes no docs.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Runs per measurement for medians (at least 5 for the docs).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u8).range(1..=50))]
+    pub(crate) runs: u8,
+    /// Only some groups (comma-separated); docs are written only when all ran.
+    #[arg(long, value_name = "GROUP,...", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(GROUPS))]
+    pub(crate) only: Vec<String>,
+}
 
 /// What every measurement needs.
 pub(crate) struct Ctx {
@@ -103,42 +115,12 @@ impl Ctx {
 }
 
 /// Runs the benchmark; returns the exit code.
-pub(crate) fn run(args: &[String]) -> Result<i32> {
-    let mut quick = false;
-    let mut runs = 5;
-    let mut only: Option<Vec<String>> = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--runs" => {
-                runs = iter
-                    .next()
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|n| (1..=50).contains(n))
-                    .context("--runs needs a number from 1 to 50")?;
-            }
-            "--only" => {
-                let list = iter.next().context("--only needs a list")?;
-                let groups: Vec<String> = list.split(',').map(str::to_owned).collect();
-                if let Some(bad) = groups.iter().find(|g| {
-                    !["rt", "throughput", "store", "memory", "criterion"].contains(&g.as_str())
-                }) {
-                    bail!(
-                        "unknown group {bad:?}; groups: rt, throughput, store, memory, criterion"
-                    );
-                }
-                only = Some(groups);
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(0);
-            }
-            other => bail!("unknown bench option {other:?}\n\n{USAGE}"),
-        }
-    }
+pub(crate) fn run(args: &Args) -> Result<i32> {
+    let quick = args.quick;
+    let runs = usize::from(args.runs);
+    let only = (!args.only.is_empty()).then_some(&args.only);
     let started = Instant::now();
-    let root = workspace_root()?;
+    let root = helpers::workspace_root().to_path_buf();
     let work = root.join("target").join("bench");
     std::fs::create_dir_all(&work)?;
     if quick {
@@ -155,13 +137,14 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
         }
     }
     ensure_gnu_time()?;
-    build(&root, true)?;
+    println!("bench: building our binaries (release)");
+    let bin = helpers::build_clients(Profile::Release)?;
     let python = match &tools.python {
         Ok(python) => python.clone(),
         Err(_) => PathBuf::from("python3"),
     };
     let ctx = Ctx {
-        bin: root.join("target").join("release"),
+        bin,
         root: root.clone(),
         work,
         python,
@@ -203,7 +186,7 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     println!("{markdown}");
     let verdicts = report::verdicts(&results);
     if only.is_none() {
-        let doc = report::document(&results, &markdown);
+        let doc = report::document(&results, &markdown)?;
         std::fs::write(root.join("docs/performance.md"), doc)?;
         if let Some(rows) = &results.round_trips {
             std::fs::write(root.join("docs/round-trips.svg"), report::svg(rows))?;
@@ -223,9 +206,9 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
 /// `--quick`: round trips of our clients only, debug builds, no installs.
 fn quick_run(root: PathBuf, work: PathBuf) -> Result<i32> {
     let started = Instant::now();
-    build(&root, false)?;
+    let bin = helpers::build_clients(Profile::Debug)?;
     let ctx = Ctx {
-        bin: root.join("target").join("debug"),
+        bin,
         root,
         work,
         python: PathBuf::from("python3"),
@@ -265,27 +248,6 @@ fn quick_run(root: PathBuf, work: PathBuf) -> Result<i32> {
     }
 }
 
-/// Builds our three binaries (release for measurements, debug for --quick).
-fn build(root: &Path, release: bool) -> Result<()> {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command
-        .current_dir(root)
-        .args(["build", "-q", "-p", "raw-client", "-p", "lib-client", "-p"])
-        .arg("test-server");
-    if release {
-        command.arg("--release");
-    }
-    println!(
-        "bench: cargo build {}-p raw-client -p lib-client -p test-server",
-        if release { "--release " } else { "" }
-    );
-    let status = command.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build failed ({status})");
-    }
-    Ok(())
-}
-
 /// GNU time (`/usr/bin/time`, Debian package `time`) for peak RSS; installed if missing.
 fn ensure_gnu_time() -> Result<()> {
     if Path::new("/usr/bin/time").exists() {
@@ -303,14 +265,6 @@ fn ensure_gnu_time() -> Result<()> {
         bail!("apt-get install time failed: {}", outcome.why());
     }
     Ok(())
-}
-
-fn workspace_root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask is not inside the workspace")
 }
 
 /// The median of some values (the mean of the middle two for an even count).

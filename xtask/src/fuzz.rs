@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
+
+use crate::helpers;
 
 /// Every target in `fuzz/Cargo.toml`, in the order they run.
 const TARGETS: [&str; 5] = [
@@ -50,29 +52,45 @@ struct Outcome {
     failure: Option<(&'static str, String)>,
 }
 
+/// `cargo xtask fuzz [--seconds N] [TARGET...]`
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// How long each target runs, in seconds.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) seconds: u64,
+    /// The targets to run (all by default).
+    #[arg(value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(TARGETS))]
+    pub(crate) targets: Vec<String>,
+}
+
 /// Runs the targets named in `args` (all by default); returns 0 when none crashed.
-pub(crate) fn run(args: &[String]) -> Result<i32> {
-    let (seconds, targets) = parse_args(args)?;
-    let root = workspace_root()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    ensure_cargo_fuzz(&cargo)?;
+pub(crate) fn run(args: &Args) -> Result<i32> {
+    let seconds = args.seconds;
+    let targets: Vec<&'static str> = if args.targets.is_empty() {
+        TARGETS.to_vec()
+    } else {
+        TARGETS
+            .iter()
+            .copied()
+            .filter(|target| args.targets.iter().any(|t| t == target))
+            .collect()
+    };
+    let root = helpers::workspace_root();
+    ensure_cargo_fuzz()?;
 
     let started = Instant::now();
     println!("fuzz: building {} target(s) with cargo-fuzz", targets.len());
     let host = host_triple()?;
-    let mut build = Command::new(&cargo);
+    let mut build = helpers::cargo();
     build
         .args(["fuzz", "build"])
         .args(BUILD_OPTIONS)
-        .args(["--target", &host])
-        .current_dir(&root);
+        .args(["--target", &host]);
     if let [one] = targets.as_slice() {
         build.arg(one);
     }
-    let status = build.status().context("running cargo fuzz build")?;
-    if !status.success() {
-        bail!("the fuzz targets in fuzz/ do not build ({status}); see the compiler output above");
-    }
+    helpers::status(&mut build, "cargo fuzz build (the fuzz targets in fuzz/)")?;
     println!("fuzz: built in {:.0} s", started.elapsed().as_secs_f64());
 
     let binaries = root.join("fuzz/target").join(&host).join("release");
@@ -81,7 +99,7 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     let mut outcomes = Vec::new();
     for target in targets {
         println!("fuzz: running {target} for {seconds} s");
-        let outcome = run_target(&binaries, &root, &logs, target, seconds)?;
+        let outcome = run_target(&binaries, root, &logs, target, seconds)?;
         if let Some((_, why)) = &outcome.failure {
             eprintln!("fuzz: {target} FAILED: {why}");
         }
@@ -112,42 +130,9 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<(u64, Vec<&'static str>)> {
-    let mut seconds = DEFAULT_SECONDS;
-    let mut targets = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let value = match arg.strip_prefix("--seconds=") {
-            Some(value) => Some(value.to_owned()),
-            None if arg == "--seconds" => {
-                Some(args.next().context("--seconds needs a number")?.clone())
-            }
-            None => None,
-        };
-        if let Some(value) = value {
-            seconds = value
-                .parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("--seconds needs a positive number, not {value:?}"))?;
-        } else if let Some(target) = TARGETS.iter().find(|target| **target == arg.as_str()) {
-            targets.push(*target);
-        } else {
-            bail!(
-                "unknown fuzz target {arg:?}; the targets are {}",
-                TARGETS.join(", ")
-            );
-        }
-    }
-    if targets.is_empty() {
-        targets = TARGETS.to_vec();
-    }
-    Ok((seconds, targets))
-}
-
 /// Installs cargo-fuzz from crates.io when `cargo fuzz` is missing.
-fn ensure_cargo_fuzz(cargo: &str) -> Result<()> {
-    let present = Command::new(cargo)
+fn ensure_cargo_fuzz() -> Result<()> {
+    let present = helpers::cargo()
         .args(["fuzz", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -157,14 +142,10 @@ fn ensure_cargo_fuzz(cargo: &str) -> Result<()> {
         return Ok(());
     }
     println!("fuzz: cargo-fuzz is missing; installing it with cargo install");
-    let status = Command::new(cargo)
-        .args(["install", "cargo-fuzz", "--locked"])
-        .status()
-        .context("running cargo install cargo-fuzz")?;
-    if !status.success() {
-        bail!("cannot install cargo-fuzz ({status})");
-    }
-    Ok(())
+    helpers::status(
+        helpers::cargo().args(["install", "cargo-fuzz", "--locked"]),
+        "cargo install cargo-fuzz",
+    )
 }
 
 /// The triple `cargo fuzz build` builds for by default: the host's.
@@ -247,14 +228,14 @@ fn run_target(
         if let Some(artifact) = &artifact {
             print_input(&binary, artifact, logs, target);
         }
-        let artifact = artifact.map(|path| relative(&path, root));
+        let artifact = artifact.map(|path| helpers::relative(&path));
         let panic = text
             .lines()
             .skip_while(|line| !line.contains("panicked at"))
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
-        eprintln!("---- last lines of {} ----", relative(&log_path, root));
+        eprintln!("---- last lines of {} ----", helpers::relative(&log_path));
         let lines: Vec<&str> = text.lines().collect();
         for line in &lines[lines.len().saturating_sub(40)..] {
             eprintln!("{line}");
@@ -264,7 +245,7 @@ fn run_target(
             Some(artifact) => ("crash", format!("{panic} (input: {artifact})")),
             None if panic.is_empty() => (
                 "failed",
-                format!("{status}, see {}", relative(&log_path, root)),
+                format!("{status}, see {}", helpers::relative(&log_path)),
             ),
             None => ("failed", format!("{status}: {panic}")),
         })
@@ -320,19 +301,4 @@ fn print_table(outcomes: &[Outcome]) {
         );
     }
     println!();
-}
-
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
-fn workspace_root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask is not inside the workspace")
 }

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
+
+use crate::helpers::{self, Profile};
 
 use mail::Fixtures;
 
@@ -44,45 +46,21 @@ const GROUPS: &[&str] = &[
     "nodemailer",
 ];
 
+/// `cargo xtask interop [--only GROUP,...]`
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Run only these peer groups (comma-separated).
+    #[arg(long, value_name = "GROUP,...", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(GROUPS))]
+    pub(crate) only: Vec<String>,
+}
+
 /// Runs the interop checks; returns 0 when all passed, 1 otherwise.
-pub(crate) fn run(args: &[String]) -> Result<i32> {
-    let mut only: Option<Vec<String>> = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--only" => {
-                let list = iter
-                    .next()
-                    .context("--only needs a list, e.g. --only postfix,curl")?;
-                let groups: Vec<String> = list.split(',').map(str::to_owned).collect();
-                if let Some(bad) = groups
-                    .iter()
-                    .find(|group| !GROUPS.contains(&group.as_str()))
-                {
-                    bail!(
-                        "unknown group {bad:?} in --only; groups: {}",
-                        GROUPS.join(", ")
-                    );
-                }
-                only = Some(groups);
-            }
-            "-h" | "--help" => {
-                println!(
-                    "usage: cargo xtask interop [--only GROUP,...]\ngroups: {}",
-                    GROUPS.join(", ")
-                );
-                return Ok(0);
-            }
-            other => bail!("unknown interop option {other:?}; try --help"),
-        }
-    }
-    let selected = |group: &str| {
-        only.as_ref()
-            .is_none_or(|only| only.iter().any(|g| g == group))
-    };
+pub(crate) fn run(args: &Args) -> Result<i32> {
+    let selected = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
     let started = Instant::now();
 
-    let root = workspace_root()?;
+    let root = helpers::workspace_root().to_path_buf();
     let cache = root.join("target").join("interop");
     let work = cache.join("run");
     if work.exists() {
@@ -92,13 +70,13 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
 
     println!("interop: checking the peers are installed");
     let tools = install::install(&root, &cache);
-    build_our_binaries(&root)?;
+    let binaries = helpers::build_clients(Profile::Debug)?;
     let fixtures = Fixtures::write(&work.join("fixtures"))?;
     let certs = Certs::generate(&work.join("certs"), &tools);
     let ctx = Ctx {
         root: root.clone(),
         work,
-        binaries: root.join("target").join("debug"),
+        binaries,
         fixtures,
         certs,
         tools,
@@ -340,34 +318,4 @@ impl Report {
         out.push_str(&format!("\nRun time: {:.0} s\n", elapsed.as_secs_f64()));
         out
     }
-}
-
-fn build_our_binaries(root: &Path) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "raw-client",
-            "--package",
-            "lib-client",
-            "--package",
-            "test-server",
-        ])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building raw-client, lib-client and test-server failed");
-    }
-    Ok(())
-}
-
-fn workspace_root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask is not inside the workspace")
 }

@@ -4,4 +4,5 @@
 
 const BINARY: &str = env!("CARGO_BIN_EXE_lib-client");
 
-include!("../../../tests/shared/binary_checks.rs");
+#[path = "../../../tests/shared/binary_checks.rs"]
+mod binary_checks;

@@ -3,11 +3,11 @@
 //! from criterion's JSON files.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
 use super::Ctx;
+use crate::helpers;
 
 /// One benchmark's result.
 #[derive(Debug, Clone)]
@@ -34,22 +34,19 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Micro>> {
     if home.exists() {
         std::fs::remove_dir_all(&home)?;
     }
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&ctx.root)
-        .args([
-            "bench",
-            "--manifest-path",
-            "bench/Cargo.toml",
-            "--bench",
-            "micro",
-        ])
-        .env("CARGO_TARGET_DIR", ctx.work.join("cargo"))
-        .env("CRITERION_HOME", &home)
-        .status()
-        .context("running cargo bench")?;
-    if !status.success() {
-        bail!("cargo bench --manifest-path bench/Cargo.toml failed ({status})");
-    }
+    helpers::status(
+        helpers::cargo()
+            .args([
+                "bench",
+                "--manifest-path",
+                "bench/Cargo.toml",
+                "--bench",
+                "micro",
+            ])
+            .env("CARGO_TARGET_DIR", ctx.work.join("cargo"))
+            .env("CRITERION_HOME", &home),
+        "cargo bench --manifest-path bench/Cargo.toml",
+    )?;
     let mut results = Vec::new();
     collect(&home, &mut results)?;
     results.sort_by(|a, b| a.id.cmp(&b.id));

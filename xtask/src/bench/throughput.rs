@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use super::{Ctx, FROM, TO};
+use crate::helpers;
 use crate::interop::procs::{self, Service};
 
 /// Messages per run on one connection.
@@ -246,16 +247,13 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Throughput> {
 /// off) into the bench's own target directory, as the criterion run does.
 fn build_lettre_pool(ctx: &Ctx) -> Result<PathBuf> {
     let target = ctx.work.join("cargo");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&ctx.root)
-        .args(["build", "--release", "--manifest-path", "bench/Cargo.toml"])
-        .args(["--bin", "lettre-pool"])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .context("building bench/'s lettre-pool")?;
-    if !status.success() {
-        bail!("cargo build --manifest-path bench/Cargo.toml --bin lettre-pool failed ({status})");
-    }
+    helpers::status(
+        helpers::cargo()
+            .args(["build", "--release", "--manifest-path", "bench/Cargo.toml"])
+            .args(["--bin", "lettre-pool"])
+            .env("CARGO_TARGET_DIR", &target),
+        "cargo build --manifest-path bench/Cargo.toml --bin lettre-pool",
+    )?;
     Ok(target.join("release").join("lettre-pool"))
 }
 

@@ -7,6 +7,9 @@
 //! stored bytes must equal it. Clients that build their own MIME (swaks `--attach`,
 //! smtplib, Nodemailer) are checked by parsing: subject, text body and attachment decode
 //! to what was given.
+//!
+//! Each peer only builds its table of [`Case`]s (a command line and what test-server must
+//! have stored for it); [`run_case`] runs any of them the same way.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,55 @@ struct Prepared {
     recipients: Vec<String>,
 }
 
+impl Prepared {
+    /// The envelope test-server must record for the prepared message, sent as [`USER`] over TLS.
+    fn envelope(&self) -> Envelope {
+        Envelope {
+            from: self.from.clone(),
+            recipients: self.recipients.clone(),
+            auth_user: Some(USER.into()),
+            tls: true,
+        }
+    }
+}
+
+/// One check: a real client's command line, and what test-server must have stored for it.
+struct Case<'a> {
+    scenario: &'static str,
+    command: Command,
+    /// Standard input (msmtp reads the message there).
+    stdin: Option<&'a [u8]>,
+    /// A check of the client's own output, beyond what test-server stored.
+    output: Option<OutputCheck>,
+    want: Want<'a>,
+}
+
+/// A check of what a client printed; the error says what is wrong.
+type OutputCheck = fn(&Outcome) -> Result<(), String>;
+
+/// What test-server must have stored.
+struct Want<'a> {
+    envelope: Envelope,
+    /// The EHLO name the client was configured to give.
+    helo: &'static str,
+    mechanism: &'static str,
+    /// The exact bytes, for a client that sends a prepared message; `None` for one that
+    /// builds its own MIME, checked by parsing instead.
+    exact: Option<&'a [u8]>,
+    subject: String,
+    attachment: bool,
+    mail_parameter: Option<&'static str>,
+}
+
+/// The peer groups this module runs, with the name their rows carry.
+const PEERS: [(&str, &str); 5] = [
+    ("swaks", "swaks"),
+    ("curl", "curl"),
+    ("smtplib", "Python smtplib"),
+    ("msmtp", "msmtp"),
+    ("nodemailer", "Nodemailer"),
+];
+
 /// Runs the selected client groups.
 pub(crate) fn run(ctx: &Ctx, report: &mut Report, groups: &[&str]) {
     let setup = (|| -> Result<(Server, Prepared)> {
@@ -52,14 +104,26 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report, groups: &[&str]) {
             return;
         }
     };
-    for group in groups {
-        match *group {
-            "swaks" => swaks(ctx, &server, &prepared, report),
-            "curl" => curl(ctx, &server, &prepared, report),
-            "smtplib" => smtplib(ctx, &server, report),
-            "msmtp" => msmtp(ctx, &server, &prepared, report),
-            "nodemailer" => nodemailer(ctx, &server, &prepared, report),
-            _ => {}
+    for (group, peer) in PEERS {
+        if !groups.contains(&group) {
+            continue;
+        }
+        let cases = match group {
+            "swaks" => swaks(ctx, &server, &prepared),
+            "curl" => curl(ctx, &server, &prepared),
+            "smtplib" => smtplib(ctx, &server),
+            "msmtp" => msmtp(ctx, &server, &prepared),
+            _ => nodemailer(ctx, &server, &prepared),
+        };
+        match cases {
+            Err(why) => report.setup_failed(peer, PEER_TO_OURS, why),
+            Ok(cases) => {
+                for case in cases {
+                    let scenario = case.scenario;
+                    let result = run_case(&server, &ctx.fixtures, case);
+                    report.add(peer, PEER_TO_OURS, scenario, result);
+                }
+            }
         }
     }
 }
@@ -113,16 +177,18 @@ fn envelope(meta: &serde_json::Value) -> Envelope {
     }
 }
 
-/// Runs a client and returns what test-server stored for it.
-fn received(
-    server: &Server,
-    run: impl FnOnce() -> Result<Outcome>,
-) -> Result<(Outcome, Stored), String> {
+/// Runs one case: the client must succeed and test-server must have stored exactly one new
+/// message, with the envelope, EHLO name, AUTH mechanism and content wanted.
+fn run_case(server: &Server, fixtures: &Fixtures, mut case: Case<'_>) -> Result<String, String> {
     let before = mail::stored_names(&server.store).map_err(|error| format!("{error:#}"))?;
-    let outcome = run().map_err(|error| format!("{error:#}"))?;
+    let outcome = procs::run(&mut case.command, case.stdin, Duration::from_secs(60))
+        .map_err(|error| format!("{error:#}"))?;
     mail::expect_success(&outcome)?;
     let stored = mail::new_stored(&server.store, &before)?;
-    Ok((outcome, stored))
+    if let Some(check) = case.output {
+        check(&outcome)?;
+    }
+    verify(server, fixtures, &stored, &case.want)
 }
 
 /// The server-side transcript test-server stored beside the message.
@@ -135,19 +201,8 @@ fn transcript(server: &Server, stored: &Stored) -> String {
     .unwrap_or_default()
 }
 
-/// The common checks: envelope, AUTH mechanism (from the server's transcript), and either
-/// exact bytes or the parsed parts.
-struct Want<'a> {
-    envelope: Envelope,
-    /// The EHLO name the client was configured to give.
-    helo: &'a str,
-    mechanism: &'a str,
-    exact: Option<&'a [u8]>,
-    subject: &'a str,
-    attachment: bool,
-    mail_parameter: Option<&'a str>,
-}
-
+/// The common checks: envelope, EHLO name, AUTH mechanism (from the server's transcript), a
+/// MAIL FROM parameter, and either exact bytes or the parsed parts.
 fn verify(
     server: &Server,
     fixtures: &Fixtures,
@@ -180,7 +235,7 @@ fn verify(
             ))
         }
         None => {
-            mail::check_parts(&stored.eml, fixtures, want.subject, want.attachment)?;
+            mail::check_parts(&stored.eml, fixtures, &want.subject, want.attachment)?;
             Ok(if want.attachment {
                 "subject, 8-bit body and attachment decode to what was sent".into()
             } else {
@@ -190,21 +245,27 @@ fn verify(
     }
 }
 
-fn tool_result(ctx: &Ctx, tool: &str) -> Result<(), String> {
-    ctx.tools.apt(tool)
+/// The prepared message sent as is: the stored bytes must be the rendering.
+fn exact<'a>(prepared: &'a Prepared, helo: &'static str, mechanism: &'static str) -> Want<'a> {
+    Want {
+        envelope: prepared.envelope(),
+        helo,
+        mechanism,
+        exact: Some(&prepared.bytes),
+        subject: String::new(),
+        attachment: false,
+        mail_parameter: None,
+    }
 }
 
-fn swaks(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
-    const PEER: &str = "swaks";
-    if let Err(why) = tool_result(ctx, "swaks") {
-        report.setup_failed(PEER, PEER_TO_OURS, why);
-        return;
-    }
-    let base = |port: u16| -> Command {
+fn swaks<'a>(ctx: &Ctx, server: &Server, prepared: &'a Prepared) -> Result<Vec<Case<'a>>, String> {
+    ctx.tools.apt("swaks")?;
+    const HELO: &str = "swaks.interop.localhost";
+    let base = |port: u16, args: &[&str]| -> Command {
         let mut command = Command::new("swaks");
         command
             .args(["--server", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--helo", "swaks.interop.localhost", "--timeout", "20"])
+            .args(["--helo", HELO, "--timeout", "20"])
             .args(["--tls-verify", "--tls-ca-path"])
             .arg(&server.ca)
             .args(["--auth-user", USER, "--auth-password", PASSWORD])
@@ -213,14 +274,9 @@ fn swaks(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
                 &prepared.from,
                 "--to",
                 &prepared.recipients.join(","),
-            ]);
+            ])
+            .args(args);
         command
-    };
-    let full = Envelope {
-        from: prepared.from.clone(),
-        recipients: prepared.recipients.clone(),
-        auth_user: Some(USER.into()),
-        tls: true,
     };
     // swaks terminates DATA with "\r\n.\r\n" after the data it is given, so data that
     // already ends in CRLF would arrive with an extra empty line: its --data is the
@@ -230,136 +286,82 @@ fn swaks(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
         .bytes
         .strip_suffix(b"\r\n")
         .unwrap_or(&prepared.bytes);
-    if let Err(error) = mail::write(&swaks_file, trimmed) {
-        report.setup_failed(PEER, PEER_TO_OURS, format!("{error:#}"));
-        return;
-    }
+    mail::write(&swaks_file, trimmed).map_err(|error| format!("{error:#}"))?;
     let data = format!("@{}", swaks_file.display());
-
-    let result = received(server, || {
-        let mut command = base(server.port);
-        command.args(["--tls", "--auth", "PLAIN", "--data", &data]);
-        procs::run(&mut command, None, Duration::from_secs(60))
-    })
-    .and_then(|(_, stored)| {
-        verify(
-            server,
-            &ctx.fixtures,
-            &stored,
-            &Want {
-                helo: "swaks.interop.localhost",
-                envelope: full.clone(),
-                mechanism: "PLAIN",
-                exact: Some(&prepared.bytes),
-                subject: "",
-                attachment: false,
-                mail_parameter: None,
-            },
-        )
-    });
-    report.add(PEER, PEER_TO_OURS, "--tls (STARTTLS, --tls-verify), --auth PLAIN, 3 recipients, --data: the rendered message (final CRLF left to swaks)", result);
-
     let subject = "Interop swaks: attachment";
+    let header = format!("Subject: {subject}");
     let body = format!("@{}", ctx.fixtures.body_file.display());
     let attach = format!("@{}", ctx.fixtures.attachment.display());
-    let result = received(server, || {
-        let mut command = base(server.port);
-        command
-            .args(["--tls", "--auth", "LOGIN", "--pipeline"])
-            .args(["--header", &format!("Subject: {subject}")])
-            .args([
-                "--body",
-                &body,
-                "--attach-type",
-                "application/octet-stream",
-                "--attach",
-                &attach,
-            ]);
-        procs::run(&mut command, None, Duration::from_secs(60))
-    })
-    .and_then(|(outcome, stored)| {
-        // With --pipeline swaks writes MAIL and the RCPTs before reading a reply: its log
-        // shows the RCPT line right after the MAIL line.
-        let lines: Vec<&str> = outcome.stdout.lines().collect();
-        let mail_at = lines.iter().position(|line| line.contains("MAIL FROM:"));
-        let pipelined = mail_at
-            .and_then(|at| lines.get(at + 1))
-            .is_some_and(|next| next.contains("RCPT TO:"));
-        mail::ensure(pipelined, || "swaks did not pipeline MAIL and RCPT".into())?;
-        verify(
-            server,
-            &ctx.fixtures,
-            &stored,
-            &Want {
-                helo: "swaks.interop.localhost",
-                envelope: full.clone(),
-                mechanism: "LOGIN",
+    Ok(vec![
+        Case {
+            scenario: "--tls (STARTTLS, --tls-verify), --auth PLAIN, 3 recipients, --data: the rendered message (final CRLF left to swaks)",
+            command: base(server.port, &["--tls", "--auth", "PLAIN", "--data", &data]),
+            stdin: None,
+            output: None,
+            want: exact(prepared, HELO, "PLAIN"),
+        },
+        Case {
+            scenario: "--tls, --auth LOGIN, --pipeline, --body 8-bit text, --attach binary",
+            command: base(
+                server.port,
+                &[
+                    "--tls",
+                    "--auth",
+                    "LOGIN",
+                    "--pipeline",
+                    "--header",
+                    &header,
+                    "--body",
+                    &body,
+                    "--attach-type",
+                    "application/octet-stream",
+                    "--attach",
+                    &attach,
+                ],
+            ),
+            stdin: None,
+            output: Some(swaks_pipelined),
+            want: Want {
                 exact: None,
-                subject,
+                subject: subject.into(),
                 attachment: true,
-                mail_parameter: None,
+                ..exact(prepared, HELO, "LOGIN")
             },
-        )
-    });
-    report.add(
-        PEER,
-        PEER_TO_OURS,
-        "--tls, --auth LOGIN, --pipeline, --body 8-bit text, --attach binary",
-        result,
-    );
-
-    let result = received(server, || {
-        let mut command = base(server.tls_port);
-        command.args(["--tls-on-connect", "--auth", "PLAIN", "--data", &data]);
-        procs::run(&mut command, None, Duration::from_secs(60))
-    })
-    .and_then(|(_, stored)| {
-        verify(
-            server,
-            &ctx.fixtures,
-            &stored,
-            &Want {
-                helo: "swaks.interop.localhost",
-                envelope: full.clone(),
-                mechanism: "PLAIN",
-                exact: Some(&prepared.bytes),
-                subject: "",
-                attachment: false,
-                mail_parameter: None,
-            },
-        )
-    });
-    report.add(
-        PEER,
-        PEER_TO_OURS,
-        "--tls-on-connect (implicit TLS), --auth PLAIN, --data: the rendered message",
-        result,
-    );
+        },
+        Case {
+            scenario: "--tls-on-connect (implicit TLS), --auth PLAIN, --data: the rendered message",
+            command: base(
+                server.tls_port,
+                &["--tls-on-connect", "--auth", "PLAIN", "--data", &data],
+            ),
+            stdin: None,
+            output: None,
+            want: exact(prepared, HELO, "PLAIN"),
+        },
+    ])
 }
 
-fn curl(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
-    const PEER: &str = "curl";
-    if let Err(why) = tool_result(ctx, "curl") {
-        report.setup_failed(PEER, PEER_TO_OURS, why);
-        return;
-    }
-    let full = Envelope {
-        from: prepared.from.clone(),
-        recipients: prepared.recipients.clone(),
-        auth_user: Some(USER.into()),
-        tls: true,
-    };
-    let base = |url: String| -> Command {
+/// With --pipeline swaks writes MAIL and the RCPTs before reading a reply: its log shows the
+/// RCPT line right after the MAIL line.
+fn swaks_pipelined(outcome: &Outcome) -> Result<(), String> {
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    let mail_at = lines.iter().position(|line| line.contains("MAIL FROM:"));
+    let pipelined = mail_at
+        .and_then(|at| lines.get(at + 1))
+        .is_some_and(|next| next.contains("RCPT TO:"));
+    mail::ensure(pipelined, || "swaks did not pipeline MAIL and RCPT".into())
+}
+
+fn curl<'a>(ctx: &Ctx, server: &Server, prepared: &'a Prepared) -> Result<Vec<Case<'a>>, String> {
+    ctx.tools.apt("curl")?;
+    const HELO: &str = "curl.interop.localhost";
+    // curl takes the EHLO name from the URL path; without one it appends the upload file's
+    // name to the URL and would say "EHLO prepared.eml".
+    let base = |scheme: &str, port: u16, args: &[&str]| -> Command {
         let mut command = Command::new("curl");
         command
-            .args([
-                "--silent",
-                "--show-error",
-                "--max-time",
-                "30",
-                "--url",
-                &url,
-            ])
+            .args(["--silent", "--show-error", "--max-time", "30", "--url"])
+            .arg(format!("{scheme}://127.0.0.1:{port}/{HELO}"))
             .arg("--cacert")
             .arg(&server.ca)
             .args(["--user", &format!("{USER}:{PASSWORD}")])
@@ -367,74 +369,49 @@ fn curl(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
         for recipient in &prepared.recipients {
             command.args(["--mail-rcpt", recipient]);
         }
-        command.arg("--upload-file").arg(&prepared.file);
+        command.arg("--upload-file").arg(&prepared.file).args(args);
         command
     };
-    // curl takes the EHLO name from the URL path; without one it appends the upload file's
-    // name to the URL and would say "EHLO prepared.eml".
-    let cases = [
+    let rows: [(&str, u16, &[&str], &'static str, &'static str); 3] = [
         (
-            format!("smtp://127.0.0.1:{}/curl.interop.localhost", server.port),
-            vec!["--ssl-reqd"],
+            "smtp",
+            server.port,
+            &["--ssl-reqd"],
             "PLAIN",
             "smtp:// --ssl-reqd (STARTTLS) --cacert, --user (AUTH PLAIN), 3 recipients, --upload-file: the rendered message",
         ),
         (
-            format!(
-                "smtps://127.0.0.1:{}/curl.interop.localhost",
-                server.tls_port
-            ),
-            vec![],
+            "smtps",
+            server.tls_port,
+            &[],
             "PLAIN",
             "smtps:// (implicit TLS) --cacert, --user, --upload-file: the rendered message",
         ),
         (
-            format!(
-                "smtps://127.0.0.1:{}/curl.interop.localhost",
-                server.tls_port
-            ),
-            vec!["--login-options", "AUTH=LOGIN"],
+            "smtps",
+            server.tls_port,
+            &["--login-options", "AUTH=LOGIN"],
             "LOGIN",
             "smtps://, --login-options AUTH=LOGIN, --upload-file: the rendered message",
         ),
     ];
-    for (url, extra, mechanism, scenario) in cases {
-        let result = received(server, || {
-            let mut command = base(url);
-            command.args(extra);
-            procs::run(&mut command, None, Duration::from_secs(60))
+    Ok(rows
+        .into_iter()
+        .map(|(scheme, port, args, mechanism, scenario)| Case {
+            scenario,
+            command: base(scheme, port, args),
+            stdin: None,
+            output: None,
+            want: exact(prepared, HELO, mechanism),
         })
-        .and_then(|(_, stored)| {
-            verify(
-                server,
-                &ctx.fixtures,
-                &stored,
-                &Want {
-                    helo: "curl.interop.localhost",
-                    envelope: full.clone(),
-                    mechanism,
-                    exact: Some(&prepared.bytes),
-                    subject: "",
-                    attachment: false,
-                    mail_parameter: None,
-                },
-            )
-        });
-        report.add(PEER, PEER_TO_OURS, scenario, result);
-    }
+        .collect())
 }
 
-fn smtplib(ctx: &Ctx, server: &Server, report: &mut Report) {
-    const PEER: &str = "Python smtplib";
-    let python = match &ctx.tools.python {
-        Ok(python) => python.clone(),
-        Err(why) => {
-            report.setup_failed(PEER, PEER_TO_OURS, why);
-            return;
-        }
-    };
+fn smtplib<'a>(ctx: &Ctx, server: &Server) -> Result<Vec<Case<'a>>, String> {
+    let python = ctx.tools.python.clone()?;
     let script = ctx.root.join("xtask/interop/smtplib_client.py");
-    let cases = [
+    // (mode, AUTH mechanism asked for, the one used, To, attachment, scenario)
+    let rows = [
         (
             "starttls",
             None,
@@ -460,7 +437,8 @@ fn smtplib(ctx: &Ctx, server: &Server, report: &mut Report) {
             "starttls(), login(), send_message() to a UTF-8 address: SMTPUTF8",
         ),
     ];
-    for (index, (mode, mechanism, used, to, attach, scenario)) in cases.into_iter().enumerate() {
+    let mut cases = Vec::new();
+    for (index, (mode, mechanism, used, to, attach, scenario)) in rows.into_iter().enumerate() {
         let subject = format!("Interop smtplib {index}: Grüße");
         let spec = serde_json::json!({
             "host": "127.0.0.1",
@@ -477,46 +455,36 @@ fn smtplib(ctx: &Ctx, server: &Server, report: &mut Report) {
             "text": ctx.fixtures.body,
             "attachments": if attach { vec![ctx.fixtures.attachment.clone()] } else { vec![] },
         });
-        let result = write_spec(ctx, &format!("smtplib-{index}.json"), &spec).and_then(|spec| {
-            received(server, || {
-                procs::run(
-                    Command::new(&python).arg(&script).arg(&spec),
-                    None,
-                    Duration::from_secs(60),
-                )
-            })
-            .and_then(|(_, stored)| {
-                verify(
-                    server,
-                    &ctx.fixtures,
-                    &stored,
-                    &Want {
-                        helo: "smtplib.interop.localhost",
-                        envelope: Envelope {
-                            from: "sender@example.org".into(),
-                            recipients: vec![to.into(), "bob@example.com".into()],
-                            auth_user: Some(USER.into()),
-                            tls: true,
-                        },
-                        mechanism: used,
-                        exact: None,
-                        subject: &subject,
-                        attachment: attach,
-                        mail_parameter: (!to.is_ascii()).then_some("SMTPUTF8"),
-                    },
-                )
-            })
+        let spec = write_spec(ctx, &format!("smtplib-{index}.json"), &spec)?;
+        let mut command = Command::new(&python);
+        command.arg(&script).arg(&spec);
+        cases.push(Case {
+            scenario,
+            command,
+            stdin: None,
+            output: None,
+            want: Want {
+                envelope: Envelope {
+                    from: "sender@example.org".into(),
+                    recipients: vec![to.into(), "bob@example.com".into()],
+                    auth_user: Some(USER.into()),
+                    tls: true,
+                },
+                helo: "smtplib.interop.localhost",
+                mechanism: used,
+                exact: None,
+                subject,
+                attachment: attach,
+                mail_parameter: (!to.is_ascii()).then_some("SMTPUTF8"),
+            },
         });
-        report.add(PEER, PEER_TO_OURS, scenario, result);
     }
+    Ok(cases)
 }
 
-fn msmtp(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
-    const PEER: &str = "msmtp";
-    if let Err(why) = tool_result(ctx, "msmtp") {
-        report.setup_failed(PEER, PEER_TO_OURS, why);
-        return;
-    }
+fn msmtp<'a>(ctx: &Ctx, server: &Server, prepared: &'a Prepared) -> Result<Vec<Case<'a>>, String> {
+    ctx.tools.apt("msmtp")?;
+    const HELO: &str = "msmtp.interop.localhost";
     let config = (|| -> Result<PathBuf> {
         let dir = ctx.dir("msmtp")?;
         let path = dir.join("msmtprc");
@@ -529,7 +497,7 @@ fn msmtp(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
         };
         let text = format!(
             "# msmtp configuration for cargo xtask interop\ndefaults\ntls on\ntls_trust_file {}\n\
-             domain msmtp.interop.localhost\ntimeout 20\nlogfile {}\n\n{}{}",
+             domain {HELO}\ntimeout 20\nlogfile {}\n\n{}{}",
             server.ca.display(),
             dir.join("msmtp.log").display(),
             account("starttls", server.port, "on", "plain"),
@@ -539,21 +507,9 @@ fn msmtp(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
         // msmtp refuses a configuration file with a password that others can read.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         Ok(path)
-    })();
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => {
-            report.setup_failed(PEER, PEER_TO_OURS, format!("{error:#}"));
-            return;
-        }
-    };
-    let full = Envelope {
-        from: prepared.from.clone(),
-        recipients: prepared.recipients.clone(),
-        auth_user: Some(USER.into()),
-        tls: true,
-    };
-    for (account, mechanism, scenario) in [
+    })()
+    .map_err(|error| format!("{error:#}"))?;
+    let rows = [
         (
             "starttls",
             "PLAIN",
@@ -564,48 +520,35 @@ fn msmtp(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
             "LOGIN",
             "tls_starttls off (implicit TLS), auth login, message on stdin: the rendered message",
         ),
-    ] {
-        let result = received(server, || {
+    ];
+    Ok(rows
+        .into_iter()
+        .map(|(account, mechanism, scenario)| {
             let mut command = Command::new("msmtp");
             command
                 .arg("-C")
                 .arg(&config)
                 .args(["-a", account])
                 .args(&prepared.recipients);
-            procs::run(&mut command, Some(&prepared.bytes), Duration::from_secs(60))
+            Case {
+                scenario,
+                command,
+                stdin: Some(prepared.bytes.as_slice()),
+                output: None,
+                want: exact(prepared, HELO, mechanism),
+            }
         })
-        .and_then(|(_, stored)| {
-            verify(
-                server,
-                &ctx.fixtures,
-                &stored,
-                &Want {
-                    helo: "msmtp.interop.localhost",
-                    envelope: full.clone(),
-                    mechanism,
-                    exact: Some(&prepared.bytes),
-                    subject: "",
-                    attachment: false,
-                    mail_parameter: None,
-                },
-            )
-        });
-        report.add(PEER, PEER_TO_OURS, scenario, result);
-    }
+        .collect())
 }
 
-fn nodemailer(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Report) {
-    const PEER: &str = "Nodemailer";
-    let dir = match &ctx.tools.node_dir {
-        Ok(dir) => dir.clone(),
-        Err(why) => {
-            report.setup_failed(PEER, PEER_TO_OURS, why);
-            return;
-        }
-    };
+fn nodemailer<'a>(
+    ctx: &Ctx,
+    server: &Server,
+    prepared: &'a Prepared,
+) -> Result<Vec<Case<'a>>, String> {
+    let dir = ctx.tools.node_dir.clone()?;
     let subject = "Interop Nodemailer: Grüße";
-    let recipients = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
-    let cases = [
+    let rows = [
         (
             serde_json::json!({
                 "port": server.port, "requireTLS": true,
@@ -637,7 +580,8 @@ fn nodemailer(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Repo
             "STARTTLS (requireTLS), AUTH, raw: the rendered message",
         ),
     ];
-    for (index, (mut spec, mechanism, exact, scenario)) in cases.into_iter().enumerate() {
+    let mut cases = Vec::new();
+    for (index, (mut spec, mechanism, raw, scenario)) in rows.into_iter().enumerate() {
         if let Some(object) = spec.as_object_mut() {
             object.insert("host".into(), "127.0.0.1".into());
             object.insert("ca".into(), serde_json::json!(server.ca));
@@ -645,45 +589,36 @@ fn nodemailer(ctx: &Ctx, server: &Server, prepared: &Prepared, report: &mut Repo
             object.insert("password".into(), PASSWORD.into());
             object.insert("from".into(), "Interop Sender <sender@example.org>".into());
         }
-        let result = write_spec(ctx, &format!("nodemailer-{index}.json"), &spec).and_then(|spec| {
-            received(server, || {
-                procs::run(
-                    Command::new("node")
-                        .arg(dir.join("client.js"))
-                        .arg(&spec)
-                        .current_dir(&dir),
-                    None,
-                    Duration::from_secs(60),
-                )
-            })
-            .and_then(|(_, stored)| {
-                verify(
-                    server,
-                    &ctx.fixtures,
-                    &stored,
-                    &Want {
-                        helo: "nodemailer.interop.localhost",
-                        envelope: Envelope {
-                            from: "sender@example.org".into(),
-                            recipients: recipients(&[
-                                "alice@example.com",
-                                "bob@example.com",
-                                "carol@example.com",
-                            ]),
-                            auth_user: Some(USER.into()),
-                            tls: true,
-                        },
-                        mechanism,
-                        exact: exact.then_some(prepared.bytes.as_slice()),
-                        subject,
-                        attachment: true,
-                        mail_parameter: None,
-                    },
-                )
-            })
+        let spec = write_spec(ctx, &format!("nodemailer-{index}.json"), &spec)?;
+        let mut command = Command::new("node");
+        command
+            .arg(dir.join("client.js"))
+            .arg(&spec)
+            .current_dir(&dir);
+        cases.push(Case {
+            scenario,
+            command,
+            stdin: None,
+            output: None,
+            want: Want {
+                envelope: Envelope {
+                    from: "sender@example.org".into(),
+                    recipients: ["alice@example.com", "bob@example.com", "carol@example.com"]
+                        .map(str::to_owned)
+                        .to_vec(),
+                    auth_user: Some(USER.into()),
+                    tls: true,
+                },
+                helo: "nodemailer.interop.localhost",
+                mechanism,
+                exact: raw.then_some(prepared.bytes.as_slice()),
+                subject: subject.into(),
+                attachment: true,
+                mail_parameter: None,
+            },
         });
-        report.add(PEER, PEER_TO_OURS, scenario, result);
     }
+    Ok(cases)
 }
 
 fn write_spec(ctx: &Ctx, name: &str, spec: &serde_json::Value) -> Result<PathBuf, String> {

@@ -20,6 +20,37 @@ fn envelope(meta: &serde_json::Value) -> Envelope {
     }
 }
 
+/// Which of smtp-server's listeners a case uses: STARTTLS, implicit TLS, or STARTTLS with
+/// only AUTH LOGIN offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Starttls,
+    Implicit,
+    Login,
+}
+
+/// What a case sends: the full message, or one between UTF-8 addresses (SMTPUTF8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    Full,
+    Utf8,
+}
+
+/// Each of our clients (raw-client with and without --pipelining) on each listener.
+const CASES: [(Client, Listener, bool, Content); 11] = [
+    (Client::Raw, Listener::Starttls, false, Content::Full),
+    (Client::Raw, Listener::Starttls, true, Content::Full),
+    (Client::Lib, Listener::Starttls, false, Content::Full),
+    (Client::Raw, Listener::Implicit, false, Content::Full),
+    (Client::Raw, Listener::Implicit, true, Content::Full),
+    (Client::Lib, Listener::Implicit, false, Content::Full),
+    (Client::Raw, Listener::Login, false, Content::Full),
+    (Client::Lib, Listener::Login, false, Content::Full),
+    (Client::Raw, Listener::Starttls, false, Content::Utf8),
+    (Client::Raw, Listener::Starttls, true, Content::Utf8),
+    (Client::Lib, Listener::Starttls, false, Content::Utf8),
+];
+
 struct Ports {
     starttls: u16,
     implicit: u16,
@@ -74,129 +105,20 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
     };
     let Ok(certs) = &ctx.certs else { return };
 
-    struct Case {
-        client: Client,
-        tls: Tls,
-        port: u16,
-        pipelining: bool,
-        mechanism: &'static str,
-        what: &'static str,
-        utf8: bool,
-    }
-    let case = |client, tls, port, pipelining, mechanism, what, utf8| Case {
-        client,
-        tls,
-        port,
-        pipelining,
-        mechanism,
-        what,
-        utf8,
-    };
-    let full = "To + Cc + Bcc, attachment, 8-bit, dot lines";
-    let cases = [
-        case(
-            Client::Raw,
-            Tls::Starttls,
-            ports.starttls,
-            false,
-            "PLAIN",
-            full,
-            false,
-        ),
-        case(
-            Client::Raw,
-            Tls::Starttls,
-            ports.starttls,
-            true,
-            "PLAIN",
-            full,
-            false,
-        ),
-        case(
-            Client::Lib,
-            Tls::Starttls,
-            ports.starttls,
-            false,
-            "PLAIN",
-            full,
-            false,
-        ),
-        case(
-            Client::Raw,
-            Tls::Implicit,
-            ports.implicit,
-            false,
-            "PLAIN",
-            full,
-            false,
-        ),
-        case(
-            Client::Raw,
-            Tls::Implicit,
-            ports.implicit,
-            true,
-            "PLAIN",
-            full,
-            false,
-        ),
-        case(
-            Client::Lib,
-            Tls::Implicit,
-            ports.implicit,
-            false,
-            "PLAIN",
-            full,
-            false,
-        ),
-        case(
-            Client::Raw,
-            Tls::Starttls,
-            ports.login,
-            false,
-            "LOGIN",
-            "only LOGIN offered",
-            false,
-        ),
-        case(
-            Client::Lib,
-            Tls::Starttls,
-            ports.login,
-            false,
-            "LOGIN",
-            "only LOGIN offered",
-            false,
-        ),
-        case(
-            Client::Raw,
-            Tls::Starttls,
-            ports.starttls,
-            false,
-            "PLAIN",
-            "SMTPUTF8: UTF-8 addresses",
-            true,
-        ),
-        case(
-            Client::Raw,
-            Tls::Starttls,
-            ports.starttls,
-            true,
-            "PLAIN",
-            "SMTPUTF8: UTF-8 addresses",
-            true,
-        ),
-        case(
-            Client::Lib,
-            Tls::Starttls,
-            ports.starttls,
-            false,
-            "PLAIN",
-            "SMTPUTF8: UTF-8 addresses",
-            true,
-        ),
-    ];
-    for (index, case) in cases.iter().enumerate() {
-        let tag = format!("smtp-server-{index}-{}", case.client.name());
-        let mail = if case.utf8 {
+    for (index, &(client, listener, pipelining, content)) in CASES.iter().enumerate() {
+        let (tls, port, mechanism) = match listener {
+            Listener::Starttls => (Tls::Starttls, ports.starttls, "PLAIN"),
+            Listener::Implicit => (Tls::Implicit, ports.implicit, "PLAIN"),
+            Listener::Login => (Tls::Starttls, ports.login, "LOGIN"),
+        };
+        let utf8 = content == Content::Utf8;
+        let what = match (listener, content) {
+            (Listener::Login, _) => "only LOGIN offered",
+            (_, Content::Utf8) => "SMTPUTF8: UTF-8 addresses",
+            (_, Content::Full) => "To + Cc + Bcc, attachment, 8-bit, dot lines",
+        };
+        let tag = format!("smtp-server-{index}-{}", client.name());
+        let mail = if utf8 {
             Mail {
                 from: "Jörg Sender <jörg@bücher.example>".into(),
                 to: vec!["Zoë <zoë@example.com>".into()],
@@ -210,12 +132,12 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             Mail::full(&tag, "example.com")
         };
         let send = Send {
-            client: case.client,
-            port: case.port,
-            tls: case.tls,
+            client,
+            port,
+            tls,
             ca: &certs.ca,
             password_file: Some(&ctx.fixtures.password_file),
-            pipelining: case.pipelining,
+            pipelining,
             mail: &mail,
         };
         let want = Envelope {
@@ -224,8 +146,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             auth_user: Some(USER.into()),
             tls: true,
         };
-        let expected_auth = format!("C: AUTH {}", case.mechanism);
-        let (utf8, pipelining) = (case.utf8, case.pipelining);
+        let expected_auth = format!("C: AUTH {mechanism}");
         let result = mail::send_exact(
             &ctx.binaries,
             &ctx.fixtures,
@@ -256,13 +177,8 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
                 })
             },
         );
-        let label = send.label(case.mechanism);
-        report.add(
-            PEER,
-            OURS_TO_PEER,
-            format!("{label}: {}", case.what),
-            result,
-        );
+        let label = send.label(mechanism);
+        report.add(PEER, OURS_TO_PEER, format!("{label}: {what}"), result);
     }
     drop(service);
 }

@@ -17,6 +17,7 @@ use mail_parser::MessageParser;
 
 use super::mail::{self, Client, Mail, PASSWORD, Send, Tls, USER};
 use super::{Ctx, OURS_TO_PEER, Report, procs};
+use crate::helpers;
 
 const PEER: &str = "Postfix";
 const DOMAIN: &str = "example.net";
@@ -432,15 +433,8 @@ fn start(ctx: &Ctx) -> Result<Instance> {
     std::os::unix::fs::chown(&sasldb, Some(uid), Some(gid))?;
     std::fs::set_permissions(&sasldb, std::fs::Permissions::from_mode(0o600))?;
 
-    let template = std::fs::read_to_string(ctx.root.join("xtask/interop/postfix/master.cf"))
-        .context("reading xtask/interop/postfix/master.cf")?;
-    std::fs::write(
-        dir.join("etc/master.cf"),
-        template
-            .replace("@LISTEN_LOGIN@", &format!("127.0.0.1:{login_port}"))
-            .replace("@LISTEN@", &format!("127.0.0.1:{port}")),
-    )?;
-    std::fs::write(dir.join("etc/main.cf"), main_cf(&dir, uid, gid))?;
+    std::fs::write(dir.join("etc/master.cf"), master_cf(port, login_port)?)?;
+    std::fs::write(dir.join("etc/main.cf"), main_cf(&dir, uid, gid)?)?;
 
     let postfix = |action: &str| -> Result<()> {
         let command = format!("postfix -c {} {action}", dir.join("etc").display());
@@ -509,53 +503,30 @@ fn stop_leftovers() {
     }
 }
 
-fn main_cf(dir: &Path, uid: u32, gid: u32) -> String {
-    let d = dir.display();
-    format!(
-        "# A private Postfix instance for cargo xtask interop (written by xtask/src/interop/postfix.rs).
-compatibility_level = 3.6
-queue_directory = {d}/spool
-data_directory = {d}/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = {d}/postfix.log
-maillog_file_prefixes = {d}
-myhostname = postfix.interop.localhost
-mydomain = interop.localhost
-myorigin = $myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mydestination =
-local_transport = error:no local delivery in this instance
-relayhost =
-default_transport = error:no relaying from this instance
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_banner = $myhostname ESMTP Postfix (interop)
-# Mail for {DOMAIN} goes to one Maildir per recipient under {d}/mail.
-virtual_mailbox_domains = {DOMAIN}
-virtual_mailbox_base = {d}/mail
-virtual_mailbox_maps = inline:{{ alice@{DOMAIN}=alice/, bob@{DOMAIN}=bob/, carol@{DOMAIN}=carol/ }}
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
-virtual_minimum_uid = 1
-# STARTTLS offered, not required, so plaintext checks work too.
-smtpd_tls_cert_file = {d}/tls/server.pem
-smtpd_tls_key_file = {d}/tls/server.key
-smtpd_tls_security_level = may
-smtpd_tls_received_header = yes
-smtpd_tls_loglevel = 1
-smtpd_tls_session_cache_database =
-# AUTH PLAIN and LOGIN through Cyrus SASL (smtpd.conf and sasldb in {d}/etc/sasl), only under TLS.
-smtpd_sasl_auth_enable = yes
-smtpd_sasl_type = cyrus
-smtpd_sasl_path = smtpd
-cyrus_sasl_config_path = {d}/etc/sasl
-smtpd_sasl_local_domain = {SASL_REALM}
-smtpd_sasl_security_options = noanonymous
-smtpd_tls_auth_only = yes
-smtpd_sasl_authenticated_header = yes
-"
+/// `xtask/interop/postfix/master.cf` with the two smtpd services on these loopback ports.
+fn master_cf(port: u16, login_port: u16) -> Result<String> {
+    helpers::render(
+        "interop/postfix/master.cf",
+        &[
+            ("LISTEN", &format!("127.0.0.1:{port}")),
+            ("LISTEN_LOGIN", &format!("127.0.0.1:{login_port}")),
+        ],
+    )
+}
+
+/// `xtask/interop/postfix/main.cf` for the instance in `dir`, delivering as `uid`:`gid`.
+fn main_cf(dir: &Path, uid: u32, gid: u32) -> Result<String> {
+    let dir = dir.display().to_string();
+    let (uid, gid) = (uid.to_string(), gid.to_string());
+    helpers::render(
+        "interop/postfix/main.cf",
+        &[
+            ("DIR", &dir),
+            ("UID", &uid),
+            ("GID", &gid),
+            ("DOMAIN", DOMAIN),
+            ("SASL_REALM", SASL_REALM),
+        ],
     )
 }
 
@@ -644,6 +615,24 @@ impl Drop for Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_postfix_templates_are_filled_completely() -> Result<()> {
+        let main = main_cf(Path::new("/tmp/smtp-workbench-postfix-7"), 101, 102)?;
+        assert!(main.contains(
+            "\nvirtual_mailbox_maps = inline:{ alice@example.net=alice/, bob@example.net=bob/, carol@example.net=carol/ }\n"
+        ));
+        assert!(main.contains("\nqueue_directory = /tmp/smtp-workbench-postfix-7/spool\n"));
+        assert!(main.contains("\nvirtual_uid_maps = static:101\nvirtual_gid_maps = static:102\n"));
+        assert!(main.contains("\nsmtpd_sasl_local_domain = interop\n"));
+        let master = master_cf(2525, 2526)?;
+        assert!(master.contains("\n127.0.0.1:2525    inet  n"));
+        assert!(master.contains("\n127.0.0.1:2526 inet n"));
+        for text in [&main, &master] {
+            assert!(!text.contains("@DIR@") && !text.contains("@LISTEN"));
+        }
+        Ok(())
+    }
 
     #[test]
     fn maildir_line_endings_become_crlf_once() {

@@ -84,7 +84,9 @@ fn embedded_runs_clean_up_after_themselves() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("stored the message as 000001; its store is removed at exit (add --keep to keep it)"),
+        stderr.contains(
+            "stored the message as 000001; its store is removed at exit (add --keep to keep it)"
+        ),
         "{stderr}"
     );
     let prefix = format!("test-server-{pid}-");

@@ -266,6 +266,31 @@ pub fn run_job(client: Client, job: &Job, server: Option<&Server>) -> ClientRun 
     }
 }
 
+/// Checks that the generated block `name` of the doc at `path` (relative to the workspace
+/// root, between `<!-- name:start -->` and `<!-- name:end -->`) is `content`, or, with the
+/// environment variable `update` set, rewrites it. Generated docs cannot go stale unnoticed.
+pub fn generated_block(path: &str, name: &str, content: &str, update: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = (format!("<!-- {name}:start -->\n"), format!("<!-- {name}:end -->"));
+    let (Some(a), Some(b)) = (doc.find(&start), doc.find(&end)) else {
+        panic!("{} has no {start:?} … {end:?} block", path.display());
+    };
+    if std::env::var_os(update).is_some() {
+        let updated = format!("{}{content}{}", &doc[..a + start.len()], &doc[b..]);
+        if let Err(error) = std::fs::write(&path, updated) {
+            panic!("cannot write {}: {error}", path.display());
+        }
+        return;
+    }
+    assert_eq!(
+        &doc[a + start.len()..b],
+        content,
+        "{} is stale: run {update}=1 cargo test -p workspace-tests",
+        path.display()
+    );
+}
+
 /// A directory under the system temp dir, removed on drop.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,7 +35,18 @@ pub enum Step {
 pub struct Scripted {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<u8>>>,
+    /// What happened on the server's side: a connection, a completed TLS handshake.
+    seen: Arc<Seen>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What a scripted server saw happen.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// A client connected.
+    pub connected: AtomicBool,
+    /// A TLS handshake completed.
+    pub handshake: AtomicBool,
 }
 
 impl Scripted {
@@ -50,14 +62,18 @@ impl Scripted {
         };
         let received = Arc::new(Mutex::new(Vec::new()));
         let record = received.clone();
+        let seen = Arc::new(Seen::default());
+        let saw = seen.clone();
         let thread = std::thread::spawn(move || {
             if let Ok((stream, _)) = listener.accept() {
-                let _ = run(stream, &script, &record);
+                saw.connected.store(true, Ordering::SeqCst);
+                let _ = run(stream, &script, &record, &saw);
             }
         });
         Scripted {
             addr,
             received,
+            seen,
             thread: Some(thread),
         }
     }
@@ -65,6 +81,11 @@ impl Scripted {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What the server saw happen (so far).
+    pub fn seen(&self) -> Arc<Seen> {
+        self.seen.clone()
     }
 
     /// Everything the client wrote, once the script has finished.
@@ -79,7 +100,12 @@ impl Scripted {
     }
 }
 
-fn run(stream: TcpStream, script: &[Step], received: &Mutex<Vec<u8>>) -> std::io::Result<()> {
+fn run(
+    stream: TcpStream,
+    script: &[Step],
+    received: &Mutex<Vec<u8>>,
+    seen: &Seen,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
     let tcp = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -91,7 +117,11 @@ fn run(stream: TcpStream, script: &[Step], received: &Mutex<Vec<u8>>) -> std::io
     };
     let connection =
         rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
-    let tls = rustls::StreamOwned::new(connection, tcp);
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    seen.handshake.store(true, Ordering::SeqCst);
     let mut reader = BufReader::new(tls);
     run_steps(&mut reader, &script[at + 1..], received).map(|_| ())
 }

@@ -475,24 +475,12 @@ fn hostile_servers() {
             attack_row.reference,
         ));
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/security.md");
-    let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    let (start, end) = ("<!-- attack-table:start -->\n", "<!-- attack-table:end -->");
-    let (Some(a), Some(b)) = (doc.find(start), doc.find(end)) else {
-        panic!("docs/security.md has no {start:?} … {end:?} block");
-    };
-    let current = &doc[a + start.len()..b];
-    if std::env::var_os("UPDATE_SECURITY_DOCS").is_some() {
-        let updated = format!("{}{table}{}", &doc[..a + start.len()], &doc[b..]);
-        if let Err(error) = std::fs::write(&path, updated) {
-            panic!("cannot write {}: {error}", path.display());
-        }
-    } else {
-        assert_eq!(
-            current, table,
-            "docs/security.md is stale: run UPDATE_SECURITY_DOCS=1 cargo test -p workspace-tests --test hostile"
-        );
-    }
+    workspace_tests::generated_block(
+        "docs/security.md",
+        "attack-table",
+        &table,
+        "UPDATE_SECURITY_DOCS",
+    );
 }
 
 /// A temporary AUTH failure (454, RFC 4954 §6) is exit 75 for both clients, and neither error

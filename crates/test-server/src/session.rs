@@ -252,6 +252,9 @@ impl Dialogue<'_> {
     /// server).
     fn stall(&mut self, stage: Stage) {
         let faults = &self.shared.config.faults;
+        if !faults.stall.iter().any(|(at, _)| *at == stage) {
+            return;
+        }
         let duration = faults.stall_before(stage);
         let parts: Vec<String> = faults
             .stall
@@ -259,9 +262,6 @@ impl Dialogue<'_> {
             .filter(|(at, _)| *at == stage)
             .map(|(_, part)| format!("{} ms", part.as_millis()))
             .collect();
-        if parts.is_empty() {
-            return;
-        }
         // Several stalls at one stage add up; the note shows the sum and its parts.
         let sum = match parts.len() {
             1 => String::new(),

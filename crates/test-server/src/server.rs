@@ -297,15 +297,15 @@ fn accept(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: 
             let served = catch_unwind(AssertUnwindSafe(|| {
                 session::serve(&shared, tcp, peer, implicit_tls, &mut recorder)
             }));
-            let (message_ids, reason) = served.unwrap_or_else(|_| {
+            let reason = served.unwrap_or_else(|_| {
                 recorder.note("internal error: the session panicked; connection dropped");
-                (Vec::new(), SessionEnd::InternalError)
+                SessionEnd::InternalError
             });
             lock(&shared.live).streams.remove(&id);
             // Free the slot before the session is visible, so that whoever waits for it
             // can connect again at once.
             drop(active);
-            let session = recorder.finish(session_id, message_ids, peer.to_string(), reason);
+            let session = recorder.finish(session_id, peer.to_string(), reason);
             finish(&shared, session, shared.config.sync);
         });
     match spawned {
@@ -337,9 +337,5 @@ fn refuse(shared: &Shared, mut tcp: TcpStream, peer: SocketAddr, implicit_tls: b
         limit: shared.config.max_connections,
     };
     let id = shared.store.next_session_id();
-    finish(
-        shared,
-        recorder.finish(id, Vec::new(), peer.to_string(), reason),
-        false,
-    );
+    finish(shared, recorder.finish(id, peer.to_string(), reason), false);
 }

@@ -69,6 +69,9 @@ pub(crate) struct Recorder {
     /// Where the dialogue after the last stored message begins, and how many were stored.
     after_stored: Option<(usize, usize)>,
     started: Option<(SystemTime, Instant)>,
+    /// The ids of the messages stored so far: kept here, outside the dialogue, so that a
+    /// session that panics still lists what it stored.
+    message_ids: Vec<String>,
 }
 
 impl Recorder {
@@ -110,9 +113,10 @@ impl Recorder {
     }
 
     /// Marks the end of a stored message (after its `250`).
-    fn message_stored(&mut self) {
+    fn message_stored(&mut self, id: String) {
         let stored = self.after_stored.map_or(0, |(_, stored)| stored);
         self.after_stored = Some((self.whole.len(), stored + 1));
+        self.message_ids.push(id);
     }
 
     /// The `.transcript` of the message being stored: the session so far, except that the
@@ -138,13 +142,7 @@ impl Recorder {
     }
 
     /// The finished session. Its `transcript_file` is filled in when it has been saved.
-    pub(crate) fn finish(
-        mut self,
-        id: String,
-        message_ids: Vec<String>,
-        peer: String,
-        reason: SessionEnd,
-    ) -> Session {
+    pub(crate) fn finish(mut self, id: String, peer: String, reason: SessionEnd) -> Session {
         self.each(Transcript::closed);
         let tls = self.after_tls.is_some();
         let after_tls = self.after_tls.unwrap_or_else(|| self.whole.clone());
@@ -157,7 +155,7 @@ impl Recorder {
             id,
             transcript: self.whole,
             after_tls,
-            message_ids,
+            message_ids: self.message_ids,
             peer,
             reason,
             tls,
@@ -192,18 +190,16 @@ struct Dialogue<'a> {
     helo: Option<(String, bool)>,
     auth_user: Option<String>,
     transaction: Option<Transaction>,
-    message_ids: Vec<String>,
 }
 
-/// Serves one accepted connection to its end and returns the ids of the stored messages
-/// and why it ended.
+/// Serves one accepted connection to its end and returns why it ended.
 pub(crate) fn serve(
     shared: &Shared,
     tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
     recorder: &mut Recorder,
-) -> (Vec<String>, SessionEnd) {
+) -> SessionEnd {
     let config = &shared.config;
     let deadline = Instant::now() + config.session_timeout;
     let mut session = Dialogue {
@@ -214,7 +210,6 @@ pub(crate) fn serve(
         helo: None,
         auth_user: None,
         transaction: None,
-        message_ids: Vec::new(),
     };
     let end = match implicit_tls {
         true => session.handshake().err(),
@@ -222,7 +217,7 @@ pub(crate) fn serve(
     };
     let end = end.unwrap_or_else(|| session.dialogue());
     session.connection.close();
-    (session.message_ids, end)
+    end
 }
 
 impl Dialogue<'_> {
@@ -904,9 +899,8 @@ impl Dialogue<'_> {
         match self.shared.store.store(data, envelope, transcript) {
             Ok(id) => {
                 let text = format!("250 2.0.0 Ok: queued as {id}");
-                self.message_ids.push(id);
                 self.reply(&text);
-                self.recorder.message_stored();
+                self.recorder.message_stored(id);
             }
             Err(e) => {
                 self.recorder.note(&format!("storing failed: {e}"));

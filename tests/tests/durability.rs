@@ -1,6 +1,7 @@
 //! No lost mail: the test server is killed with SIGKILL at arbitrary moments while clients
 //! send. After each restart, every message that got `250` is complete on disk, with its
-//! envelope and transcript, and nothing half-written is visible.
+//! envelope and transcript, and nothing half-written is visible (nor among the session
+//! records).
 //!
 //! The server runs in a child process: this test binary re-runs itself with
 //! `DURABILITY_CHILD_STORE` set, and then `child_server` starts a server and waits to be killed.
@@ -145,11 +146,11 @@ fn acknowledged_messages_survive_sigkill() {
         assert!(store.join(format!("{id}.transcript")).exists());
     }
     for entry in std::fs::read_dir(&store).expect("store") {
-        let name = entry
-            .expect("entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "sessions" && entry.path().is_dir() {
+            continue;
+        }
         assert!(
             !name.ends_with(".tmp"),
             "a temporary file is visible after recovery: {name}"
@@ -160,4 +161,27 @@ fn acknowledged_messages_survive_sigkill() {
             "{name} has no .eml"
         );
     }
+    // The session records: none half-written, every transcript with its record, and every
+    // record a session that ended before the kill.
+    let sessions = store.join("sessions");
+    let mut records = 0;
+    for entry in std::fs::read_dir(&sessions).expect("sessions") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        assert!(!name.ends_with(".tmp"), "a temporary session file: {name}");
+        let stem = name.split('.').next().unwrap_or_default().to_owned();
+        assert!(
+            sessions.join(format!("{stem}.json")).exists(),
+            "{name} has no .json"
+        );
+        if name.ends_with(".json") {
+            let json = std::fs::read_to_string(sessions.join(&name)).expect("record");
+            assert!(json.contains("\"reason\": \""), "{json}");
+            records += 1;
+        }
+    }
+    assert!(records > 0, "no session was recorded");
 }

@@ -189,7 +189,7 @@ fn stalled_server_times_out() {
             &["--timeout", "500ms", "--data-timeout", "500ms"],
         )
         .with_login()
-        .server(|c| c.faults.stall = Some((stage, Duration::from_secs(3))));
+        .server(|c| c.faults.stall = vec![(stage, Duration::from_secs(3))]);
         let run = run(Client::RAW, &scenario);
         let (exit, message) = failure(&run);
         assert_eq!(exit, Exit::TempFail, "{stage:?}");

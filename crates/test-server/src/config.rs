@@ -44,8 +44,16 @@ pub struct Config {
     /// `.` in the same flight are refused (the Postfix SMTP smuggling workaround).
     pub pipelining: bool,
     /// Sync every stored file and the directory before answering `250` (the default). Off,
-    /// the store is faster under load but a crash may lose acknowledged messages.
+    /// the store is faster under load but a crash may lose acknowledged messages. The
+    /// session records (`sessions/{id}.transcript` and `.json`) are synced too when this is
+    /// on, after the client's connection is closed; they are never synced when it is off.
     pub sync: bool,
+    /// Remove the store directory when the [`Server`](crate::Server) is dropped, after every
+    /// session thread has ended — but only a directory the server created itself
+    /// (`store: None`); a directory the user named is never removed. Off by default, so
+    /// that the stored messages and session transcripts stay for inspection; the embedded
+    /// default of a client turns it on unless asked to keep them.
+    pub remove_store_on_drop: bool,
     /// Misbehaviour to inject, for tests and teaching.
     pub faults: Faults,
     /// A certificate chain and private key, both PEM; `None` generates a CA and a
@@ -70,6 +78,7 @@ impl Default for Config {
             line_endings: LineEndings::Strict,
             pipelining: true,
             sync: true,
+            remove_store_on_drop: false,
             faults: Faults::default(),
             certificate: None,
         }
@@ -99,8 +108,9 @@ pub struct Faults {
     pub reject_data: bool,
     /// Close the connection after the first line of message data, without a reply.
     pub drop_mid_data: bool,
-    /// Sleep this long before the reply at this stage (to exercise client timeouts).
-    pub stall: Option<(Stage, Duration)>,
+    /// Sleep before the reply at a stage (to exercise client timeouts). Every entry
+    /// applies; several entries for one stage add up (see [`Faults::stall_before`]).
+    pub stall: Vec<(Stage, Duration)>,
     /// Do not advertise STARTTLS (and answer it with `454 4.7.0`).
     pub no_starttls: bool,
     /// Offer only AUTH LOGIN.
@@ -108,7 +118,8 @@ pub struct Faults {
     /// Answer every AUTH with `535 5.7.8`, whatever the credentials.
     pub reject_auth: bool,
     /// Bytes written in the same write right after the STARTTLS `220` line, in plaintext
-    /// (the response injection of CVE-2021-22947 style attacks).
+    /// (the response injection of CVE-2021-22947 style attacks). Several
+    /// `inject-after-starttls` faults are written one after the other, in the order given.
     pub inject_after_starttls: Option<Vec<u8>>,
 }
 
@@ -142,11 +153,36 @@ impl Stage {
         (Stage::Quit, "quit"),
     ];
 
+    /// Other spellings accepted by [`Stage::from_str`], with the stage they stand for.
+    /// Only the first alias of each stage is listed in error messages.
+    const ALIASES: [(&'static str, Stage); 5] = [
+        ("helo", Stage::Ehlo),
+        ("dot", Stage::EndOfData),
+        ("eod", Stage::EndOfData),
+        ("end_of_data", Stage::EndOfData),
+        ("endofdata", Stage::EndOfData),
+    ];
+
     fn name(self) -> &'static str {
         Self::ALL
             .iter()
             .find(|(stage, _)| *stage == self)
             .map_or("?", |(_, name)| name)
+    }
+
+    /// Every stage as a user may write it, for error messages:
+    /// `greeting, ehlo (or helo), mail, ...`.
+    fn valid_names() -> String {
+        let names: Vec<String> = Self::ALL
+            .iter()
+            .map(
+                |(stage, name)| match Self::ALIASES.iter().find(|(_, aliased)| aliased == stage) {
+                    Some((alias, _)) => format!("{name} (or {alias})"),
+                    None => (*name).to_owned(),
+                },
+            )
+            .collect();
+        names.join(", ")
     }
 }
 
@@ -163,16 +199,23 @@ impl FromStr for Stage {
     /// (or `dot`, `eod`) and `quit`, case-insensitively.
     fn from_str(s: &str) -> Result<Self, Error> {
         let lower = s.trim().to_ascii_lowercase();
-        let alias = match lower.as_str() {
-            "helo" => "ehlo",
-            "dot" | "eod" | "end_of_data" | "endofdata" => "end-of-data",
-            other => other,
-        };
-        Self::ALL
+        let alias = Self::ALIASES
             .iter()
-            .find(|(_, name)| *name == alias)
-            .map(|(stage, _)| *stage)
-            .ok_or_else(|| Error::Config(format!("unknown stage {s:?}")))
+            .find(|(alias, _)| *alias == lower)
+            .map(|(_, stage)| *stage);
+        alias
+            .or_else(|| {
+                Self::ALL
+                    .iter()
+                    .find(|(_, name)| *name == lower)
+                    .map(|(stage, _)| *stage)
+            })
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown stage {s:?}; use one of {}",
+                    Self::valid_names()
+                ))
+            })
     }
 }
 
@@ -191,31 +234,79 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     }
 }
 
+/// Every fault of [`Faults::add`]: its name and how it is written.
+const FAULTS: [(&str, &str); 10] = [
+    ("reject-rcpt", "reject-rcpt=ADDR"),
+    ("tempfail-rcpt", "tempfail-rcpt=ADDR"),
+    ("tempfail-mail", "tempfail-mail"),
+    ("reject-data", "reject-data"),
+    ("drop-mid-data", "drop-mid-data"),
+    ("stall", "stall=STAGE:DURATION"),
+    ("no-starttls", "no-starttls"),
+    ("auth-login-only", "auth-login-only"),
+    ("reject-auth", "reject-auth"),
+    ("inject-after-starttls", "inject-after-starttls=TEXT"),
+];
+
+/// How fault `name` is written, such as `stall=STAGE:DURATION`.
+fn syntax(name: &str) -> &'static str {
+    FAULTS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map_or("", |(_, syntax)| syntax)
+}
+
 impl Faults {
     /// Adds one fault given as on the command line (`--fault`):
     /// `reject-rcpt=ADDR`, `tempfail-rcpt=ADDR`, `tempfail-mail`, `reject-data`,
     /// `drop-mid-data`, `stall=STAGE:DURATION`, `no-starttls`, `auth-login-only`,
     /// `reject-auth`, `inject-after-starttls=TEXT` (`\r` and `\n` in TEXT are escapes).
+    ///
+    /// Faults compose: every `reject-rcpt`, `tempfail-rcpt` and `stall` given applies
+    /// (stalls at one stage add up), several `inject-after-starttls` texts are written one
+    /// after the other, and repeating a fault without a value changes nothing. Faults that
+    /// contradict each other are refused (see [`Faults::check`]); on an error `self` is left
+    /// as it was.
     pub fn add(&mut self, spec: &str) -> Result<(), Error> {
-        let (name, value) = match spec.split_once('=') {
+        let before = self.clone();
+        let added = self.add_one(spec).and_then(|()| self.check());
+        if added.is_err() {
+            *self = before;
+        }
+        added
+    }
+
+    fn add_one(&mut self, spec: &str) -> Result<(), Error> {
+        let (given, value) = match spec.split_once('=') {
             Some((name, value)) => (name.trim(), Some(value)),
             None => (spec.trim(), None),
+        };
+        let normalized = given.to_ascii_lowercase().replace('_', "-");
+        let name = match normalized.as_str() {
+            "reject-recipient" => "reject-rcpt",
+            "tempfail-recipient" => "tempfail-rcpt",
+            other => other,
         };
         let need = |value: Option<&str>| {
             value
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
-                .ok_or_else(|| Error::Config(format!("fault {name} needs a value ({name}=...)")))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "fault {name} needs a value; write it as {}",
+                        syntax(name)
+                    ))
+                })
         };
         let flag = |value: Option<&str>| match value {
             None => Ok(true),
             Some(v) => Err(Error::Config(format!(
-                "fault {name} takes no value, got {v:?}"
+                "fault {name} takes no value, got {v:?}; write it as {name}"
             ))),
         };
-        match name.to_ascii_lowercase().replace('_', "-").as_str() {
-            "reject-rcpt" | "reject-recipient" => self.reject_recipients.push(need(value)?),
-            "tempfail-rcpt" | "tempfail-recipient" => self.tempfail_recipients.push(need(value)?),
+        match name {
+            "reject-rcpt" => self.reject_recipients.push(need(value)?),
+            "tempfail-rcpt" => self.tempfail_recipients.push(need(value)?),
             "tempfail-mail" => self.tempfail_mail = flag(value)?,
             "reject-data" => self.reject_data = flag(value)?,
             "drop-mid-data" => self.drop_mid_data = flag(value)?,
@@ -225,15 +316,59 @@ impl Faults {
             "stall" => {
                 let value = need(value)?;
                 let (stage, duration) = value.split_once(':').ok_or_else(|| {
-                    Error::Config(format!("stall needs STAGE:DURATION, got {value:?}"))
+                    Error::Config(format!(
+                        "fault stall needs STAGE:DURATION such as stall=mail:5s, got {value:?}"
+                    ))
                 })?;
-                self.stall = Some((stage.parse()?, parse_duration(duration)?));
+                self.stall.push((stage.parse()?, parse_duration(duration)?));
             }
             "inject-after-starttls" => {
                 let text = need(value)?.replace("\\r", "\r").replace("\\n", "\n");
-                self.inject_after_starttls = Some(text.into_bytes());
+                self.inject_after_starttls
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(text.as_bytes());
             }
-            _ => return Err(Error::Config(format!("unknown fault {name:?}"))),
+            _ => {
+                let valid: Vec<&str> = FAULTS.iter().map(|(_, syntax)| *syntax).collect();
+                return Err(Error::Config(format!(
+                    "unknown fault {given:?}; use one of {}",
+                    valid.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// How long to sleep before the reply at `stage`: the sum of every stall at that stage
+    /// (zero for none).
+    pub fn stall_before(&self, stage: Stage) -> Duration {
+        self.stall
+            .iter()
+            .filter(|(at, _)| *at == stage)
+            .map(|(_, duration)| *duration)
+            .fold(Duration::ZERO, Duration::saturating_add)
+    }
+
+    /// Refuses faults that contradict each other, where one would silently cancel the
+    /// other: a recipient both rejected and tempfailed, and `inject-after-starttls` with
+    /// `no-starttls` (which answers every STARTTLS `454`, so nothing would be injected).
+    /// [`Server::start`](crate::Server::start) calls it too.
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(both) = self.reject_recipients.iter().find(|rejected| {
+            self.tempfail_recipients
+                .iter()
+                .any(|tempfailed| tempfailed.eq_ignore_ascii_case(rejected))
+        }) {
+            return Err(Error::Config(format!(
+                "recipient {both:?} is given to both reject-rcpt and tempfail-rcpt; keep one of them"
+            )));
+        }
+        if self.no_starttls && self.inject_after_starttls.is_some() {
+            return Err(Error::Config(
+                "faults no-starttls and inject-after-starttls exclude each other (without \
+                 STARTTLS nothing is injected); keep one of them"
+                    .to_owned(),
+            ));
         }
         Ok(())
     }
@@ -285,7 +420,6 @@ mod tests {
             "reject-data",
             "drop-mid-data",
             "stall=mail:5s",
-            "no-starttls",
             "auth-login-only",
             "reject-auth",
             "inject-after-starttls=250 evil\\r\\n",
@@ -295,15 +429,150 @@ mod tests {
         assert_eq!(faults.reject_recipients, ["bad@example.com"]);
         assert_eq!(faults.tempfail_recipients, ["later@example.com"]);
         assert!(faults.tempfail_mail && faults.reject_data && faults.drop_mid_data);
-        assert!(faults.no_starttls && faults.auth_login_only && faults.reject_auth);
-        assert_eq!(faults.stall, Some((Stage::Mail, Duration::from_secs(5))));
+        assert!(faults.auth_login_only && faults.reject_auth && !faults.no_starttls);
+        assert_eq!(faults.stall, [(Stage::Mail, Duration::from_secs(5))]);
         assert_eq!(
             faults.inject_after_starttls.as_deref(),
             Some(&b"250 evil\r\n"[..])
         );
-        assert!(faults.add("reject-rcpt").is_err());
-        assert!(faults.add("tempfail-mail=yes").is_err());
-        assert!(faults.add("stall=mail").is_err());
-        assert!(faults.add("explode").is_err());
+        let mut other = Faults::default();
+        other.add("no-starttls").expect("no-starttls");
+        other.add("reject_recipient=x@example.com").expect("alias");
+        assert!(other.no_starttls);
+        assert_eq!(other.reject_recipients, ["x@example.com"]);
+    }
+
+    /// A second fault of a kind adds to the first; it never replaces it.
+    #[test]
+    fn faults_of_a_kind_compose() {
+        let mut faults = Faults::default();
+        for spec in [
+            "stall=mail:1s",
+            "stall=rcpt:2s",
+            "stall=mail:300ms",
+            "reject-rcpt=a@example.com",
+            "reject-rcpt=b@example.com",
+            "tempfail-rcpt=c@example.com",
+            "tempfail-rcpt=d@example.com",
+            "inject-after-starttls=250-one\\r\\n",
+            "inject-after-starttls=250 two\\r\\n",
+            "reject-data",
+            "reject-data",
+        ] {
+            faults.add(spec).expect(spec);
+        }
+        assert_eq!(
+            faults.stall,
+            [
+                (Stage::Mail, Duration::from_secs(1)),
+                (Stage::Rcpt, Duration::from_secs(2)),
+                (Stage::Mail, Duration::from_millis(300)),
+            ]
+        );
+        // Stalls at one stage add up.
+        assert_eq!(
+            faults.stall_before(Stage::Mail),
+            Duration::from_millis(1300)
+        );
+        assert_eq!(faults.stall_before(Stage::Rcpt), Duration::from_secs(2));
+        assert_eq!(faults.stall_before(Stage::Quit), Duration::ZERO);
+        assert_eq!(faults.reject_recipients, ["a@example.com", "b@example.com"]);
+        assert_eq!(
+            faults.tempfail_recipients,
+            ["c@example.com", "d@example.com"]
+        );
+        assert_eq!(
+            faults.inject_after_starttls.as_deref(),
+            Some(&b"250-one\r\n250 two\r\n"[..])
+        );
+        assert!(faults.reject_data);
+    }
+
+    fn error(faults: &mut Faults, spec: &str) -> String {
+        match faults.add(spec) {
+            Ok(()) => format!("accepted {spec:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_list_what_is_valid() {
+        let mut faults = Faults::default();
+        for (spec, expected) in [
+            (
+                "stall=foo:1s",
+                "unknown stage \"foo\"; use one of greeting, ehlo (or helo), mail, rcpt, \
+                 data, end-of-data (or dot), quit",
+            ),
+            (
+                "explode",
+                "unknown fault \"explode\"; use one of reject-rcpt=ADDR, tempfail-rcpt=ADDR, \
+                 tempfail-mail, reject-data, drop-mid-data, stall=STAGE:DURATION, \
+                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT",
+            ),
+            (
+                "Explode=now",
+                "unknown fault \"Explode\"; use one of reject-rcpt=ADDR, tempfail-rcpt=ADDR, \
+                 tempfail-mail, reject-data, drop-mid-data, stall=STAGE:DURATION, \
+                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT",
+            ),
+            (
+                "reject-rcpt",
+                "fault reject-rcpt needs a value; write it as reject-rcpt=ADDR",
+            ),
+            (
+                "stall=",
+                "fault stall needs a value; write it as stall=STAGE:DURATION",
+            ),
+            (
+                "stall=mail",
+                "fault stall needs STAGE:DURATION such as stall=mail:5s, got \"mail\"",
+            ),
+            (
+                "stall=mail:5h",
+                "bad duration \"5h\" (use e.g. 300ms, 5s, 2m)",
+            ),
+            (
+                "tempfail-mail=yes",
+                "fault tempfail-mail takes no value, got \"yes\"; write it as tempfail-mail",
+            ),
+        ] {
+            assert_eq!(error(&mut faults, spec), expected, "{spec}");
+        }
+        assert_eq!(faults, Faults::default(), "failed additions change nothing");
+        assert_eq!(
+            "later".parse::<Stage>().map_err(|e| e.to_string()),
+            Err(
+                "unknown stage \"later\"; use one of greeting, ehlo (or helo), mail, rcpt, \
+                 data, end-of-data (or dot), quit"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn contradicting_faults_are_refused() {
+        let mut faults = Faults::default();
+        faults.add("reject-rcpt=Both@example.com").expect("first");
+        assert_eq!(
+            error(&mut faults, "tempfail-rcpt=both@EXAMPLE.com"),
+            "recipient \"Both@example.com\" is given to both reject-rcpt and tempfail-rcpt; \
+             keep one of them"
+        );
+        assert!(faults.tempfail_recipients.is_empty(), "left as it was");
+        faults.add("no-starttls").expect("no-starttls");
+        assert_eq!(
+            error(&mut faults, "inject-after-starttls=x"),
+            "faults no-starttls and inject-after-starttls exclude each other (without \
+             STARTTLS nothing is injected); keep one of them"
+        );
+        assert_eq!(faults.inject_after_starttls, None);
+        // Built by hand, the same contradiction is found by check.
+        let by_hand = Faults {
+            no_starttls: true,
+            inject_after_starttls: Some(b"x".to_vec()),
+            ..Faults::default()
+        };
+        assert!(by_hand.check().is_err());
     }
 }

@@ -180,7 +180,7 @@ impl Connection {
 
     /// Flushes pending replies, then waits for more input.
     fn fill(&mut self) -> Result<(), ReadError> {
-        self.flush().map_err(ReadError::Io)?;
+        self.flush().map_err(write_failed)?;
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             let now = Instant::now();
@@ -215,7 +215,7 @@ impl Connection {
     /// Runs the TLS handshake as the server and returns "version, cipher suite". Any
     /// buffered plaintext must have been taken (discarded) by the caller first.
     pub(crate) fn start_tls(&mut self, config: Arc<ServerConfig>) -> Result<String, ReadError> {
-        self.flush().map_err(ReadError::Io)?;
+        self.flush().map_err(write_failed)?;
         debug_assert!(self.buffered().is_empty());
         let Transport::Plain(tcp) = &self.transport else {
             return Err(ReadError::Io(io::Error::other("TLS is already active")));
@@ -259,6 +259,22 @@ impl Connection {
             let _ = stream.conn.complete_io(&mut stream.sock);
         }
         let _ = self.transport.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+/// Why replies could not be written: a client that went away, or one that stopped reading
+/// (the write timeout is the idle timeout).
+fn write_failed(e: io::Error) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ReadError::Io(io::Error::new(
+            e.kind(),
+            "the client did not read the server's replies within the idle timeout",
+        )),
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => ReadError::Closed,
+        _ => ReadError::Io(e),
     }
 }
 

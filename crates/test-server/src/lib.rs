@@ -4,8 +4,10 @@
 //! It speaks RFC 5321 with STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH PLAIN and
 //! LOGIN (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152) and
 //! SMTPUTF8 (RFC 6531); it stores each accepted message byte-exact with its envelope and
-//! the redacted session transcript before answering `250`; it refuses bare LF and bare CR
-//! in message data by default (SMTP smuggling); and it injects faults on request.
+//! the redacted session transcript before answering `250`; it keeps every connection's
+//! transcript and the reason it ended, including those that stored nothing; it refuses
+//! bare LF and bare CR in message data by default (SMTP smuggling); and it injects faults
+//! on request.
 //!
 //! ```no_run
 //! use test_server::{Config, Server};
@@ -25,6 +27,7 @@
 mod command;
 mod config;
 mod connection;
+mod ending;
 mod error;
 mod server;
 mod session;
@@ -32,10 +35,11 @@ mod store;
 mod tls;
 
 pub use config::{Config, Faults, LineEndings, Stage, parse_duration};
+pub use ending::{Phase, SessionEnd};
 pub use error::Error;
 pub use server::Server;
 pub use session::Session;
-pub use store::{StoredEnvelope, StoredMessage};
+pub use store::{StoredEnvelope, StoredMessage, StoredSession};
 
 #[doc(hidden)]
 pub mod fuzzing {

@@ -1,12 +1,12 @@
 //! `test-server`: run the local ESMTP test server until Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use test_server::{Config, Faults, LineEndings, Server, parse_duration};
+use test_server::{Config, Faults, LineEndings, Server, Session, parse_duration};
 
 /// A local ESMTP server for tests and teaching: STARTTLS, implicit TLS, AUTH PLAIN/LOGIN,
 /// PIPELINING, SIZE, 8BITMIME, SMTPUTF8; stores every message with its envelope and
@@ -68,9 +68,10 @@ struct Options {
     /// Private key PEM file for --cert.
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
-    /// Inject a fault (repeatable): reject-rcpt=ADDR, tempfail-rcpt=ADDR, tempfail-mail,
-    /// reject-data, drop-mid-data, stall=STAGE:DURATION, no-starttls, auth-login-only,
-    /// reject-auth, inject-after-starttls=TEXT.
+    /// Inject a fault (repeatable; all of them apply, stalls at one stage add up):
+    /// reject-rcpt=ADDR, tempfail-rcpt=ADDR, tempfail-mail, reject-data, drop-mid-data,
+    /// stall=STAGE:DURATION, no-starttls, auth-login-only, reject-auth,
+    /// inject-after-starttls=TEXT.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,
 }
@@ -116,6 +117,8 @@ fn config(options: Options) -> Result<Config, String> {
         },
         pipelining: !options.no_pipelining,
         sync: !options.no_sync,
+        // The binary's store is for inspection after it stops.
+        remove_store_on_drop: false,
         faults,
         certificate,
     })
@@ -153,29 +156,91 @@ fn main() -> ExitCode {
     // killed by Ctrl-C loses nothing.
     let mut seen = 0;
     loop {
-        let sessions = server.wait_for_sessions(seen + 1, Duration::from_secs(3600));
-        for session in sessions.iter().skip(seen) {
-            let stored: Vec<String> = session
-                .message_ids
-                .iter()
-                .map(|id| {
-                    server
-                        .store_dir()
-                        .join(format!("{id}.eml"))
-                        .display()
-                        .to_string()
-                })
-                .collect();
-            if stored.is_empty() {
-                println!("connection from {} finished, nothing stored", session.peer);
-            } else {
-                println!(
-                    "connection from {} stored {}",
-                    session.peer,
-                    stored.join(", ")
-                );
-            }
+        let sessions = server.wait_for_sessions_after(seen, Duration::from_secs(3600));
+        for session in &sessions {
+            println!("{}", report(session, server.store_dir()));
         }
-        seen = sessions.len();
+        seen += sessions.len();
+    }
+}
+
+/// The log line of one finished connection: who, why it ended, what it stored, and where
+/// its transcript is.
+fn report(session: &Session, store: &Path) -> String {
+    let eml = |id: &String| store.join(format!("{id}.eml")).display().to_string();
+    let stored = match session.message_ids.as_slice() {
+        [] => "nothing stored".to_owned(),
+        [one] => format!("stored {}", eml(one)),
+        few @ [_, _] | few @ [_, _, _] => {
+            let names: Vec<String> = few.iter().map(eml).collect();
+            format!("stored {}", names.join(", "))
+        }
+        [first, .., last] => format!(
+            "stored {} messages, {} to {}",
+            session.message_ids.len(),
+            eml(first),
+            eml(last)
+        ),
+    };
+    let transcript = match &session.transcript_file {
+        Ok(path) => format!("transcript in {}", path.display()),
+        Err(why) => format!("no transcript saved ({why})"),
+    };
+    format!(
+        "connection from {} finished: {}; {stored}; {transcript}",
+        session.peer, session.reason
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_server::SessionEnd;
+
+    #[test]
+    fn the_log_line_says_why_what_and_where() {
+        let server = Server::start(Config {
+            remove_store_on_drop: true,
+            ..Config::default()
+        })
+        .expect("server");
+        let store = server.store_dir().to_owned();
+        {
+            let tcp = std::net::TcpStream::connect(server.addr()).expect("connect");
+            let mut greeting = [0u8; 64];
+            let _ = std::io::Read::read(&mut &tcp, &mut greeting);
+        }
+        let mut session = server
+            .wait_for_sessions(1, Duration::from_secs(10))
+            .into_iter()
+            .next()
+            .expect("a session");
+        let transcript = store.join("sessions").join("000001.transcript");
+        assert_eq!(
+            report(&session, &store),
+            format!(
+                "connection from {} finished: the client closed the connection without QUIT; \
+                 nothing stored; transcript in {}",
+                session.peer,
+                transcript.display()
+            )
+        );
+        session.reason = SessionEnd::Quit;
+        session.message_ids = vec!["000001".into()];
+        let one = format!("stored {}", store.join("000001.eml").display());
+        assert!(report(&session, &store).contains(&format!(": the client sent QUIT; {one};")));
+        session.message_ids = (1..=3).map(|n| format!("00000{n}")).collect();
+        let line = report(&session, &store);
+        assert!(line.contains("000002.eml, "), "{line}");
+        session.message_ids = (1..=9).map(|n| format!("00000{n}")).collect();
+        let line = report(&session, &store);
+        let many = format!(
+            "stored 9 messages, {} to {};",
+            store.join("000001.eml").display(),
+            store.join("000009.eml").display()
+        );
+        assert!(line.contains(&many), "{line}");
+        session.transcript_file = Err("disk full".into());
+        assert!(report(&session, &store).ends_with("; no transcript saved (disk full)"));
     }
 }

@@ -1,5 +1,5 @@
 //! The running server: listeners, one thread per connection, the connection cap, the
-//! finished sessions, and a clean stop on drop.
+//! finished sessions and their records, and a clean stop on drop.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -9,13 +9,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use rustls::ServerConfig;
+use transcript::{RenderOptions, Transcript};
 
 use crate::session::{self, Recorder, Session};
-use crate::store::{Store, StoredMessage};
-use crate::{Config, Error, tls};
+use crate::store::{Store, StoredMessage, StoredSession};
+use crate::{Config, Error, SessionEnd, tls};
 
 /// How often an idle listener looks at the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
@@ -47,7 +48,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A running test server. Dropping it stops the listeners, closes open connections and
-/// waits for every thread it started.
+/// waits for every thread it started; with `Config::remove_store_on_drop` it then removes
+/// the store directory it created.
 pub struct Server {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -68,8 +70,8 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Binds the listeners, prepares the certificate and the store, and starts serving.
     pub fn start(config: Config) -> Result<Server, Error> {
+        config.faults.check()?;
         let identity = tls::identity(config.certificate.as_ref())?;
-        let store = Store::open(config.store.clone(), config.sync)?;
         let bind = |addr: SocketAddr| -> Result<(TcpListener, SocketAddr), Error> {
             let listen = |addr| {
                 let listener = TcpListener::bind(addr)?;
@@ -82,6 +84,8 @@ impl Server {
         let (plain, addr) = bind(config.listen)?;
         let implicit = config.tls_listen.map(bind).transpose()?;
         let tls_addr = implicit.as_ref().map(|(_, addr)| *addr);
+        // The store last: a start that fails leaves no fresh directory behind.
+        let store = Store::open(config.store.clone(), config.sync)?;
         let shared = Arc::new(Shared {
             config,
             tls: identity.config,
@@ -150,8 +154,20 @@ impl Server {
     }
 
     /// Waits until at least `n` connections have finished, or `timeout` passed, and
-    /// returns the finished sessions (fewer than `n` after a timeout).
+    /// returns the finished sessions (fewer than `n` after a timeout). Each session's
+    /// record is on disk before it is returned here.
     pub fn wait_for_sessions(&self, n: usize, timeout: Duration) -> Vec<Session> {
+        self.wait_for(n, timeout, 0)
+    }
+
+    /// Waits until more than `seen` connections have finished, or `timeout` passed, and
+    /// returns the sessions after the first `seen` (none after a timeout): what a loop that
+    /// reports each finished session needs, without copying the earlier ones again.
+    pub fn wait_for_sessions_after(&self, seen: usize, timeout: Duration) -> Vec<Session> {
+        self.wait_for(seen.saturating_add(1), timeout, seen)
+    }
+
+    fn wait_for(&self, n: usize, timeout: Duration, skip: usize) -> Vec<Session> {
         let deadline = Instant::now() + timeout;
         let mut sessions = lock(&self.shared.sessions);
         while sessions.len() < n {
@@ -165,7 +181,7 @@ impl Server {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        sessions.clone()
+        sessions.iter().skip(skip).cloned().collect()
     }
 }
 
@@ -185,6 +201,11 @@ impl Drop for Server {
         for handle in threads {
             let _ = handle.join();
         }
+        // Every thread that could write into the store has ended.
+        let store = &self.shared.store;
+        if self.shared.config.remove_store_on_drop && store.created() {
+            let _ = std::fs::remove_dir_all(store.dir());
+        }
     }
 }
 
@@ -199,7 +220,41 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
     }
 }
 
-fn finish(shared: &Shared, session: Session) {
+/// Saves the session's record, then makes the session visible to `sessions()` and the
+/// waiters. `sync` is false on the listener thread, which must never wait for the disk.
+fn finish(shared: &Shared, mut session: Session, sync: bool) {
+    let record = StoredSession {
+        id: session.id.clone(),
+        peer: session.peer.clone(),
+        started_unix_ms: session
+            .started
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        duration_ms: u64::try_from(session.duration.as_millis()).unwrap_or(u64::MAX),
+        tls: session.tls,
+        message_ids: session.message_ids.clone(),
+        reason: session.reason.kind().to_owned(),
+        reason_text: session.reason.to_string(),
+    };
+    // The reason is the last note of the saved transcript; the one in memory stays as the
+    // dialogue recorded it.
+    let mut text = session.transcript.render_text(RenderOptions::default());
+    let mut ending = Transcript::new();
+    ending.note(format!("session ended: {}", session.reason));
+    text.push_str(&ending.render_text(RenderOptions::default()));
+    session.transcript_file = shared
+        .store
+        .save_session(&record, &text, sync)
+        .map_err(|e| {
+            format!(
+                "cannot save the session transcript in {}: {e}",
+                shared
+                    .store
+                    .dir()
+                    .join(crate::store::SESSIONS_DIR)
+                    .display()
+            )
+        });
     lock(&shared.sessions).push(session);
     shared.session_finished.notify_all();
 }
@@ -223,6 +278,7 @@ fn accept(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: 
         return;
     }
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let session_id = shared.store.next_session_id();
     let mut live = lock(&shared.live);
     live.threads.retain(|handle| !handle.is_finished());
     if let Ok(clone) = tcp.try_clone() {
@@ -241,15 +297,16 @@ fn accept(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: 
             let served = catch_unwind(AssertUnwindSafe(|| {
                 session::serve(&shared, tcp, peer, implicit_tls, &mut recorder)
             }));
-            let message_ids = served.unwrap_or_else(|_| {
+            let reason = served.unwrap_or_else(|_| {
                 recorder.note("internal error: the session panicked; connection dropped");
-                Vec::new()
+                SessionEnd::InternalError
             });
             lock(&shared.live).streams.remove(&id);
             // Free the slot before the session is visible, so that whoever waits for it
             // can connect again at once.
             drop(active);
-            finish(&shared, recorder.finish(message_ids, peer.to_string()));
+            let session = recorder.finish(session_id, peer.to_string(), reason);
+            finish(&shared, session, shared.config.sync);
         });
     match spawned {
         Ok(handle) => live.threads.push(handle),
@@ -276,5 +333,9 @@ fn refuse(shared: &Shared, mut tcp: TcpStream, peer: SocketAddr, implicit_tls: b
         recorder.server(reply);
     }
     let _ = tcp.shutdown(Shutdown::Both);
-    finish(shared, recorder.finish(Vec::new(), peer.to_string()));
+    let reason = SessionEnd::ConnectionCap {
+        limit: shared.config.max_connections,
+    };
+    let id = shared.store.next_session_id();
+    finish(shared, recorder.finish(id, peer.to_string(), reason), false);
 }

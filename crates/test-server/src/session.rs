@@ -6,9 +6,10 @@
 //! snapshotted.
 
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,6 +18,7 @@ use transcript::{RenderOptions, Transcript};
 use crate::command::{self, Command, Parameter, Refusal};
 use crate::config::{LineEndings, Stage};
 use crate::connection::{Connection, Line, ReadError};
+use crate::ending::{Phase, SessionEnd};
 use crate::server::Shared;
 use crate::store::StoredEnvelope;
 
@@ -30,6 +32,10 @@ const TEXT_LINE_LIMIT: usize = 1000;
 /// A finished connection, as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// The session's id, such as `000001`: its files are `sessions/{id}.transcript` and
+    /// `sessions/{id}.json` in the store directory. Ids count connections in the order
+    /// they were accepted and continue after those already in the directory.
+    pub id: String,
     /// The whole connection: every line received and sent, TLS events and notes.
     pub transcript: Transcript,
     /// Only what happened after the TLS handshake (STARTTLS or implicit), or the whole
@@ -39,6 +45,17 @@ pub struct Session {
     pub message_ids: Vec<String>,
     /// The client's address and port.
     pub peer: String,
+    /// Why the session ended.
+    pub reason: SessionEnd,
+    /// Whether TLS was established (STARTTLS or implicit TLS).
+    pub tls: bool,
+    /// When the connection was accepted.
+    pub started: SystemTime,
+    /// How long the connection lasted.
+    pub duration: Duration,
+    /// Where the session's redacted transcript was saved (`sessions/{id}.transcript` in the
+    /// store directory), or why it could not be.
+    pub transcript_file: Result<PathBuf, String>,
 }
 
 /// Records into the whole transcript and, once TLS is up, into the after-TLS one too.
@@ -51,11 +68,18 @@ pub(crate) struct Recorder {
     first_transaction: Option<usize>,
     /// Where the dialogue after the last stored message begins, and how many were stored.
     after_stored: Option<(usize, usize)>,
+    started: Option<(SystemTime, Instant)>,
+    /// The ids of the messages stored so far: kept here, outside the dialogue, so that a
+    /// session that panics still lists what it stored.
+    message_ids: Vec<String>,
 }
 
 impl Recorder {
     pub(crate) fn new() -> Self {
-        let mut recorder = Self::default();
+        let mut recorder = Self {
+            started: Some((SystemTime::now(), Instant::now())),
+            ..Self::default()
+        };
         // The peer's ephemeral port stays out of the transcript so it can be snapshotted;
         // it is in the envelope and in `Session::peer`.
         recorder.whole.note("client connected");
@@ -89,9 +113,10 @@ impl Recorder {
     }
 
     /// Marks the end of a stored message (after its `250`).
-    fn message_stored(&mut self) {
+    fn message_stored(&mut self, id: String) {
         let stored = self.after_stored.map_or(0, |(_, stored)| stored);
         self.after_stored = Some((self.whole.len(), stored + 1));
+        self.message_ids.push(id);
     }
 
     /// The `.transcript` of the message being stored: the session so far, except that the
@@ -116,23 +141,36 @@ impl Recorder {
         self.after_tls = Some(Transcript::new());
     }
 
-    pub(crate) fn finish(mut self, message_ids: Vec<String>, peer: String) -> Session {
+    /// The finished session. Its `transcript_file` is filled in when it has been saved.
+    pub(crate) fn finish(mut self, id: String, peer: String, reason: SessionEnd) -> Session {
         self.each(Transcript::closed);
+        let tls = self.after_tls.is_some();
         let after_tls = self.after_tls.unwrap_or_else(|| self.whole.clone());
+        let (started, duration) = self
+            .started
+            .map_or((SystemTime::now(), Duration::ZERO), |(started, clock)| {
+                (started, clock.elapsed())
+            });
         Session {
+            id,
             transcript: self.whole,
             after_tls,
-            message_ids,
+            message_ids: self.message_ids,
             peer,
+            reason,
+            tls,
+            started,
+            duration,
+            transcript_file: Err("not saved yet".to_owned()),
         }
     }
 }
 
 /// What the dialogue does after a command.
-#[derive(PartialEq, Eq)]
 enum Flow {
     Continue,
-    Close,
+    /// End the session, for this reason.
+    Close(SessionEnd),
 }
 
 struct Transaction {
@@ -152,17 +190,16 @@ struct Dialogue<'a> {
     helo: Option<(String, bool)>,
     auth_user: Option<String>,
     transaction: Option<Transaction>,
-    message_ids: Vec<String>,
 }
 
-/// Serves one accepted connection to its end and returns the ids of the stored messages.
+/// Serves one accepted connection to its end and returns why it ended.
 pub(crate) fn serve(
     shared: &Shared,
     tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
     recorder: &mut Recorder,
-) -> Vec<String> {
+) -> SessionEnd {
     let config = &shared.config;
     let deadline = Instant::now() + config.session_timeout;
     let mut session = Dialogue {
@@ -173,13 +210,14 @@ pub(crate) fn serve(
         helo: None,
         auth_user: None,
         transaction: None,
-        message_ids: Vec::new(),
     };
-    if !implicit_tls || session.handshake() {
-        session.dialogue();
-    }
+    let end = match implicit_tls {
+        true => session.handshake().err(),
+        false => None,
+    };
+    let end = end.unwrap_or_else(|| session.dialogue());
     session.connection.close();
-    session.message_ids
+    end
 }
 
 impl Dialogue<'_> {
@@ -208,12 +246,24 @@ impl Dialogue<'_> {
     /// The `stall` fault: sleep before the reply at `stage` (still stopping with the
     /// server).
     fn stall(&mut self, stage: Stage) {
-        let stall = self.shared.config.faults.stall;
-        let Some((_, duration)) = stall.filter(|(at, _)| *at == stage) else {
+        let faults = &self.shared.config.faults;
+        if !faults.stall.iter().any(|(at, _)| *at == stage) {
             return;
+        }
+        let duration = faults.stall_before(stage);
+        let parts: Vec<String> = faults
+            .stall
+            .iter()
+            .filter(|(at, _)| *at == stage)
+            .map(|(_, part)| format!("{} ms", part.as_millis()))
+            .collect();
+        // Several stalls at one stage add up; the note shows the sum and its parts.
+        let sum = match parts.len() {
+            1 => String::new(),
+            _ => format!(" ({})", parts.join(" + ")),
         };
         self.recorder.note(&format!(
-            "stalling {} ms before the {stage} reply",
+            "stalling {} ms before the {stage} reply{sum}",
             duration.as_millis()
         ));
         let until = Instant::now() + duration;
@@ -225,15 +275,39 @@ impl Dialogue<'_> {
         }
     }
 
-    /// Reports why reading stopped: a timeout gets `421 4.4.2`, a vanished client a note.
-    fn read_failed(&mut self, error: ReadError, during: &str) {
+    /// Whether the server is being stopped (which also shuts the connection down).
+    fn stopping(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    /// Reports why reading stopped and returns why the session ends: a timeout gets
+    /// `421 4.4.2`, a vanished client a note. `during` is what the server was reading.
+    fn read_failed(&mut self, error: ReadError, during: Phase) -> SessionEnd {
+        let config = &self.shared.config;
+        let (idle, limit) = (config.idle_timeout, config.session_timeout);
+        let suffix = match during {
+            Phase::Command => "",
+            Phase::Auth => " during AUTH",
+            Phase::Data => " during DATA; nothing stored",
+        };
+        // What arrived of a line that never ended is the clue a student needs most.
+        let partial = self.connection.take_buffered();
+        if !partial.is_empty() {
+            self.recorder.client(&partial);
+        }
         match error {
+            _ if self.stopping() => {
+                self.recorder
+                    .note(&format!("the server is stopping{suffix}"));
+                SessionEnd::ServerStopped
+            }
             ReadError::IdleTimeout => {
                 let text = format!(
                     "421 4.4.2 {} Idle timeout, closing connection",
                     self.hostname()
                 );
                 self.reply(&text);
+                SessionEnd::IdleTimeout { after: idle }
             }
             ReadError::SessionTimeout => {
                 let text = format!(
@@ -241,56 +315,58 @@ impl Dialogue<'_> {
                     self.hostname()
                 );
                 self.reply(&text);
+                SessionEnd::SessionTimeout { limit }
             }
             ReadError::Closed => {
-                let partial = self.connection.take_buffered();
-                if !partial.is_empty() {
-                    self.recorder.client(&partial);
-                }
                 self.recorder
-                    .note(&format!("the client closed the connection{during}"));
+                    .note(&format!("the client closed the connection{suffix}"));
+                SessionEnd::ClientClosed { during }
             }
             ReadError::Io(e) => {
                 self.recorder
-                    .note(&format!("connection error{during}: {e}"));
+                    .note(&format!("connection error{suffix}: {e}"));
+                SessionEnd::ConnectionError {
+                    error: e.to_string(),
+                }
             }
         }
     }
 
     /// The implicit TLS handshake (RFC 8314) before the greeting.
-    fn handshake(&mut self) -> bool {
+    fn handshake(&mut self) -> Result<(), SessionEnd> {
         match self.connection.start_tls(self.shared.tls.clone()) {
             Ok(detail) => {
                 self.recorder.tls_established(detail);
-                true
+                Ok(())
             }
-            Err(e) => {
-                self.tls_failed(e);
-                false
-            }
+            Err(e) => Err(self.tls_failed(e)),
         }
     }
 
-    fn tls_failed(&mut self, error: ReadError) {
+    fn tls_failed(&mut self, error: ReadError) -> SessionEnd {
         let why = match error {
             ReadError::Closed => "the client closed the connection".to_owned(),
-            ReadError::IdleTimeout | ReadError::SessionTimeout => "timeout".to_owned(),
+            ReadError::IdleTimeout => "the client sent nothing within the idle timeout".to_owned(),
+            ReadError::SessionTimeout => "the session time limit passed".to_owned(),
             ReadError::Io(e) => e.to_string(),
         };
         self.recorder.note(&format!("TLS handshake failed: {why}"));
+        if self.stopping() {
+            SessionEnd::ServerStopped
+        } else {
+            SessionEnd::TlsFailed { why }
+        }
     }
 
-    fn dialogue(&mut self) {
+    /// The greeting and the command loop, until the session ends; returns why it ended.
+    fn dialogue(&mut self) -> SessionEnd {
         self.stall(Stage::Greeting);
         let greeting = format!("220 {} ESMTP test-server ready", self.hostname());
         self.reply(&greeting);
         loop {
             let line = match self.connection.read_line(AUTH_LINE_LIMIT) {
                 Ok(line) => line,
-                Err(e) => {
-                    self.read_failed(e, "");
-                    return;
-                }
+                Err(e) => return self.read_failed(e, Phase::Command),
             };
             let flow = match line {
                 Line::TooLong { kept, length, .. } => {
@@ -305,8 +381,8 @@ impl Dialogue<'_> {
                     self.command_line(&bytes)
                 }
             };
-            if flow == Flow::Close {
-                return;
+            if let Flow::Close(end) = flow {
+                return end;
             }
         }
     }
@@ -368,7 +444,7 @@ impl Dialogue<'_> {
             Command::Quit => {
                 self.stall(Stage::Quit);
                 self.reply("221 2.0.0 Bye");
-                return Flow::Close;
+                return Flow::Close(SessionEnd::Quit);
             }
             Command::Vrfy => {
                 self.reply("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
@@ -561,10 +637,7 @@ impl Dialogue<'_> {
                 self.transaction = None;
                 Flow::Continue
             }
-            Err(e) => {
-                self.tls_failed(e);
-                Flow::Close
-            }
+            Err(e) => Flow::Close(self.tls_failed(e)),
         }
     }
 
@@ -580,10 +653,7 @@ impl Dialogue<'_> {
                 self.reply("500 5.5.6 Authentication exchange line is too long");
                 return Err(Flow::Continue);
             }
-            Err(e) => {
-                self.read_failed(e, " during AUTH");
-                return Err(Flow::Close);
-            }
+            Err(e) => return Err(Flow::Close(self.read_failed(e, Phase::Auth))),
         };
         self.recorder.client(&line);
         let (body, _) = strip_line_ending(&line);
@@ -723,10 +793,7 @@ impl Dialogue<'_> {
                     (line, false, crlf)
                 }
                 Ok(Line::TooLong { kept, crlf, .. }) => (kept, true, crlf),
-                Err(e) => {
-                    self.read_failed(e, " during DATA; nothing stored");
-                    return Flow::Close;
-                }
+                Err(e) => return Flow::Close(self.read_failed(e, Phase::Data)),
             };
             // RFC 5321 §4.1.1.4: only <CRLF>.<CRLF> ends the data. "\n.\r\n" or
             // "\r\n.\n" do not (SMTP smuggling, CVE-2023-51764).
@@ -744,7 +811,9 @@ impl Dialogue<'_> {
             if config.faults.drop_mid_data {
                 self.recorder
                     .note("dropping the connection mid-DATA (fault drop-mid-data); nothing stored");
-                return Flow::Close;
+                return Flow::Close(SessionEnd::DroppedByFault {
+                    fault: "drop-mid-data".to_owned(),
+                });
             }
             too_long |= truncated;
             previous_ended_with_crlf = crlf;
@@ -791,7 +860,7 @@ impl Dialogue<'_> {
                 early.len()
             ));
             self.reply("554 5.5.0 Improper use of SMTP command pipelining, message not accepted");
-            return Flow::Close;
+            return Flow::Close(SessionEnd::PipeliningViolation);
         }
         if over_size {
             self.reply("552 5.3.4 Message size exceeds fixed maximum message size");
@@ -830,9 +899,8 @@ impl Dialogue<'_> {
         match self.shared.store.store(data, envelope, transcript) {
             Ok(id) => {
                 let text = format!("250 2.0.0 Ok: queued as {id}");
-                self.message_ids.push(id);
                 self.reply(&text);
-                self.recorder.message_stored();
+                self.recorder.message_stored(id);
             }
             Err(e) => {
                 self.recorder.note(&format!("storing failed: {e}"));

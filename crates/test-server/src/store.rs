@@ -1,5 +1,6 @@
 //! The message store: one `.eml`, `.json` and `.transcript` per accepted message, written
-//! and synced before the `250` reply, under ids that never repeat within a directory.
+//! and synced before the `250` reply, under ids that never repeat within a directory; and
+//! one `sessions/{id}.transcript` and `.json` per finished connection.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -31,6 +32,33 @@ pub struct StoredEnvelope {
     pub helo: String,
 }
 
+/// The record of one finished connection: the `sessions/{id}.json` file, written after its
+/// `sessions/{id}.transcript`. Every connection gets one, including those that stored
+/// nothing and those refused by the connection cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// The session id, the stem of both files.
+    pub id: String,
+    /// The client's address and port.
+    pub peer: String,
+    /// When the connection was accepted, in milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// How long it lasted, in milliseconds.
+    pub duration_ms: u64,
+    /// Whether TLS was established.
+    pub tls: bool,
+    /// The ids of the messages stored during the session, in order.
+    pub message_ids: Vec<String>,
+    /// Why it ended, as [`SessionEnd::kind`](crate::SessionEnd::kind) names it, such as
+    /// `quit` or `client-closed`.
+    pub reason: String,
+    /// Why it ended, as a sentence (the last note of the transcript).
+    pub reason_text: String,
+}
+
+/// The subdirectory of the store that holds the session records.
+pub(crate) const SESSIONS_DIR: &str = "sessions";
+
 /// A message the server accepted with `250`, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
@@ -52,6 +80,11 @@ pub struct StoredMessage {
 #[derive(Debug)]
 pub(crate) struct Store {
     dir: PathBuf,
+    /// The directory was created by the server (`Config::store` was `None`).
+    created: bool,
+    /// `dir/sessions`.
+    sessions: PathBuf,
+    next_session: AtomicU64,
     /// The directory, open once for its syncs (opening it for each sync costs as much as
     /// the sync on a busy ext4).
     dir_handle: File,
@@ -65,28 +98,42 @@ impl Store {
     /// Opens (creating if needed) `dir`, or a fresh unique directory under the system
     /// temporary directory, and continues after the highest id already there.
     pub(crate) fn open(dir: Option<PathBuf>, sync: bool) -> Result<Self, Error> {
-        let dir = match dir {
+        let (dir, created) = match dir {
             Some(dir) => {
                 fs::create_dir_all(&dir).map_err(|source| Error::Store {
                     path: dir.clone(),
                     source,
                 })?;
-                dir
+                (dir, false)
             }
-            None => fresh_dir()?,
+            None => (fresh_dir()?, true),
+        };
+        let opened = Self::open_in(dir.clone(), created, sync);
+        if opened.is_err() && created {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        opened
+    }
+
+    fn open_in(dir: PathBuf, created: bool, sync: bool) -> Result<Self, Error> {
+        let failed = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Store { path, source }
         };
         let highest = highest_id(&dir)
             .and_then(|highest| recover(&dir).map(|()| highest))
-            .map_err(|source| Error::Store {
-                path: dir.clone(),
-                source,
-            })?;
-        let dir_handle = File::open(&dir).map_err(|source| Error::Store {
-            path: dir.clone(),
-            source,
-        })?;
+            .map_err(failed(&dir))?;
+        let sessions = dir.join(SESSIONS_DIR);
+        fs::create_dir_all(&sessions).map_err(failed(&sessions))?;
+        let highest_session = highest_id(&sessions)
+            .and_then(|highest| recover_sessions(&sessions).map(|()| highest))
+            .map_err(failed(&sessions))?;
+        let dir_handle = File::open(&dir).map_err(failed(&dir))?;
         Ok(Self {
             dir,
+            created,
+            sessions,
+            next_session: AtomicU64::new(highest_session + 1),
             dir_handle,
             sync,
             next_id: Mutex::new(highest + 1),
@@ -96,6 +143,52 @@ impl Store {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the server created the directory itself (so it may remove it).
+    pub(crate) fn created(&self) -> bool {
+        self.created
+    }
+
+    /// A new session id, such as `000001`.
+    pub(crate) fn next_session_id(&self) -> String {
+        format!("{:06}", self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Saves a finished session: `sessions/{id}.transcript`, then `sessions/{id}.json`, each
+    /// written under a temporary name and renamed, so a reader never sees half a file and a
+    /// visible `.json` always has its transcript. With `sync` each file is synced before
+    /// its rename; the directory is not (a crash may lose the newest records, never a
+    /// message). Returns the transcript's path.
+    pub(crate) fn save_session(
+        &self,
+        record: &StoredSession,
+        transcript: &str,
+        sync: bool,
+    ) -> io::Result<PathBuf> {
+        let id = &record.id;
+        let mut json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        json.push(b'\n');
+        let temp = |ext: &str| self.sessions.join(format!(".{id}.{ext}.tmp"));
+        let last = |ext: &str| self.sessions.join(format!("{id}.{ext}"));
+        let mut result = Ok(());
+        for (ext, bytes) in [("transcript", transcript.as_bytes()), ("json", &json)] {
+            result =
+                write_file(&temp(ext), bytes, sync).and_then(|()| fs::rename(temp(ext), last(ext)));
+            if result.is_err() {
+                break;
+            }
+        }
+        match result {
+            Ok(()) => Ok(last("transcript")),
+            Err(e) => {
+                for ext in ["transcript", "json"] {
+                    let _ = fs::remove_file(temp(ext));
+                    let _ = fs::remove_file(last(ext));
+                }
+                Err(e)
+            }
+        }
     }
 
     pub(crate) fn messages(&self) -> Vec<StoredMessage> {
@@ -216,6 +309,29 @@ fn recover(dir: &Path) -> io::Result<()> {
     }
     if removed {
         sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// After a crash, in the sessions directory: removes temporary files and any `.transcript`
+/// whose `.json` never appeared.
+fn recover_sessions(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let orphan = match name.rsplit_once('.') {
+            Some((stem, "transcript")) => {
+                stem.bytes().all(|b| b.is_ascii_digit())
+                    && !dir.join(format!("{stem}.json")).exists()
+            }
+            Some((_, "tmp")) => name.starts_with('.'),
+            _ => false,
+        };
+        if orphan {
+            fs::remove_file(&path)?;
+        }
     }
     Ok(())
 }

@@ -4,9 +4,9 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use test_server::{Config, Faults, Stage};
+use test_server::{Config, Faults, SessionEnd, Stage};
 
-use crate::support::{Client, auth_config, b64, start};
+use crate::support::{Client, auth_config, b64, files_with, start};
 
 fn with_faults(faults: Faults) -> Config {
     Config {
@@ -96,16 +96,19 @@ fn drop_mid_data() {
         "{text}"
     );
     assert!(server.messages().is_empty());
+    assert!(files_with(server.store_dir(), "eml").is_empty());
     assert_eq!(
-        std::fs::read_dir(server.store_dir()).expect("dir").count(),
-        0
+        sessions[0].reason,
+        SessionEnd::DroppedByFault {
+            fault: "drop-mid-data".into()
+        }
     );
 }
 
 #[test]
 fn stall_before_a_reply() {
     let server = start(with_faults(Faults {
-        stall: Some((Stage::Mail, Duration::from_millis(800))),
+        stall: vec![(Stage::Mail, Duration::from_millis(800))],
         ..Faults::default()
     }));
     let mut c = Client::connect(server.addr());
@@ -119,7 +122,7 @@ fn stall_before_a_reply() {
     assert!(started.elapsed() < Duration::from_millis(800));
     // Before the greeting, too.
     let server = start(with_faults(Faults {
-        stall: Some((Stage::Greeting, Duration::from_millis(300))),
+        stall: vec![(Stage::Greeting, Duration::from_millis(300))],
         ..Faults::default()
     }));
     let started = Instant::now();
@@ -130,7 +133,7 @@ fn stall_before_a_reply() {
 #[test]
 fn a_stalled_server_still_stops_promptly_on_drop() {
     let server = start(with_faults(Faults {
-        stall: Some((Stage::Greeting, Duration::from_secs(600))),
+        stall: vec![(Stage::Greeting, Duration::from_secs(600))],
         ..Faults::default()
     }));
     let mut raw = TcpStream::connect(server.addr()).expect("connect");

@@ -10,6 +10,7 @@ mod dialogue;
 mod faults;
 mod limits;
 mod real_clients;
+mod sessions;
 mod storage;
 mod support;
 mod tls;

@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::Duration;
 
-use test_server::{Config, LineEndings, StoredEnvelope};
+use test_server::{Config, LineEndings, Phase, SessionEnd, StoredEnvelope};
 
 use crate::support::{Client, default_server, files_with, non_final_files, start};
 
@@ -225,10 +225,26 @@ fn a_client_vanishing_mid_data_leaves_nothing() {
         "{text}"
     );
     assert!(server.messages().is_empty());
-    assert_eq!(
-        fs::read_dir(server.store_dir()).expect("dir").count(),
-        0,
-        "the store directory stays empty"
-    );
+    for ext in ["eml", "json", "transcript"] {
+        assert!(files_with(server.store_dir(), ext).is_empty(), "no .{ext}");
+    }
     assert!(non_final_files(server.store_dir()).is_empty());
+    // Only the session's own record: its transcript says why it ended.
+    assert_eq!(
+        sessions[0].reason,
+        SessionEnd::ClientClosed {
+            during: Phase::Data
+        }
+    );
+    let saved = fs::read_to_string(sessions[0].transcript_file.as_ref().expect("saved"))
+        .expect("session transcript");
+    assert!(
+        saved.ends_with(
+            "-- the client closed the connection during DATA; nothing stored\n\
+             -- connection closed\n\
+             -- session ended: the client closed the connection in the middle of DATA, \
+             before the final \".\" line\n"
+        ),
+        "{saved}"
+    );
 }

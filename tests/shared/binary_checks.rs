@@ -146,6 +146,42 @@ fn bad_input_fails_before_connecting_with_sysexits() {
     }
 }
 
+/// Every usage error exits 64 (sysexits EX_USAGE), clap's own message kept; a duration out
+/// of range says the range; `--help` and `--version` are not errors.
+#[test]
+fn usage_errors_exit_64() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--frobnicate"], "unexpected argument '--frobnicate'"),
+        (&["--tls", "maybe"], "invalid value 'maybe' for '--tls"),
+        (&["--timeout", "-5"], "'-5'"),
+        (&["--repeat", "0"], "--repeat"),
+        (
+            &["--timeout", "18446744073709551615"],
+            "--timeout \"18446744073709551615\" is out of range: give a duration from 1ms to 24h",
+        ),
+        (
+            &["--data-timeout", "999999999999999999m"],
+            "--data-timeout \"999999999999999999m\" is out of range: give a duration from 1ms to 24h",
+        ),
+        (
+            &["--timeout", "0"],
+            "is out of range: give a duration from 1ms to 24h",
+        ),
+    ];
+    for (args, mention) in cases {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: nothing was sent");
+        assert!(stderr.contains(mention), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    for info in ["--help", "--version"] {
+        let (code, stdout, _) = run(&[info]);
+        assert_eq!(code, 0, "{info}");
+        assert!(!stdout.is_empty(), "{info}");
+    }
+}
+
 #[test]
 fn help_documents_every_option() {
     let (code, stdout, _) = run(&["--help"]);

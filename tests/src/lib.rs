@@ -272,7 +272,10 @@ pub fn run_job(client: Client, job: &Job, server: Option<&Server>) -> ClientRun 
 pub fn generated_block(path: &str, name: &str, content: &str, update: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    let (start, end) = (format!("<!-- {name}:start -->\n"), format!("<!-- {name}:end -->"));
+    let (start, end) = (
+        format!("<!-- {name}:start -->\n"),
+        format!("<!-- {name}:end -->"),
+    );
     let (Some(a), Some(b)) = (doc.find(&start), doc.find(&end)) else {
         panic!("{} has no {start:?} … {end:?} block", path.display());
     };

@@ -35,6 +35,8 @@ pub(crate) enum Wake {
     Finished(crate::Outcome),
     /// The server did something lib-client does not wait out (see [`Record::refused`]).
     Refused,
+    /// lettre wrote something: the deadline moved.
+    Moved,
 }
 
 /// A command lettre wrote, as the dialogue's errors name it.
@@ -81,6 +83,8 @@ pub(crate) struct Record {
     wake: Option<mpsc::Sender<Wake>>,
     /// The last command written (the greeting's "command" is the connection itself).
     last: Written,
+    /// The command whose reply lettre gave up on before saying QUIT.
+    unanswered: Option<Written>,
     /// AUTH is in progress with this mechanism (`AUTH PLAIN`), and the last reply was 334.
     auth: Option<String>,
     challenged: bool,
@@ -121,6 +125,7 @@ impl Capture {
             skipping: false,
             reply_callsite: None,
             refused: None,
+            unanswered: None,
             wake: Some(wake),
             last: Written {
                 line: String::new(),
@@ -191,11 +196,24 @@ impl Record {
         self.skipping = false;
         let written = self.name(&bytes);
         self.challenged = false;
+        if written.waits_for == "QUIT"
+            && let Some(waiting) = &self.waiting
+            && waiting.command.waits_for != "QUIT"
+        {
+            // lettre says QUIT when it gives up on a reply (its `abort`): the failure is
+            // about that command, not the QUIT.
+            self.unanswered = Some(waiting.command.clone());
+        }
         self.last = written.clone();
         self.waiting = Some(Waiting {
             since: Instant::now(),
             command: written,
         });
+        // A new deadline may come sooner than the one the watchdog sleeps towards (the data
+        // timeout can be shorter than the command timeout).
+        if let Some(wake) = &self.wake {
+            let _ = wake.send(Wake::Moved);
+        }
     }
 
     /// What a written piece is called in errors. A command is one line ending in CRLF;
@@ -230,6 +248,8 @@ impl Record {
                 self.auth = Some(mechanism.clone());
                 (mechanism.clone(), mechanism)
             }
+            // raw-client names EHLO and HELO without the client's name.
+            "EHLO" | "HELO" => (verb.clone(), verb),
             _ if verb.starts_with("MAIL") => (line.to_owned(), "MAIL FROM".to_owned()),
             _ if verb.starts_with("RCPT") => (line.to_owned(), "RCPT TO".to_owned()),
             _ => (line.to_owned(), verb),
@@ -375,9 +395,13 @@ impl Record {
             .is_some_and(|waiting| waiting.command.waits_for == "QUIT")
     }
 
-    /// The last command written, as errors name it.
+    /// The command a failed read was for, as errors name it: the last one written, or the
+    /// one lettre gave up on before its QUIT.
     pub(crate) fn waits_for(&self) -> &str {
-        &self.last.waits_for
+        match &self.unanswered {
+            Some(command) => &command.waits_for,
+            None => &self.last.waits_for,
+        }
     }
 
     /// The SIZE limit of the last EHLO reply (RFC 1870 §4), 0 or absent for none.
@@ -511,6 +535,7 @@ mod tests {
             skipping: false,
             reply_callsite: None,
             refused: None,
+            unanswered: None,
             wake: None,
             last: record.last.clone(),
             auth: None,

@@ -66,9 +66,11 @@ pub(crate) fn failure(
         }
     }
     if error.is_response() {
+        // lettre's parser quotes what it could not read, line ending and all.
+        let words: String = text.trim_end().escape_debug().collect();
         return Failure::Protocol {
             after: record.waits_for().to_owned(),
-            violation: Violation::Unparsed(text),
+            violation: Violation::Unparsed(words),
         };
     }
     if let Some(tls) = tls_error(error) {

@@ -107,6 +107,7 @@ fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Resul
                     return Err(failure);
                 }
             }
+            Ok(Wake::Moved) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let record = capture.lock();
                 if record.deadline(job.timeouts) <= Instant::now() {

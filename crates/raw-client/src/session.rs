@@ -300,6 +300,8 @@ impl Session {
     /// The driver could not go on: a read timed out, the connection broke, the handshake or
     /// the message rendering failed. Waiting for QUIT's reply, that only ends the dialogue.
     pub fn on_failure(&mut self, failure: Failure) {
+        // What was queued after the step that failed (the read after a failed write) is moot.
+        self.actions.clear();
         match self.state {
             State::Done => {}
             State::Quit => self.finish(false),

@@ -7,8 +7,8 @@
 //! `S:` lines a trace has events the harness plays or records:
 //! `-- TLS handshake` (the session asked for it; it succeeds), `C: <message data>` (the message
 //! and its `.`), `-- note: …`, `-- accepted`, `-- timeout` and `-- closed` (the harness makes
-//! the read that is waiting fail that way), and the verdict `-- sent` or
-//! `-- failed (exit N): sentence`.
+//! the read that is waiting fail that way), `-- write fails` (the next flight cannot be
+//! written: the connection broke), and the verdict `-- sent` or `-- failed (exit N): sentence`.
 
 use cli::{Credentials, Failure, TlsMode};
 use message::{Address, Envelope};
@@ -59,6 +59,7 @@ enum Play<'a> {
     Line(&'a str, bool),
     Timeout,
     Closed,
+    WriteFails,
 }
 
 /// The server side of `trace`, in order.
@@ -68,6 +69,7 @@ fn server_side(trace: &str) -> Vec<Play<'_>> {
         match line {
             "-- timeout" => plays.push(Play::Timeout),
             "-- closed" => plays.push(Play::Closed),
+            "-- write fails" => plays.push(Play::WriteFails),
             _ if line.starts_with("S: ") => plays.push(Play::Line(&line[3..], false)),
             _ if line.starts_with("S+ ") => plays.push(Play::Line(&line[3..], true)),
             _ => {}
@@ -86,6 +88,14 @@ fn play(dialogue: Dialogue, trace: &str) -> String {
     while let Some(action) = session.next_action() {
         match action {
             Action::Write(flight) => {
+                if let Some(Play::WriteFails) = plays.get(next) {
+                    next += 1;
+                    out.push_str("-- write fails\n");
+                    session.on_failure(Failure::Closed {
+                        during: "sending the message data".into(),
+                    });
+                    continue;
+                }
                 if flight.handshake {
                     out.push_str("-- TLS handshake\n");
                 }
@@ -113,6 +123,9 @@ fn play(dialogue: Dialogue, trace: &str) -> String {
                             out.push_str("-- closed\n");
                             session.on_failure(wait.closed());
                             break;
+                        }
+                        Play::WriteFails => {
+                            panic!("a write failure where the session reads:\n{out}")
                         }
                         Play::Line(line, _) => {
                             out.push_str(&format!("S: {line}\n"));
@@ -559,6 +572,23 @@ C: QUIT
 S: 554 5.6.0 refused
 S: 221 Bye
 -- failed (exit 69): the server rejected the message data with \"554 5.6.0 refused\"
+",
+        ),
+        (
+            "the connection breaks while the message is sent: no QUIT, no more waiting",
+            dialogue(&["bob@example.org"]),
+            "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250 mx.example
+C: MAIL FROM:<alice@example.com>
+S: 250 Ok
+C: RCPT TO:<bob@example.org>
+S: 250 Ok
+C: DATA
+S: 354 go ahead
+-- write fails
+-- failed (exit 75): the server closed the connection while sending the message data: try again later
 ",
         ),
         (

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use crate::{Credentials, DEMO_PASSWORD, DEMO_USER, Endpoint, Failure, Job, Plan, TlsMode};
 
-/// The embedded test server of one run. Dropping it stops the server and, without `--keep`,
+/// The embedded test server of one run. Dropping it stops the server, which without `--keep`
 /// removes its store directory.
 #[derive(Debug)]
 pub struct Embedded {
-    server: Option<test_server::Server>,
+    server: test_server::Server,
     store: PathBuf,
     keep: bool,
 }
@@ -32,6 +32,7 @@ pub fn start(mut plan: Plan) -> Result<(Job, Embedded), Failure> {
             Vec::new()
         },
         auth_without_tls: plaintext && plan.allow_plaintext_auth,
+        remove_store_on_drop: !plan.keep,
         ..test_server::Config::default()
     };
     let server = test_server::Server::start(config).map_err(|e| Failure::EmbeddedStart {
@@ -44,16 +45,14 @@ pub fn start(mut plan: Plan) -> Result<(Job, Embedded), Failure> {
     let embedded = Embedded {
         store: server.store_dir().to_path_buf(),
         keep: plan.keep,
-        server: Some(server),
+        server,
     };
     let Some(addr) = addr else {
         return Err(Failure::Internal(
             "the embedded test server has no implicit TLS listener".into(),
         ));
     };
-    if let Some(server) = &embedded.server {
-        plan.verify.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
-    }
+    plan.verify.ca_pem = Some(embedded.server.ca_pem().as_bytes().to_vec());
     if plan.credentials.is_none() && login {
         plan.credentials = Some(Credentials {
             user: DEMO_USER.to_owned(),
@@ -67,10 +66,7 @@ impl Embedded {
     /// After a successful send: one line saying where the message went (its path with
     /// `--keep`), or the failure if the server stored nothing.
     pub fn report(&self) -> Result<String, Failure> {
-        let Some(server) = &self.server else {
-            return Err(Failure::EmbeddedStoredNothing);
-        };
-        let sessions = server.wait_for_sessions(1, std::time::Duration::from_secs(5));
+        let sessions = self.server.wait_for_sessions(1, std::time::Duration::from_secs(5));
         let id = sessions
             .iter()
             .flat_map(|session| &session.message_ids)
@@ -91,15 +87,5 @@ impl Embedded {
     /// With `--keep`: where the store stays, for the user to look at.
     pub fn kept_store(&self) -> Option<&std::path::Path> {
         self.keep.then_some(self.store.as_path())
-    }
-}
-
-impl Drop for Embedded {
-    fn drop(&mut self) {
-        // Stop the server (its threads end) before its directory goes.
-        drop(self.server.take());
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.store);
-        }
     }
 }

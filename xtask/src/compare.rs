@@ -59,12 +59,23 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
         lib.status,
         helpers::relative(&out_dir)
     );
+    let said = (raw.final_sentence(), lib.final_sentence());
+    match &said {
+        (Some(raw), Some(lib)) if raw == lib => println!("both clients said: {raw}"),
+        (raw, lib) => {
+            println!("the clients said different things:");
+            println!("  raw-client: {}", raw.as_deref().unwrap_or("nothing"));
+            println!("  lib-client: {}", lib.as_deref().unwrap_or("nothing"));
+        }
+    }
     println!("verdict: {}", diff.verdict());
-    Ok(if diff.is_identical() && raw.status == lib.status {
-        0
-    } else {
-        1
-    })
+    Ok(
+        if diff.is_identical() && raw.status == lib.status && said.0 == said.1 {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 /// What one client printed.
@@ -80,6 +91,17 @@ impl Run {
         for line in self.stderr.lines() {
             eprintln!("{line}");
         }
+    }
+
+    /// The last thing the client told the user on standard error, without its name: its
+    /// failure, or where the message went.
+    fn final_sentence(&self) -> Option<String> {
+        let prefix = format!("{}: ", self.name);
+        self.stderr
+            .lines()
+            .rev()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map(str::to_owned)
     }
 
     /// The client's complaint when it refused its command line: sysexits 64 (EX_USAGE), or
@@ -190,6 +212,20 @@ mod tests {
             rejected_options(&raw, &lib)
                 .is_some_and(|s| s.starts_with("both clients rejected the options"))
         );
+    }
+
+    #[test]
+    fn the_final_sentence_is_the_last_line_the_client_signed() {
+        let run = client(
+            "raw-client",
+            69,
+            "raw-client: warning: --insecure\nraw-client: the server rejected DATA with \"554 no\"\n",
+        );
+        assert_eq!(
+            run.final_sentence().as_deref(),
+            Some("the server rejected DATA with \"554 no\"")
+        );
+        assert_eq!(client("lib-client", 0, "").final_sentence(), None);
     }
 
     #[test]

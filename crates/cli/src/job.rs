@@ -452,8 +452,8 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
         (Some(body), _) => Some(body.clone()),
         (None, Some(path)) => Some(read_text(path, "body file")?),
         (None, None) if embedded => Some(
-            "Hello!\n\nThis message was sent by hand, one SMTP command at a time.\n\
-             Compare the dialogue above with RFC 5321.\n"
+            "Hello!\n\nThis demo message went to the embedded test server, one SMTP command\n\
+             at a time. Compare the dialogue above with RFC 5321.\n"
                 .to_owned(),
         ),
         (None, None) => None,

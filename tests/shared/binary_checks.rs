@@ -69,6 +69,23 @@ fn embedded_default_sends_and_redacts() {
     }
 }
 
+/// `--tls none` against the embedded server: the plaintext dialogue, without AUTH (the server
+/// asks for none), sent — not a silent skip of AUTH and a 530.
+#[test]
+fn embedded_plaintext_needs_no_login() {
+    let (code, stdout, stderr) = run(&["--tls", "none"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(!stdout.contains("C: STARTTLS"), "{stdout}");
+    assert!(!stdout.contains("C: AUTH"), "{stdout}");
+    assert!(
+        stdout.contains("S: 250 2.0.0 Ok: queued as 000001\n"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["--tls", "none", "--allow-plaintext-auth"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("C: AUTH PLAIN <redacted>\n"), "{stdout}");
+}
+
 /// Without `--keep` the embedded server's store is gone when the client exits.
 #[test]
 fn embedded_runs_clean_up_after_themselves() {

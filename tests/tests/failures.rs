@@ -103,6 +103,19 @@ fn after_rcpt(rest: Vec<Step>) -> Vec<Step> {
     after_ehlo(steps)
 }
 
+/// STARTTLS offered and answered with `reply`; then the server says nothing more for a while
+/// (no TLS, no reply to QUIT).
+fn starttls_answered(reply: &str) -> Vec<Step> {
+    vec![
+        send("220 mx.example ESMTP\r\n"),
+        Step::Read,
+        send("250-mx.example\r\n250 STARTTLS\r\n"),
+        Step::Read,
+        send(reply),
+        Step::Stall(Duration::from_millis(1500)),
+    ]
+}
+
 /// QUIT answered, as a polite server does after a refusal.
 fn quit() -> Vec<Step> {
     vec![Step::Read, send("221 2.0.0 Bye\r\n")]
@@ -467,6 +480,36 @@ fn cases() -> Vec<Case> {
             exit: Exit::Config,
             says: "the server refused STARTTLS with \"454 4.7.0 TLS not available\": nothing else was sent; try again later or use --tls implicit",
             lib: Lib::Same,
+        },
+        Case {
+            name: "STARTTLS answered 354",
+            tls: "starttls",
+            args: &["--timeout", "500ms"],
+            login: false,
+            peer: Peer::Script(|| starttls_answered("354 go ahead\r\n")),
+            exit: Exit::Config,
+            says: "the server refused STARTTLS with \"354 go ahead\": nothing else was sent; try again later or use --tls implicit",
+            lib: Lib::Says(
+                Exit::Config,
+                "the TLS handshake failed: the server stopped answering",
+                "lettre takes any 2xx or 3xx answer to STARTTLS as yes and starts TLS \
+                 (docs/upstream/lettre-positive-intermediate.md)",
+            ),
+        },
+        Case {
+            name: "STARTTLS answered 221",
+            tls: "starttls",
+            args: &["--timeout", "500ms"],
+            login: false,
+            peer: Peer::Script(|| starttls_answered("221 2.0.0 bye\r\n")),
+            exit: Exit::Config,
+            says: "the server refused STARTTLS with \"221 2.0.0 bye\": nothing else was sent; try again later or use --tls implicit",
+            lib: Lib::Says(
+                Exit::Config,
+                "the TLS handshake failed: the server stopped answering",
+                "lettre takes any 2xx or 3xx answer to STARTTLS as yes and starts TLS \
+                 (docs/upstream/lettre-positive-intermediate.md)",
+            ),
         },
         Case {
             name: "EHLO 502 while STARTTLS is required",

@@ -66,7 +66,9 @@ impl Embedded {
     /// After a successful send: one line saying where the message went (its path with
     /// `--keep`), or the failure if the server stored nothing.
     pub fn report(&self) -> Result<String, Failure> {
-        let sessions = self.server.wait_for_sessions(1, std::time::Duration::from_secs(5));
+        let sessions = self
+            .server
+            .wait_for_sessions(1, std::time::Duration::from_secs(5));
         let id = sessions
             .iter()
             .flat_map(|session| &session.message_ids)

@@ -192,7 +192,7 @@ pub enum Failure {
     #[error("the user name is empty or contains a line break or NUL: give it without them")]
     BadUser,
     /// A text file is not UTF-8.
-    #[error("the {what} {} is not UTF-8 text: attach it with --attach instead", path.display())]
+    #[error("the {what} {} is not UTF-8 text: attach it with --attach instead", one_line(&path.display().to_string()))]
     NotUtf8 {
         /// Which file, e.g. `body file`.
         what: &'static str,
@@ -200,7 +200,7 @@ pub enum Failure {
         path: PathBuf,
     },
     /// The password file is not UTF-8.
-    #[error("the password file {} is not UTF-8 text", path.display())]
+    #[error("the password file {} is not UTF-8 text", one_line(&path.display().to_string()))]
     PasswordFileNotUtf8 {
         /// Its path.
         path: PathBuf,
@@ -230,7 +230,7 @@ pub enum Failure {
 
     // Input file missing (66).
     /// A file named on the command line cannot be read.
-    #[error("cannot read the {what} {}: {reason}", path.display())]
+    #[error("cannot read the {what} {}: {reason}", one_line(&path.display().to_string()))]
     InputFile {
         /// Which file, e.g. `CA file`.
         what: &'static str,
@@ -567,9 +567,23 @@ impl From<message::Error> for Failure {
     fn from(error: message::Error) -> Failure {
         Failure::Message {
             input_file: error.is_input_file_error(),
-            text: error.to_string(),
+            text: one_line(&error.to_string()),
         }
     }
+}
+
+/// `text` with control characters escaped (`\r`, `\n`, `\u{0}`), so a file name or value
+/// the user typed cannot break the one-line sentence.
+pub(crate) fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Something the user should know although the message was sent (exit 0).

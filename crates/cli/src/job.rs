@@ -495,7 +495,7 @@ fn attachment(spec: &str) -> Attachment {
 fn mailbox(text: &str, field: &'static str) -> Result<Mailbox, Failure> {
     Mailbox::parse(text).map_err(|error| Failure::Address {
         field,
-        text: error.to_string(),
+        text: crate::failure::one_line(&error.to_string()),
     })
 }
 

@@ -116,6 +116,25 @@ fn starttls_answered(reply: &str) -> Vec<Step> {
     ]
 }
 
+/// A whole dialogue that accepts the message, after `greeting`.
+fn whole_dialogue(greeting: &str) -> Vec<Step> {
+    let mut script = vec![
+        send(greeting),
+        Step::Read,
+        send("250 mx.example\r\n"),
+        Step::Read,
+        send("250 2.1.0 Ok\r\n"),
+        Step::Read,
+        send("250 2.1.5 Ok\r\n"),
+        Step::Read,
+        send("354 go ahead\r\n"),
+        Step::ReadData,
+        send("250 2.0.0 queued\r\n"),
+    ];
+    script.extend(quit());
+    script
+}
+
 /// QUIT answered, as a polite server does after a refusal.
 fn quit() -> Vec<Step> {
     vec![Step::Read, send("221 2.0.0 Bye\r\n")]
@@ -342,7 +361,7 @@ fn cases() -> Vec<Case> {
             login: true,
             peer: Peer::Server(|c| stall(c, Stage::Greeting)),
             exit: Exit::TempFail,
-            says: "the server sent nothing within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later",
+            says: "the server sent no greeting within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later",
             lib: Lib::Same,
         },
         Case {
@@ -419,6 +438,80 @@ fn cases() -> Vec<Case> {
                 Exit::Protocol,
                 "the server broke the SMTP protocol after MAIL FROM: response error: error Tag at: hello there",
                 "lettre's reply parser words it its own way",
+            ),
+        },
+        Case {
+            name: "greeting 354",
+            tls: "none",
+            args: &[],
+            login: false,
+            peer: Peer::Script(|| whole_dialogue("354 start mail input\r\n")),
+            exit: Exit::Protocol,
+            says: "the server broke the SMTP protocol after the connection (greeting): it answered \"354 start mail input\", which does not fit",
+            lib: Lib::Says(
+                Exit::Sent,
+                "",
+                "lettre takes any 2xx or 3xx greeting as a welcome and sends the message \
+                 (docs/upstream/lettre-positive-intermediate.md)",
+            ),
+        },
+        Case {
+            name: "greeting 221",
+            tls: "none",
+            args: &[],
+            login: false,
+            peer: Peer::Script(|| whole_dialogue("221 2.0.0 closing\r\n")),
+            exit: Exit::Protocol,
+            says: "the server broke the SMTP protocol after the connection (greeting): it answered \"221 2.0.0 closing\", which does not fit",
+            lib: Lib::Says(
+                Exit::Sent,
+                "",
+                "lettre takes any 2xx or 3xx greeting as a welcome and sends the message \
+                 (docs/upstream/lettre-positive-intermediate.md)",
+            ),
+        },
+        Case {
+            name: "DATA answered 250 instead of 354",
+            tls: "none",
+            args: &[],
+            login: false,
+            peer: Peer::Script(|| {
+                let mut steps = vec![
+                    Step::Read,
+                    send("250 2.0.0 ok\r\n"),
+                    Step::ReadData,
+                    send("250 2.0.0 queued\r\n"),
+                ];
+                steps.extend(quit());
+                after_rcpt(steps)
+            }),
+            exit: Exit::Protocol,
+            says: "the server broke the SMTP protocol after DATA: it answered \"250 2.0.0 ok\", which does not fit",
+            lib: Lib::Says(
+                Exit::Sent,
+                "",
+                "lettre sends the message after any 2xx or 3xx answer to DATA, although only \
+                 354 invites it (docs/upstream/lettre-data-without-354.md)",
+            ),
+        },
+        Case {
+            name: "a reply line that never ends",
+            tls: "none",
+            args: &["--timeout", "500ms"],
+            login: false,
+            peer: Peer::Script(|| {
+                vec![
+                    Step::Repeat(b"220 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".to_vec(), 30_000),
+                    Step::Stall(Duration::from_millis(1500)),
+                ]
+            }),
+            exit: Exit::Protocol,
+            says: "the server broke the SMTP protocol after the greeting: the server sent a reply line longer than 1000 octets",
+            lib: Lib::Says(
+                Exit::TempFail,
+                "the server sent no greeting within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later",
+                "lettre reads a line until it ends, however long (docs/upstream/lettre-endless-line.md); \
+                 lib-client's deadline ends the wait, and lettre shows no line until it ends",
             ),
         },
         // 77: authentication failed.
@@ -556,7 +649,7 @@ fn cases() -> Vec<Case> {
             login: false,
             peer: Peer::Server(|c| c.tls_listen = Some(([127, 0, 0, 1], 0).into())),
             exit: Exit::TempFail,
-            says: "the server sent nothing within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later",
+            says: "the server sent no greeting within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later",
             lib: Lib::Same,
         },
     ]

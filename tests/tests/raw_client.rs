@@ -196,7 +196,7 @@ fn stalled_server_times_out() {
         // A silent greeting hints at the 465/587 mix-up; a silent end of data names
         // --data-timeout and says the message may have arrived.
         let expected = match stage {
-            Stage::Greeting => "the server sent nothing within the timeout",
+            Stage::Greeting => "the server sent no greeting within the timeout",
             Stage::EndOfData => "the server did not answer the end of the message data in time",
             _ => "the server did not answer in time while waiting for the reply to MAIL FROM",
         };

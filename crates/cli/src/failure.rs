@@ -326,7 +326,7 @@ pub enum Failure {
     DataTimeout,
     /// No greeting came at all: often a STARTTLS client on an implicit-TLS port.
     #[error(
-        "the server sent nothing within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later"
+        "the server sent no greeting within the timeout after the connection opened: if this port expects TLS from the first byte (like 465), use --tls implicit; otherwise try again later"
     )]
     NoGreeting,
     /// The server closed the connection.

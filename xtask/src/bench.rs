@@ -66,6 +66,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "GROUP,...", value_delimiter = ',',
           value_parser = clap::builder::PossibleValuesParser::new(GROUPS))]
     pub(crate) only: Vec<String>,
+    /// Another raw-client executable (an older commit's release build) to measure in the
+    /// throughput rounds, each of its rows right after the same row of this build, with the
+    /// ratio of the two printed round by round. Writes no docs.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) raw_client_baseline: Option<PathBuf>,
 }
 
 /// What every measurement needs.
@@ -80,6 +85,8 @@ pub(crate) struct Ctx {
     pub(crate) python: PathBuf,
     /// Runs per measurement.
     pub(crate) runs: usize,
+    /// Another raw-client build to measure beside ours (`--raw-client-baseline`).
+    pub(crate) raw_baseline: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -92,7 +99,12 @@ impl Ctx {
 
     /// One of our binaries.
     pub(crate) fn ours(&self, name: &str) -> Command {
-        let mut command = Command::new(self.bin.join(name));
+        self.command(&self.bin.join(name))
+    }
+
+    /// An executable of ours at `path`, with the environment every run of ours gets.
+    pub(crate) fn command(&self, path: &Path) -> Command {
+        let mut command = Command::new(path);
         command.env(PASSWORD_ENV, PASSWORD);
         for var in [
             "SMTP_SERVER",
@@ -126,6 +138,11 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     if quick {
         return quick_run(root, work);
     }
+    if let Some(baseline) = &args.raw_client_baseline
+        && !baseline.is_file()
+    {
+        bail!("--raw-client-baseline {}: no such file", baseline.display());
+    }
     let selected = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
 
     println!("bench: checking the peers are installed (as cargo xtask interop does)");
@@ -149,6 +166,7 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
         work,
         python,
         runs,
+        raw_baseline: args.raw_client_baseline.clone(),
     };
 
     let mut results = report::Results {
@@ -185,7 +203,7 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     println!();
     println!("{markdown}");
     let verdicts = report::verdicts(&results);
-    if only.is_none() {
+    if only.is_none() && ctx.raw_baseline.is_none() {
         let doc = report::document(&results, &markdown)?;
         std::fs::write(root.join("docs/performance.md"), doc)?;
         if let Some(rows) = &results.round_trips {
@@ -213,6 +231,7 @@ fn quick_run(root: PathBuf, work: PathBuf) -> Result<i32> {
         work,
         python: PathBuf::from("python3"),
         runs: 1,
+        raw_baseline: None,
     };
     let rows = roundtrips::run(&ctx, roundtrips::OURS, 2)?;
     println!();

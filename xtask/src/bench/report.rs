@@ -86,15 +86,34 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Message: {} octets as sent (raw-client's rendering; the peers send the same bytes). \
+        "Message: {} octets as sent (raw-client's rendering; the peers send the same bytes, except \
+         that smtp-source adds an empty line before the final `.`, 2 octets more). \
          Rates are messages / wall time of the client process, median of {runs} runs; \
          the ratio is against the best peer of the same group in this run, taken round by round \
          (each round runs every client once, in turn) and then the median of those ratios.\n",
         throughput.message_bytes
     );
+    let all_steal: Vec<f64> = throughput
+        .cases
+        .iter()
+        .flat_map(|c| c.steal.iter().copied())
+        .collect();
+    if !throughput.probe_us.is_empty() {
+        let (min, max) = min_max(&throughput.probe_us);
+        let _ = writeln!(
+            out,
+            "The machine's wake-up cost in this run: one byte sent to another thread over loopback \
+             TCP and back, both asleep in `read` until it arrives, took {:.1} µs (median; \
+             {min:.1}–{max:.1} µs over the rounds, each measured just before its round). \
+             CPU time stolen by the hypervisor during the runs: median {:.1} %, highest {:.1} %.\n",
+            median(&throughput.probe_us),
+            median(&all_steal) * 100.0,
+            all_steal.iter().copied().fold(0.0, f64::max) * 100.0
+        );
+    }
     out.push_str(
-        "| connections | client | msg/s (median) | min–max | × best peer | client CPU | smtp-sink CPU (max) |\n\
-         |---|---|---:|---:|---:|---:|---:|\n",
+        "| connections | client | msg/s (median) | min–max | × best peer | client CPU | smtp-sink CPU (max) | smtp-sink sleeps per message |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for group in [Group::One, Group::Four] {
         let best = best_peer(throughput, group);
@@ -109,28 +128,39 @@ fn throughput_table(throughput: &Throughput, runs: usize) -> String {
                 case.name.clone()
             };
             if let Some(why) = &case.error {
-                let _ = writeln!(out, "| {connections} | {name} | failed: {why} | | | | |");
+                let _ = writeln!(out, "| {connections} | {name} | failed: {why} | | | | | |");
                 continue;
             }
             let rate = median(&case.rates);
-            let min = case.rates.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = case.rates.iter().copied().fold(0.0, f64::max);
+            let (min, max) = min_max(&case.rates);
             let ratio = best
                 .map(|best| ratio(paired_ratio(case, best)))
                 .unwrap_or_else(|| "–".into());
-            let _ = writeln!(
-                out,
-                "| {connections} | {name} | {rate:.0} | {min:.0}–{max:.0} | {ratio} | {} | {:.0} % |",
-                if case.client_cpu.is_empty() {
+            let or_dash = |values: &[f64], show: &dyn Fn(f64) -> String| {
+                if values.is_empty() {
                     "–".to_owned()
                 } else {
-                    format!("{:.0} %", median(&case.client_cpu) * 100.0)
-                },
-                case.sink_cpu * 100.0
+                    show(median(values))
+                }
+            };
+            let _ = writeln!(
+                out,
+                "| {connections} | {name} | {rate:.0} | {min:.0}–{max:.0} | {ratio} | {} | {:.0} % | {} |",
+                or_dash(&case.client_cpu, &|v| format!("{:.0} %", v * 100.0)),
+                case.sink_cpu * 100.0,
+                or_dash(&case.sink_sleeps, &|v| format!("{v:.2}")),
             );
         }
     }
     out
+}
+
+/// The smallest and the largest of some values.
+fn min_max(values: &[f64]) -> (f64, f64) {
+    (
+        values.iter().copied().fold(f64::INFINITY, f64::min),
+        values.iter().copied().fold(0.0, f64::max),
+    )
 }
 
 fn store_table(cases: &[store::Case], runs: usize) -> String {

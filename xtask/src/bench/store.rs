@@ -6,12 +6,12 @@
 //! each round.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 
 use super::Ctx;
-use super::throughput::raw_message_args;
+use super::throughput::{raw_message_args, timed};
 use crate::interop::procs::{self, Service};
 
 /// Connection counts measured.
@@ -101,13 +101,8 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
                 .args(["--repeat", &(MESSAGES / case.connections).to_string()])
                 .args(["--connections", &case.connections.to_string()])
                 .arg("--quiet");
-            let started = Instant::now();
-            match procs::run(&mut command, None, Duration::from_secs(300)) {
-                Ok(outcome) if outcome.success() => {
-                    case.rates
-                        .push(MESSAGES as f64 / started.elapsed().as_secs_f64());
-                }
-                Ok(outcome) => case.error = Some(outcome.why()),
+            match timed(&mut command, Duration::from_secs(300)) {
+                Ok(elapsed) => case.rates.push(MESSAGES as f64 / elapsed.as_secs_f64()),
                 Err(error) => case.error = Some(format!("{error:#}")),
             }
         }

@@ -51,6 +51,9 @@ enum Lib {
 struct Case {
     name: &'static str,
     tls: &'static str,
+    /// Client options. Four are the harness's own: `--no-ca` (do not trust the server's CA),
+    /// `--plain-port` and `--tls-port` (connect to that listener whatever the TLS mode), and
+    /// `--wrong-name` (check the certificate against another name).
     args: &'static [&'static str],
     login: bool,
     peer: Peer,
@@ -633,6 +636,29 @@ fn cases() -> Vec<Case> {
             lib: Lib::Same,
         },
         Case {
+            name: "certificate for another name",
+            tls: "starttls",
+            args: &["--wrong-name"],
+            login: true,
+            peer: Peer::Server(|_| {}),
+            exit: Exit::Config,
+            says: "the server certificate is not valid for wrong.example (certificate not valid for name \"wrong.example\"; certificate is only valid for DnsName(\"localhost\"), IpAddress(127.0.0.1) or IpAddress(0::1)): if the server uses its own CA, pass it with --ca-file",
+            lib: Lib::Same,
+        },
+        Case {
+            name: "expired certificate",
+            tls: "starttls",
+            args: &[],
+            login: true,
+            peer: Peer::Server(|c| {
+                let expired = workspace_tests::certs::generate(true);
+                c.certificate = Some((expired.chain_pem, expired.key_pem));
+            }),
+            exit: Exit::Config,
+            says: "the server certificate is not valid for 127.0.0.1 (certificate expired: verification time NOW (UNIX), but certificate is not valid after 1577836800 (AGO seconds ago)): if the server uses its own CA, pass it with --ca-file",
+            lib: Lib::Same,
+        },
+        Case {
             name: "implicit TLS against a plaintext port",
             tls: "implicit",
             args: &["--plain-port"],
@@ -670,7 +696,12 @@ fn attempt(client: Client, case: &Case) -> Ran {
         .args
         .iter()
         .copied()
-        .filter(|arg| !matches!(*arg, "--no-ca" | "--plain-port" | "--tls-port"))
+        .filter(|arg| {
+            !matches!(
+                *arg,
+                "--no-ca" | "--plain-port" | "--tls-port" | "--wrong-name"
+            )
+        })
         .collect();
     let dir = TempDir::new("failures");
     let attachment = dir.file("gone.txt", b"soon gone\n");
@@ -697,7 +728,10 @@ fn attempt(client: Client, case: &Case) -> Ran {
                 server.addr()
             };
             let trust = (!case.args.contains(&"--no-ca")).then(|| server.ca_pem());
-            let job = job_at(&scenario, addr, trust).unwrap_or_else(|f| panic!("{f}"));
+            let mut job = job_at(&scenario, addr, trust).unwrap_or_else(|f| panic!("{f}"));
+            if case.args.contains(&"--wrong-name") {
+                job.tls_name = "wrong.example".into();
+            }
             replace.push((job.message.expected_len().to_string(), "SIZE"));
             let run = run_job(client, &job, Some(&server));
             let sessions = server.sessions();
@@ -784,6 +818,17 @@ fn said(ran: &Ran) -> (Exit, String) {
     };
     for (from, to) in &ran.replace {
         sentence = sentence.replace(from.as_str(), to);
+    }
+    // rustls names the clock in an expired certificate's error.
+    for (before, placeholder) in [("verification time ", "NOW"), ("after 1577836800 (", "AGO")] {
+        if let Some(at) = sentence.find(before) {
+            let start = at + before.len();
+            let digits = sentence[start..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            sentence.replace_range(start..start + digits, placeholder);
+        }
     }
     (ran.run.exit(), sentence)
 }

@@ -533,6 +533,22 @@ impl Failure {
 }
 
 impl Failure {
+    /// RFC 6531 §3.4: an internationalized address needs SMTPUTF8.
+    pub fn needs_smtputf8() -> Failure {
+        Failure::MissingExtension {
+            extension: "SMTPUTF8",
+            why: "an address is internationalized",
+        }
+    }
+
+    /// RFC 6152 §3: 8-bit content needs 8BITMIME.
+    pub fn needs_8bitmime() -> Failure {
+        Failure::MissingExtension {
+            extension: "8BITMIME",
+            why: "the message has 8-bit content",
+        }
+    }
+
     /// The failure for a TLS handshake error from rustls (both clients use rustls): a
     /// certificate problem (fix the trust), a server too old for TLS 1.2, a plaintext answer
     /// to the ClientHello (the 465/587 mix-up), or another handshake failure.

@@ -145,13 +145,18 @@ impl Output {
     }
 }
 
-/// Everything a send needs except where to connect: the options, validated. For a real
-/// server the endpoint follows from it ([`Plan::remote_endpoint`]); for the embedded default
-/// the binaries start the server first and learn its address.
+/// One send, fully validated: where to connect (`At`), and everything else.
+///
+/// A [`Plan`] is the options, validated, before the endpoint is known: for a real server it
+/// follows from the options ([`Plan::remote_endpoint`]); for the embedded default the
+/// binaries start the server first and learn its address. [`Plan::into_job`] then gives the
+/// `Job` at its [`Endpoint`], so no code can connect before there is somewhere to connect to.
 #[derive(Debug)]
-pub struct Plan {
-    /// Where to send, as the options say.
-    pub server: Server,
+pub struct Job<At = Endpoint> {
+    /// Where to connect: the [`Server`] of the options in a plan, the [`Endpoint`] in a job.
+    pub endpoint: At,
+    /// Whether it is the embedded test server.
+    pub embedded: bool,
     /// TLS mode.
     pub tls: TlsMode,
     /// The name TLS verifies the certificate against (the host, or `localhost` embedded).
@@ -174,37 +179,13 @@ pub struct Plan {
     pub keep: bool,
 }
 
-/// One send, fully validated, with the endpoint to connect to.
-#[derive(Debug)]
-pub struct Job {
-    /// Where to connect.
-    pub endpoint: Endpoint,
-    /// Whether the endpoint is the embedded test server.
-    pub embedded: bool,
-    /// TLS mode.
-    pub tls: TlsMode,
-    /// The name TLS verifies the certificate against.
-    pub tls_name: String,
-    /// Certificate checks.
-    pub verify: Verify,
-    /// The EHLO name.
-    pub helo_name: String,
-    /// AUTH credentials, if any.
-    pub credentials: Option<Credentials>,
-    /// `--allow-plaintext-auth`.
-    pub allow_plaintext_auth: bool,
-    /// The message and its envelope.
-    pub message: Message,
-    /// Timeouts.
-    pub timeouts: Timeouts,
-    /// What to print.
-    pub output: Output,
-}
+/// The validated options before the endpoint is known (see [`Job`]).
+pub type Plan = Job<Server>;
 
 impl Plan {
     /// The endpoint of a server the user named; `None` for the embedded default.
     pub fn remote_endpoint(&self) -> Option<Endpoint> {
-        match &self.server {
+        match &self.endpoint {
             Server::Remote { host, port } => Some(Endpoint::remote(host, *port)),
             Server::Embedded => None,
         }
@@ -214,7 +195,7 @@ impl Plan {
     pub fn into_job(self, endpoint: Endpoint) -> Job {
         Job {
             endpoint,
-            embedded: self.server == Server::Embedded,
+            embedded: self.embedded,
             tls: self.tls,
             tls_name: self.tls_name,
             verify: self.verify,
@@ -224,6 +205,7 @@ impl Plan {
             message: self.message,
             timeouts: self.timeouts,
             output: self.output,
+            keep: self.keep,
         }
     }
 
@@ -278,7 +260,8 @@ impl Plan {
             quiet: options.quiet,
         };
         Ok(Plan {
-            server,
+            embedded: server == Server::Embedded,
+            endpoint: server,
             tls,
             tls_name,
             verify: Verify {

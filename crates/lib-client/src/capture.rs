@@ -518,38 +518,19 @@ impl Visit for Message {
 mod tests {
     use super::*;
 
+    use std::time::Duration;
+
+    /// A fresh record with no watchdog to wake.
     fn record() -> Record {
         let (wake, _) = mpsc::channel();
-        let capture = Capture::new(Transcript::new(), "mx:25", false, wake);
-        let record = capture.lock();
-        Record {
-            transcript: Transcript::new(),
-            peer: record.peer.clone(),
-            implicit_tls: false,
-            connected: false,
-            tls_claimed: false,
-            tls_up: false,
-            reply: String::new(),
-            escaped_len: 0,
-            reply_lines: 0,
-            skipping: false,
-            reply_callsite: None,
-            refused: None,
-            unanswered: None,
-            wake: None,
-            last: record.last.clone(),
-            auth: None,
-            challenged: false,
-            waiting: record.waiting.clone(),
-            last_event: record.last_event,
-            received_any: false,
-            exchanges: Vec::new(),
-            accepted: None,
-            closed: false,
-        }
+        let Capture(shared) = Capture::new(Transcript::new(), "mx:25", false, wake);
+        let Ok(mutex) = Arc::try_unwrap(shared) else {
+            panic!("the capture is not shared yet");
+        };
+        let mut record = mutex.into_inner().unwrap_or_else(PoisonError::into_inner);
+        record.wake = None;
+        record
     }
-
-    use std::time::Duration;
 
     #[test]
     fn a_growing_reply_buffer_is_recorded_once() {

@@ -53,16 +53,10 @@ pub(crate) fn failure(
             };
         }
         if text.contains("SMTPUTF8") {
-            return Failure::MissingExtension {
-                extension: "SMTPUTF8",
-                why: "an address is internationalized",
-            };
+            return Failure::needs_smtputf8();
         }
         if text.contains("8BITMIME") {
-            return Failure::MissingExtension {
-                extension: "8BITMIME",
-                why: "the message has 8-bit content",
-            };
+            return Failure::needs_8bitmime();
         }
     }
     if error.is_response() {

@@ -160,7 +160,7 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
 
 /// The job in lettre's terms.
 struct Prepared {
-    job_tls: TlsMode,
+    tls_mode: TlsMode,
     host: String,
     port: u16,
     hello: ClientId,
@@ -183,9 +183,11 @@ fn dialogue(
     let mapped = |error: lettre::transport::smtp::Error| {
         errors::failure(&error, &capture.lock(), &job.names)
     };
-    let wrapper = (job.job_tls == TlsMode::Implicit)
-        .then_some(())
-        .and(job.tls.as_ref());
+    // Implicit TLS wraps the connection from the first byte; STARTTLS upgrades it below.
+    let wrapper = match job.tls_mode {
+        TlsMode::Implicit => job.tls.as_ref(),
+        TlsMode::None | TlsMode::StartTls => None,
+    };
     let mut connection = SmtpConnection::connect(
         (job.host.as_str(), job.port),
         Some(job.timeout),
@@ -194,7 +196,7 @@ fn dialogue(
         None,
     )
     .map_err(mapped)?;
-    if job.job_tls == TlsMode::StartTls
+    if job.tls_mode == TlsMode::StartTls
         && let Some(tls) = &job.tls
     {
         connection.starttls(tls, &job.hello).map_err(mapped)?;
@@ -256,7 +258,7 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
         bytes.truncate(bytes.len() - 2);
     }
     Ok(Prepared {
-        job_tls: job.tls,
+        tls_mode: job.tls,
         host: job.endpoint.host.clone(),
         port: job.endpoint.port,
         hello: ClientId::Domain(job.helo_name.clone()),

@@ -258,16 +258,6 @@ impl Session {
         self.actions.pop_front()
     }
 
-    /// Whether the dialogue has ended.
-    pub fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
-    /// Whether commands are pipelined on this connection.
-    pub fn is_pipelining(&self) -> bool {
-        self.pipelining
-    }
-
     /// One complete reply from the server. `unread` is how many more bytes the driver has
     /// already received after it: right after STARTTLS's `220` there must be none.
     pub fn on_reply(&mut self, reply: Reply, unread: usize) {
@@ -300,15 +290,16 @@ impl Session {
     /// The driver could not go on: a read timed out, the connection broke, the handshake or
     /// the message rendering failed. Waiting for QUIT's reply, that only ends the dialogue.
     pub fn on_failure(&mut self, failure: Failure) {
+        if self.state == State::Done {
+            return;
+        }
         // What was queued after the step that failed (the read after a failed write) is moot.
         self.actions.clear();
-        match self.state {
-            State::Done => {}
-            State::Quit => self.finish(false),
-            _ => {
-                self.quit_unsafe |= !failure.allows_quit();
-                self.fail(failure);
-            }
+        if self.state == State::Quit {
+            self.finish(false);
+        } else {
+            self.quit_unsafe |= !failure.allows_quit();
+            self.fail(failure);
         }
     }
 
@@ -368,7 +359,7 @@ impl Session {
             return self.send_starttls();
         }
         self.pipelining = self.dialogue.pipelining && self.extensions.pipelining;
-        let Some(credentials) = self.dialogue.credentials.clone() else {
+        let Some(credentials) = &self.dialogue.credentials else {
             return self.start_transactions(None);
         };
         if !self.tls && !self.dialogue.allow_plaintext_auth {
@@ -382,7 +373,7 @@ impl Session {
                     self.extensions.auth.join(" ")
                 },
             })?;
-        let start = mechanism.start(&credentials)?;
+        let start = mechanism.start(credentials)?;
         if self.pipelining && mechanism.completes_in_one_round_trip() {
             return self.start_transactions(Some(start));
         }
@@ -439,15 +430,10 @@ impl Session {
     /// 5xx) means the credentials were refused.
     fn auth(&mut self, reply: Reply, mechanism: Mechanism, challenges: u8) -> Result<(), Failure> {
         if reply.code == 334 {
-            let credentials = self
-                .dialogue
-                .credentials
-                .clone()
-                .unwrap_or_else(|| Credentials {
-                    user: String::new(),
-                    password: String::new(),
-                });
-            let response = mechanism.respond(&credentials, challenges)?;
+            let Some(credentials) = &self.dialogue.credentials else {
+                return Err(Failure::Internal("AUTH without credentials".into()));
+            };
+            let response = mechanism.respond(credentials, challenges)?;
             self.state = State::Auth {
                 mechanism,
                 challenges: challenges + 1,
@@ -469,19 +455,13 @@ impl Session {
         let mut parameters = Vec::new();
         if envelope.smtputf8 {
             if !self.extensions.smtputf8 {
-                return Err(Failure::MissingExtension {
-                    extension: "SMTPUTF8",
-                    why: "an address is internationalized",
-                });
+                return Err(Failure::needs_smtputf8());
             }
             parameters.push("SMTPUTF8");
         }
         if envelope.eight_bit {
             if !self.extensions.eight_bit_mime {
-                return Err(Failure::MissingExtension {
-                    extension: "8BITMIME",
-                    why: "the message has 8-bit content",
-                });
+                return Err(Failure::needs_8bitmime());
             }
             parameters.push("BODY=8BITMIME");
         }

@@ -368,6 +368,16 @@ fn cases() -> Vec<Case> {
             lib: Lib::Same,
         },
         Case {
+            name: "no greeting after the implicit TLS handshake (timeout)",
+            tls: "implicit",
+            args: quick,
+            login: true,
+            peer: Peer::Server(|c| stall(c, Stage::Greeting)),
+            exit: Exit::TempFail,
+            says: "the server did not answer in time while waiting for the reply to the greeting: try again later, or raise --timeout",
+            lib: Lib::Same,
+        },
+        Case {
             name: "EHLO timeout",
             tls: "starttls",
             args: quick,
@@ -917,7 +927,11 @@ fn both_clients_fail_alike() {
             }
             Lib::Says(exit, sentence, why) => {
                 expect("lib-client", lib, exit, sentence);
-                format!("{} ({exit:?}): {sentence} — {why}", exit.code())
+                if sentence.is_empty() {
+                    format!("{} ({exit:?}) — {why}", exit.code())
+                } else {
+                    format!("{} ({exit:?}): {sentence} — {why}", exit.code())
+                }
             }
         };
         table.push_str(&format!(

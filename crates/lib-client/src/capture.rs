@@ -367,11 +367,11 @@ impl Record {
                 return Err(failure);
             }
         }
+        // With implicit TLS lettre shows nothing of the handshake, so a silence before the
+        // greeting may be the handshake's or the greeting's: the wait was for the greeting
+        // either way.
         Err(match command.line.as_str() {
-            "" if self.implicit_tls && !self.received_any => Failure::Handshake {
-                reason: "the server stopped answering".into(),
-            },
-            "" if !self.received_any => Failure::NoGreeting,
+            "" if !self.received_any && !self.implicit_tls => Failure::NoGreeting,
             "." => Failure::DataTimeout,
             _ => Failure::Timeout {
                 during: format!("waiting for the reply to {}", command.waits_for),

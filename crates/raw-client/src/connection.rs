@@ -222,6 +222,8 @@ impl Connection {
         let mut tls =
             ClientConnection::new(config, name).map_err(|e| Failure::TlsSetup(e.to_string()))?;
         handshake(&mut tls, &mut socket).map_err(|error| handshake_error(error, shown_name))?;
+        // The server spoke TLS: it is not a silent port.
+        self.received_any = true;
         let detail = match (tls.protocol_version(), tls.negotiated_cipher_suite()) {
             (Some(version), Some(suite)) => Some(format!("{version:?}, {:?}", suite.suite())),
             _ => None,

@@ -55,6 +55,8 @@ fn embedded_default_sends_and_redacts() {
         assert!(!stdout.contains(&secret), "{secret} leaked on stdout");
         assert!(!stderr.contains(&secret), "{secret} leaked on stderr");
     }
+    // The demo message says nothing that is true of one client only.
+    assert!(!stdout.contains("by hand"), "{stdout}");
     let stored = stderr
         .lines()
         .find_map(|line| {

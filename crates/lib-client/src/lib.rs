@@ -36,6 +36,7 @@ use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use transcript::Transcript;
 
 use crate::capture::{Capture, Wake};
@@ -92,8 +93,7 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
 }
 
 /// What lettre's thread ends with.
-pub(crate) type Outcome =
-    std::thread::Result<Result<Option<lettre::transport::smtp::response::Response>, Failure>>;
+pub(crate) type Outcome = std::thread::Result<Result<Response, Failure>>;
 
 /// Waits for lettre's thread, holding each reply to its deadline.
 fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Result<Sent, Failure> {
@@ -127,7 +127,7 @@ fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Resul
 fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
     let record = capture.lock();
     match outcome {
-        Ok(Ok(Some(response))) => {
+        Ok(Ok(response)) => {
             let reply = ServerReply {
                 code: u16::from(response.code()),
                 lines: response.message().map(str::to_owned).collect(),
@@ -145,7 +145,6 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
                 warnings,
             })
         }
-        Ok(Ok(None)) => Err(Failure::Internal("lettre sent nothing".into())),
         Ok(Err(failure)) => Err(failure),
         Err(panic) => {
             let what = panic
@@ -176,10 +175,7 @@ struct Prepared {
 
 /// `SmtpTransport::send_raw`, one call at a time (lettre 0.11's `transport.rs` and
 /// `client/connection.rs`), with the SIZE check between AUTH and MAIL.
-fn dialogue(
-    job: &Prepared,
-    capture: &Capture,
-) -> Result<Option<lettre::transport::smtp::response::Response>, Failure> {
+fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
     let mapped = |error: lettre::transport::smtp::Error| {
         errors::failure(&error, &capture.lock(), &job.names)
     };
@@ -218,7 +214,7 @@ fn dialogue(
     }
     let response = connection.send(&job.envelope, &job.bytes).map_err(mapped)?;
     connection.abort();
-    Ok(Some(response))
+    Ok(response)
 }
 
 /// Maps the job onto lettre's own API.

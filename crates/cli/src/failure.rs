@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use transcript::explain::{Note, advice_for_reply};
+
 use crate::Exit;
 
 /// A server reply as a failure quotes it: its code and its text lines.
@@ -576,6 +578,80 @@ impl Failure {
                 reason: other.to_string(),
             },
         }
+    }
+}
+
+impl Failure {
+    /// For `--explain`: the failure, what most likely caused it and what to do.
+    pub fn explanation(&self) -> Vec<Note> {
+        let mut notes = vec![Note::tool(format!("the send failed: {self}"))];
+        let advice = match self {
+            Failure::Rejected { reply, .. }
+            | Failure::ServiceClosing { reply, .. }
+            | Failure::AuthFailed { reply }
+            | Failure::StartTlsRefused { reply }
+            | Failure::EhloRejectedTlsRequired { reply } => {
+                let text = reply.lines.join(" ");
+                let enhanced = reply.enhanced();
+                advice_for_reply(reply.code, enhanced.as_deref(), &text)
+                    .map(|advice| Note::tool(format!("what to do: {advice}")))
+            }
+            Failure::NoGreeting => Some(Note::new(
+                "a server on an implicit-TLS port (usually 465) waits for the TLS handshake and says nothing in plaintext: try --tls implicit",
+                "RFC 8314 §3",
+            )),
+            Failure::PlaintextReplyToTls => Some(Note::new(
+                "a submission port (usually 587) greets in plaintext and switches with STARTTLS: use --tls starttls there",
+                "RFC 3207 §4; RFC 8314 §3",
+            )),
+            Failure::StartTlsUnavailable => Some(Note::new(
+                "without STARTTLS the password and the message would cross the network in clear, so nothing was sent",
+                "RFC 3207 §4",
+            )),
+            Failure::Certificate { .. } | Failure::PinMismatch { .. } => Some(Note::new(
+                "the certificate must chain to a trusted root and name the host you connect to; a private CA goes in --ca-file",
+                "RFC 6125 §6",
+            )),
+            Failure::MessageTooBig { .. } => Some(Note::new(
+                "the server announced its limit in its EHLO reply (SIZE), so the message was not sent at all",
+                "RFC 1870 §6",
+            )),
+            Failure::DataTimeout => Some(Note::new(
+                "the server may still have taken the message: check before sending it again",
+                "RFC 5321 §4.5.3.2.6",
+            )),
+            Failure::Timeout { .. } => Some(Note::new(
+                "no reply within the timeout: a slow or overloaded server, or a firewall that drops packets",
+                "RFC 5321 §4.5.3.2",
+            )),
+            Failure::Connect { .. } => Some(Note::tool(
+                "nothing accepted the connection: check the host and the port (587 for submission with STARTTLS, 465 for implicit TLS)",
+            )),
+            Failure::StartTlsInjection(_) => Some(Note::new(
+                "bytes that arrive between STARTTLS's 220 and the handshake were not protected: someone may be tampering",
+                "RFC 3207 §4.2",
+            )),
+            Failure::NoAuthMechanism { .. } => Some(Note::new(
+                "the server's EHLO reply lists the mechanisms it accepts after AUTH",
+                "RFC 4954 §3",
+            )),
+            _ => None,
+        };
+        notes.extend(advice);
+        notes
+    }
+}
+
+impl ServerReply {
+    /// The enhanced status code at the start of the text (RFC 3463), when its class matches.
+    pub fn enhanced(&self) -> Option<String> {
+        let word = self.lines.first()?.split(' ').next()?;
+        let mut parts = word.split('.');
+        let class = parts.next()?;
+        let valid = parts.count() == 2
+            && class.len() == 1
+            && u16::from(class.as_bytes()[0].wrapping_sub(b'0')) == self.code / 100;
+        valid.then(|| word.to_owned())
     }
 }
 

@@ -136,11 +136,13 @@ pub struct Output {
 }
 
 impl Output {
-    /// Renders a transcript in the chosen format.
-    pub fn render(&self, transcript: &transcript::Transcript) -> String {
+    /// Renders a transcript in the chosen format; with `--explain`, a send that failed ends
+    /// with notes on what most likely went wrong.
+    pub fn render(&self, transcript: &transcript::Transcript, failure: Option<&Failure>) -> String {
+        let closing = failure.map(Failure::explanation).unwrap_or_default();
         match self.format {
-            TranscriptFormat::Text => transcript.render_text(self.render),
-            TranscriptFormat::Json => transcript.render_json(self.render),
+            TranscriptFormat::Text => transcript.render_text_with(self.render, &closing),
+            TranscriptFormat::Json => transcript.render_json_with(self.render, &closing),
         }
     }
 }
@@ -256,6 +258,7 @@ impl Plan {
             render: RenderOptions {
                 show_secrets: options.show_secrets,
                 details: options.details,
+                explain: options.explain,
             },
             quiet: options.quiet,
         };

@@ -139,6 +139,12 @@ pub struct Options {
     #[arg(long)]
     pub show_secrets: bool,
 
+    /// After each transcript line, say what it means and which RFC defines it: lines that
+    /// start with "# " (in JSON, an "explain" list on each event). Without them the
+    /// transcript is exactly the one printed without --explain.
+    #[arg(long)]
+    pub explain: bool,
+
     /// Show details only this client knows (TLS version and cipher suite).
     #[arg(long)]
     pub details: bool,

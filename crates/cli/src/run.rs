@@ -36,7 +36,11 @@ pub fn run(
     let (transcript, result) = send(&job);
     if !job.output.quiet {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(job.output.render(&transcript).as_bytes());
+        let _ = stdout.write_all(
+            job.output
+                .render(&transcript, result.as_ref().err())
+                .as_bytes(),
+        );
         let _ = stdout.flush();
     }
     let kept = embedded

@@ -6,11 +6,16 @@
 //! in one flight), client and server bytes are split into protocol lines here, so the same
 //! bytes on the wire always give the same transcript, whatever the write boundaries were.
 //!
+//! With `--explain` ([`RenderOptions::explain`]) each line is followed by annotation lines
+//! starting with `# ` (in JSON, an `explain` list on each event) from [`explain`]; removing
+//! them gives back the plain transcript byte for byte.
+//!
 //! Redaction is decided from the dialogue itself, not by whoever recorded it: the initial
 //! response of `AUTH <mechanism> <initial-response>` and the first client line after each
 //! `334` challenge are SASL payloads (RFC 4954 §4) and are shown as `<redacted>`.
 
 mod diff;
+pub mod explain;
 mod render;
 
 pub use diff::{Diff, color_wanted, diff};

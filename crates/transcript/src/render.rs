@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::Event;
+use crate::explain::{self, Line, Note};
 
 /// How to render a transcript.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -11,6 +12,9 @@ pub struct RenderOptions {
     pub show_secrets: bool,
     /// Show details only one client knows, such as the TLS version and cipher suite.
     pub details: bool,
+    /// Follow each line with what it means (`--explain`): `# ` lines in text, an `explain`
+    /// list in JSON.
+    pub explain: bool,
 }
 
 /// How much message data one message may add to a transcript. Beyond this the lines are
@@ -185,24 +189,45 @@ impl Transcript {
 
     /// The text rendering: one line per protocol line, `C: `, `S: ` or `-- ` first.
     pub fn render_text(&self, options: RenderOptions) -> String {
+        self.render_text_with(options, &[])
+    }
+
+    /// [`Transcript::render_text`], with `closing` notes after the last line when explaining
+    /// (what went wrong, when the dialogue ended in a failure).
+    pub fn render_text_with(&self, options: RenderOptions, closing: &[Note]) -> String {
+        let rendered = self.rendered(options);
+        let explained = explained(&rendered, options, closing);
         let mut out = String::new();
-        for (event, text) in self.rendered(options) {
+        for ((event, text), notes) in rendered.iter().zip(explained) {
             let prefix = match event {
                 Event::Client(_) => "C: ",
                 Event::Server(_) => "S: ",
                 _ => "-- ",
             };
             out.push_str(prefix);
-            out.push_str(&text);
+            out.push_str(text);
             out.push('\n');
+            for note in notes {
+                out.push_str("# ");
+                out.push_str(&note.line());
+                out.push('\n');
+            }
         }
         out
     }
 
     /// The JSON Lines rendering: one object per event, with `kind` and `text`.
     pub fn render_json(&self, options: RenderOptions) -> String {
+        self.render_json_with(options, &[])
+    }
+
+    /// [`Transcript::render_json`], with `closing` notes on the last event when explaining.
+    /// The `explain` list comes last in each object, so removing it gives the plain line.
+    pub fn render_json_with(&self, options: RenderOptions, closing: &[Note]) -> String {
+        let rendered = self.rendered(options);
+        let explained = explained(&rendered, options, closing);
         let mut out = String::new();
-        for (event, text) in self.rendered(options) {
+        for ((event, text), notes) in rendered.iter().zip(explained) {
             let kind = match event {
                 Event::Connected { .. } => "connected",
                 Event::Client(_) => "client",
@@ -211,8 +236,18 @@ impl Transcript {
                 Event::Note(_) => "note",
                 Event::Closed => "closed",
             };
-            let object = serde_json::json!({ "kind": kind, "text": text });
-            let _ = writeln!(out, "{object}");
+            let object = serde_json::json!({ "kind": kind, "text": text }).to_string();
+            if options.explain {
+                let list: Vec<serde_json::Value> = notes
+                    .iter()
+                    .map(|note| serde_json::json!({ "rfc": note.rfc, "text": note.text }))
+                    .collect();
+                let list = serde_json::Value::Array(list);
+                let open = object.strip_suffix('}').unwrap_or(&object);
+                let _ = writeln!(out, "{open},\"explain\":{list}}}");
+            } else {
+                let _ = writeln!(out, "{object}");
+            }
         }
         out
     }
@@ -275,6 +310,36 @@ impl Transcript {
             self.events.push(Event::Server(line));
         }
     }
+}
+
+/// The notes of each rendered line (none unless `options.explain`), `closing` on the last.
+fn explained(
+    rendered: &[(Event, String)],
+    options: RenderOptions,
+    closing: &[Note],
+) -> Vec<Vec<Note>> {
+    if !options.explain {
+        return vec![Vec::new(); rendered.len()];
+    }
+    let lines: Vec<Line<'_>> = rendered
+        .iter()
+        .map(|(event, text)| match event {
+            Event::Connected { peer } => Line::Connected(peer),
+            Event::Client(_) => Line::Client(text),
+            Event::Server(_) => Line::Server(text),
+            Event::TlsEstablished { detail } => Line::Tls(detail.as_deref()),
+            Event::Note(note) => Line::Note(note),
+            Event::Closed => Line::Closed,
+        })
+        .collect();
+    let mut notes: Vec<Vec<Note>> = explain::explain(&lines)
+        .into_iter()
+        .map(|explained| explained.notes)
+        .collect();
+    if let Some(last) = notes.last_mut() {
+        last.extend_from_slice(closing);
+    }
+    notes
 }
 
 /// Renders one client line, redacting SASL payloads, and returns the phase after it.

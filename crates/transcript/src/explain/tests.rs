@@ -1,0 +1,217 @@
+//! The explainer on whole dialogues: every line gets its note, in context.
+
+use super::*;
+
+fn explained(text: &str) -> Vec<(String, Explained)> {
+    let lines = parse_text(text);
+    let shown: Vec<String> = text.lines().map(str::to_owned).collect();
+    shown.into_iter().zip(explain(&lines)).collect()
+}
+
+fn notes_of(text: &str, line: &str) -> String {
+    explained(text)
+        .into_iter()
+        .find(|(shown, _)| shown == line)
+        .map(|(_, e)| {
+            e.notes
+                .iter()
+                .map(Note::line)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .unwrap_or_else(|| panic!("no line {line:?}"))
+}
+
+const DIALOGUE: &str = "\
+-- connected to mx.example:587
+S: 220 mx.example ESMTP ready
+C: EHLO client.example
+S: 250-mx.example greets client.example
+S: 250-PIPELINING
+S: 250-SIZE 36700160
+S: 250-8BITMIME
+S: 250 STARTTLS
+C: STARTTLS
+S: 220 2.0.0 Ready to start TLS
+-- TLS established
+C: EHLO client.example
+S: 250-mx.example greets client.example
+S: 250 AUTH PLAIN LOGIN
+C: AUTH LOGIN
+S: 334 VXNlcm5hbWU6
+C: <redacted>
+S: 334 UGFzc3dvcmQ6
+C: <redacted>
+S: 235 2.7.0 Authentication successful
+C: MAIL FROM:<alice@example.com> BODY=8BITMIME
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.org>
+S: 550 5.1.1 Mailbox unavailable
+C: RCPT TO:<carol@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 End data with <CR><LF>.<CR><LF>
+C: Date: Mon, 23 Nov 2026 12:00:00 +0000
+C: From: Alice <alice@example.com>
+C: Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=
+C: MIME-Version: 1.0
+C: Content-Type: multipart/mixed;
+C:  boundary=\"b1\"
+C: 
+C: --b1
+C: Content-Type: text/plain; charset=utf-8
+C: Content-Transfer-Encoding: quoted-printable
+C: 
+C: Hello Bob,
+C: ..a line that began with a dot
+C: bye
+C: --b1
+C: Content-Type: application/pdf
+C: Content-Transfer-Encoding: base64
+C: 
+C: JVBERi0xLjQK
+C: JVBERi0xLjQK
+C: --b1--
+C: .
+S: 250 2.0.0 Ok: queued as 000001
+C: QUIT
+S: 221 2.0.0 Bye
+-- connection closed
+";
+
+#[test]
+fn every_line_of_a_dialogue_is_explained() {
+    for (line, explained) in explained(DIALOGUE) {
+        assert!(
+            !explained.notes.is_empty() || explained.in_block,
+            "no note for {line:?}"
+        );
+    }
+}
+
+#[test]
+fn lines_are_explained_in_context() {
+    let cases = [
+        ("S: 220 mx.example ESMTP ready", "the greeting"),
+        (
+            "S: 250-PIPELINING",
+            "PIPELINING: the client may send several commands",
+        ),
+        ("S: 250-SIZE 36700160", "up to 35 MiB"),
+        (
+            "S: 220 2.0.0 Ready to start TLS",
+            "the handshake comes next",
+        ),
+        ("-- TLS established", "after STARTTLS is done"),
+        ("S: 334 VXNlcm5hbWU6", "base64 for `Username:`"),
+        ("S: 334 UGFzc3dvcmQ6", "base64 for `Password:`"),
+        (
+            "S: 235 2.7.0 Authentication successful",
+            "answers the answer to the challenge: logged in",
+        ),
+        (
+            "C: MAIL FROM:<alice@example.com> BODY=8BITMIME",
+            "BODY=8BITMIME: the message contains 8-bit bytes (RFC 6152 §3)",
+        ),
+        (
+            "S: 550 5.1.1 Mailbox unavailable",
+            "5.1.1: a permanent failure",
+        ),
+        (
+            "S: 550 5.1.1 Mailbox unavailable",
+            "what to do: no such recipient",
+        ),
+        (
+            "S: 550 5.1.1 Mailbox unavailable",
+            "answers RCPT TO: RCPT TO is refused",
+        ),
+        (
+            "S: 354 End data with <CR><LF>.<CR><LF>",
+            "send the message now",
+        ),
+        (
+            "C: Date: Mon, 23 Nov 2026 12:00:00 +0000",
+            "RFC 5322 §3.6.1",
+        ),
+        ("C: Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=", "encoded word"),
+        ("C:  boundary=\"b1\"", "folded"),
+        ("C: --b1", "a new MIME part begins"),
+        (
+            "C: Hello Bob,",
+            "this line and the 2 after it: the body, text/plain, quoted-printable text",
+        ),
+        (
+            "C: ..a line that began with a dot",
+            "so the client added a second one",
+        ),
+        (
+            "C: JVBERi0xLjQK",
+            "the body, application/pdf, base64-encoded content (RFC 2045 §6.8)",
+        ),
+        ("C: --b1--", "the closing boundary"),
+        ("C: .", "a line of a single dot ends the message data"),
+        (
+            "S: 250 2.0.0 Ok: queued as 000001",
+            "the message is accepted",
+        ),
+        ("S: 221 2.0.0 Bye", "the server closes the connection"),
+    ];
+    for (line, needle) in cases {
+        let notes = notes_of(DIALOGUE, line);
+        assert!(notes.contains(needle), "{line}: {notes}");
+    }
+    let ehlo_again = explained(DIALOGUE)
+        .into_iter()
+        .filter(|(line, _)| line == "C: EHLO client.example")
+        .map(|(_, e)| e.notes.iter().map(Note::line).collect::<String>())
+        .collect::<Vec<_>>();
+    assert!(!ehlo_again[0].contains("RFC 3207 §4.2"));
+    assert!(ehlo_again[1].contains("RFC 3207 §4.2"), "{}", ehlo_again[1]);
+    // The second base64 line is in the block the first one's note covers.
+    let base64: Vec<Explained> = explained(DIALOGUE)
+        .into_iter()
+        .filter(|(line, _)| line == "C: JVBERi0xLjQK")
+        .map(|(_, e)| e)
+        .collect();
+    assert!(base64[1].in_block && base64[1].notes.is_empty());
+}
+
+#[test]
+fn a_pipelined_group_says_why_it_could_go_together() {
+    let text = "\
+S: 220 mx ESMTP
+C: EHLO c
+S: 250-mx
+S: 250 PIPELINING
+-- pipelining (RFC 2920): AUTH PLAIN, MAIL, 1 RCPT and DATA in one write
+C: AUTH PLAIN <redacted>
+C: MAIL FROM:<a@b>
+C: RCPT TO:<c@d>
+C: DATA
+S: 235 2.7.0 ok
+S: 250 ok
+S: 250 ok
+S: 354 go
+C: hi
+C: .
+C: QUIT
+S: 250 queued
+S: 221 bye
+";
+    assert!(notes_of(text, "C: MAIL FROM:<a@b>").contains("RFC 4954 §4; RFC 2920 §3.1"));
+    assert!(notes_of(text, "C: RCPT TO:<c@d>").contains("sent before the reply to MAIL FROM"));
+    assert!(notes_of(text, "C: DATA").contains("DATA may end a group"));
+    assert!(notes_of(text, "C: QUIT").contains("QUIT may end a pipelined group"));
+    assert!(notes_of(text, "S: 235 2.7.0 ok").contains("answers AUTH PLAIN"));
+    assert!(notes_of(text, "S: 354 go").contains("answers DATA"));
+    assert!(notes_of(text, "S: 250 queued").contains("the message is accepted"));
+    assert!(notes_of(text, "S: 221 bye").contains("answers QUIT"));
+}
+
+#[test]
+fn unknown_things_are_named_as_unknown() {
+    let text = "S: 220 mx\nC: FROB x\nS: 259 odd\nS: hello\n";
+    assert!(notes_of(text, "C: FROB x").contains("does not know"));
+    assert!(notes_of(text, "S: 259 odd").contains("not one of the codes RFC 5321 lists"));
+    assert!(notes_of(text, "S: hello").contains("not an SMTP reply"));
+}

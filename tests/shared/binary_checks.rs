@@ -201,6 +201,54 @@ fn usage_errors_exit_64() {
     }
 }
 
+/// `--explain`'s contract: every line of the default dialogue is explained, and removing the
+/// `# ` lines (in JSON, the `explain` lists) gives the plain transcript byte for byte.
+#[test]
+fn explain_adds_notes_and_changes_nothing_else() {
+    let fixed = ["--date", "0", "--message-id", "explain@example.com"];
+    let with = |extra: &[&str]| {
+        let mut args = fixed.to_vec();
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        stdout
+    };
+    let plain = with(&[]);
+    let explained = with(&["--explain"]);
+    let stripped: String = explained
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(stripped, plain);
+    assert!(explained.lines().count() > 2 * plain.lines().count());
+    // Every line is explained, or belongs to a body block whose first line is.
+    let lines = transcript::explain::parse_text(&plain);
+    let notes = transcript::explain::explain(&lines);
+    assert_eq!(lines.len(), plain.lines().count());
+    for (line, notes) in plain.lines().zip(&notes) {
+        assert!(!notes.notes.is_empty() || notes.in_block, "{line:?}");
+    }
+    let json = with(&["--transcript-format", "json"]);
+    let explained_json = with(&["--transcript-format", "json", "--explain"]);
+    assert_eq!(json.lines().count(), explained_json.lines().count());
+    for (plain_line, explained_line) in json.lines().zip(explained_json.lines()) {
+        let mut object: serde_json::Value =
+            serde_json::from_str(explained_line).expect("one JSON object per line");
+        let list = object
+            .as_object_mut()
+            .and_then(|map| map.remove("explain"))
+            .expect("an explain list");
+        assert!(list.is_array(), "{explained_line}");
+        let plain_object: serde_json::Value = serde_json::from_str(plain_line).expect("JSON");
+        assert_eq!(object, plain_object);
+        let cut = explained_line
+            .find(",\"explain\":")
+            .map(|at| format!("{}}}", &explained_line[..at]));
+        assert_eq!(cut.as_deref(), Some(plain_line), "the list is last");
+    }
+}
+
 #[test]
 fn help_documents_every_option() {
     let (code, stdout, _) = run(&["--help"]);
@@ -230,6 +278,7 @@ fn help_documents_every_option() {
         "--timeout",
         "--transcript-format",
         "--show-secrets",
+        "--explain",
         "--quiet",
     ] {
         assert!(stdout.contains(option), "--help lacks {option}");

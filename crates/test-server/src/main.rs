@@ -12,7 +12,27 @@ use test_server::{Config, Faults, LineEndings, Server, Session, parse_duration};
 /// PIPELINING, SIZE, 8BITMIME, SMTPUTF8; stores every message with its envelope and
 /// transcript; injects faults on request.
 #[derive(Debug, Parser)]
-#[command(name = "test-server", version)]
+#[command(name = "test-server", version, args_conflicts_with_subcommands = true)]
+struct Arguments {
+    #[command(subcommand)]
+    command: Option<Subcommand>,
+    #[command(flatten)]
+    options: Options,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Subcommand {
+    /// Print a stored transcript (a message's .transcript, or sessions/*.transcript) with
+    /// what each line means and which RFC defines it, after it on lines starting with "# ".
+    Explain {
+        /// The transcript file; "-" for standard input.
+        file: PathBuf,
+    },
+}
+
+/// The options of the server itself.
+#[derive(Debug, clap::Args)]
 struct Options {
     /// Address of the plaintext listener (STARTTLS offered).
     #[arg(long, default_value = "127.0.0.1:2525")]
@@ -76,6 +96,29 @@ struct Options {
     fault: Vec<String>,
 }
 
+/// `test-server explain FILE`: the stored transcript with its notes.
+fn explain(file: &Path) -> ExitCode {
+    let text = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(file)
+    };
+    match text {
+        Ok(text) => {
+            print!("{}", transcript::explain::annotate_text(&text));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "test-server: cannot read the transcript {}: {e}; give the path of a .transcript file",
+                file.display()
+            );
+            ExitCode::from(66)
+        }
+    }
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
@@ -125,8 +168,21 @@ fn config(options: Options) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    let options = Options::parse();
-    let config = match config(options) {
+    let arguments = match Arguments::try_parse() {
+        Ok(arguments) => arguments,
+        Err(error) => {
+            let _ = error.print();
+            let help = matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            return ExitCode::from(if help { 0 } else { 64 });
+        }
+    };
+    if let Some(Subcommand::Explain { file }) = arguments.command {
+        return explain(&file);
+    }
+    let config = match config(arguments.options) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("test-server: {e}");

@@ -117,6 +117,30 @@ fn event(text: &str) -> Line<'_> {
     }
 }
 
+/// A text transcript with its notes: each `C: `, `S: ` and `-- ` line followed by `# ` lines;
+/// any other line is kept as it is (for a stored `.transcript` file).
+pub fn annotate_text(text: &str) -> String {
+    let lines = parse_text(text);
+    let mut notes = explain(&lines).into_iter();
+    let mut out = String::with_capacity(text.len() * 3);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let is_transcript = line.starts_with("C: ")
+            || line == "C:"
+            || line.starts_with("S: ")
+            || line.starts_with("-- ");
+        if is_transcript && let Some(explained) = notes.next() {
+            for note in explained.notes {
+                out.push_str("# ");
+                out.push_str(&note.line());
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// Advice for a refusal: what most likely went wrong, and what to do.
 pub fn advice_for_reply(code: u16, enhanced: Option<&str>, text: &str) -> Option<&'static str> {
     advice::for_reply(code, enhanced, text)

@@ -7,6 +7,7 @@
 mod auth;
 mod concurrency;
 mod dialogue;
+mod explain;
 mod faults;
 mod limits;
 mod real_clients;

@@ -11,7 +11,7 @@ use crate::helpers::{self, Profile};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Options for both clients, as `cargo run -p raw-client -- --help` lists them; a fixed
-    /// --date and --message-id are added unless given.
+    /// --date and --message-id are added unless given. --explain here explains the diff.
     // The first `--` ends these; what follows is raw-client's alone.
     #[arg(
         allow_hyphen_values = true,
@@ -25,10 +25,20 @@ pub(crate) struct Args {
 }
 
 /// Runs both clients and prints the diff; returns 0 when identical, 1 otherwise.
+///
+/// `--explain` among the client options is compare's own: the clients run without it, and
+/// each changed line of the diff (and each line between the changes of a hunk) is followed by
+/// what it means, as that client's transcript reads.
 pub(crate) fn run(args: &Args) -> Result<i32> {
     let root = helpers::workspace_root();
     let binaries = helpers::build_clients(Profile::Debug)?;
-    let mut shared = args.shared.clone();
+    let explain = args.shared.iter().any(|arg| arg == "--explain");
+    let mut shared: Vec<String> = args
+        .shared
+        .iter()
+        .filter(|arg| *arg != "--explain")
+        .cloned()
+        .collect();
     // A fixed Date and Message-ID, unless given, so the diff shows only the dialogue.
     if !shared.iter().any(|arg| arg.starts_with("--date")) {
         shared.extend(["--date".into(), "Mon, 23 Nov 2026 12:00:00 +0000".into()]);
@@ -51,7 +61,11 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     raw.echo_stderr();
     lib.echo_stderr();
     let color = transcript::color_wanted();
-    let diff = transcript::diff(&raw.text, &lib.text, "raw-client", "lib-client", color);
+    let diff = if explain {
+        transcript::diff_explained(&raw.text, &lib.text, "raw-client", "lib-client", color)
+    } else {
+        transcript::diff(&raw.text, &lib.text, "raw-client", "lib-client", color)
+    };
     print!("{}", diff.unified);
     println!(
         "raw-client exited {}, lib-client exited {}; transcripts in {}",

@@ -18,7 +18,7 @@ mod diff;
 pub mod explain;
 mod render;
 
-pub use diff::{Diff, color_wanted, diff};
+pub use diff::{Diff, color_wanted, diff, diff_explained};
 pub use render::{DATA_RECORD_LIMIT, RenderOptions, Transcript};
 
 /// One thing that happened on a connection, in order.

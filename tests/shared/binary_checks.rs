@@ -249,6 +249,46 @@ fn explain_adds_notes_and_changes_nothing_else() {
     }
 }
 
+/// The TLS line's notes say whom the certificate names and how this run trusted it. The TLS
+/// version and cipher suite only raw-client can say: lettre does not expose them.
+#[test]
+fn explain_names_the_certificate_and_how_it_was_trusted() {
+    let tls_notes = |extra: &[&str]| {
+        let mut args = vec!["--explain"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        stdout
+            .lines()
+            .skip_while(|line| *line != "-- TLS established")
+            .skip(1)
+            .take_while(|line| line.starts_with("# "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let notes = tls_notes(&[]);
+    let certificate = "# the server's certificate: CN=localhost (for localhost, 127.0.0.1, ::1), \
+                       issued by CN=test-server CA, valid until ";
+    assert!(
+        notes.iter().any(|note| note.starts_with(certificate)),
+        "{notes:#?}"
+    );
+    let verified = "# verified: it is in date, names localhost, and its chain leads to a root in \
+                    webpki-roots (Mozilla's list) or the embedded server's own CA (RFC 5280 §6; RFC 6125 §6)";
+    assert!(notes.iter().any(|note| note == verified), "{notes:#?}");
+    let negotiated = notes
+        .iter()
+        .any(|note| note.contains("; negotiated: TLSv1_3, "));
+    assert_eq!(negotiated, BINARY.contains("raw-client"), "{notes:#?}");
+    let insecure = tls_notes(&["--insecure"]);
+    assert!(
+        insecure.iter().any(
+            |note| note.starts_with("# NOT verified (--insecure): any certificate is accepted")
+        ),
+        "{insecure:#?}"
+    );
+}
+
 #[test]
 fn help_documents_every_option() {
     let (code, stdout, _) = run(&["--help"]);

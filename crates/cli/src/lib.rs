@@ -7,6 +7,7 @@
 //! `main` both binaries share, and [`embedded`] starts the test server of the default run.
 
 mod arguments;
+mod certificate;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod exit;
@@ -17,6 +18,7 @@ mod options;
 mod run;
 
 pub use arguments::parse_arguments;
+pub use certificate::describe_certificate;
 pub use exit::Exit;
 pub use failure::{Failure, Sent, ServerReply, Violation, Warning};
 pub use job::{

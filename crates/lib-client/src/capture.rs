@@ -171,6 +171,11 @@ impl Capture {
 }
 
 impl Record {
+    /// The server's certificate, once lettre's TLS call has returned (for `--explain`).
+    pub(crate) fn tls_certificate(&mut self, certificate: transcript::Certificate) {
+        self.transcript.tls_certificate(certificate);
+    }
+
     fn connect(&mut self) {
         if !self.connected {
             self.connected = true;

@@ -169,6 +169,8 @@ struct Prepared {
     bytes: Vec<u8>,
     size: u64,
     timeout: std::time::Duration,
+    /// How the certificate is trusted, for `--explain`.
+    checked: transcript::Checked,
     /// For errors: the job's names.
     names: errors::Names,
 }
@@ -196,6 +198,13 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
         && let Some(tls) = &job.tls
     {
         connection.starttls(tls, &job.hello).map_err(mapped)?;
+    }
+    // For --explain: whom the certificate names and how this run trusted it.
+    if job.tls.is_some()
+        && let Ok(der) = connection.peer_certificate()
+        && let Some(certificate) = cli::describe_certificate(&der, job.checked.clone())
+    {
+        capture.lock().tls_certificate(certificate);
     }
     if let Some(credentials) = &job.credentials {
         connection
@@ -268,6 +277,7 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
         // The watchdog holds each reply to its own deadline; lettre's one socket timeout
         // must not cut the longer one short.
         timeout: job.timeouts.command.max(job.timeouts.data_end),
+        checked: job.certificate_checked(),
         names: errors::Names {
             tls_name: job.tls_name.clone(),
             peer: job.endpoint.shown.clone(),

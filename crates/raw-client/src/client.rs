@@ -195,12 +195,20 @@ fn write(
 ) -> Result<(), Failure> {
     if flight.handshake {
         let tls = tls.ok_or_else(|| Failure::Internal("a TLS handshake without TLS".into()))?;
-        return connection.start_tls(
+        connection.start_tls(
             tls.config.clone(),
             tls.name.clone(),
             &job.tls_name,
             &flight.commands,
-        );
+        )?;
+        // For --explain: whom the certificate names and how this run trusted it.
+        if let Some(certificate) = connection
+            .peer_certificate()
+            .and_then(|der| cli::describe_certificate(der, job.certificate_checked()))
+        {
+            connection.transcript.tls_certificate(certificate);
+        }
+        return Ok(());
     }
     if flight.message {
         return message_data(connection, job, &flight.commands, observer);

@@ -198,6 +198,18 @@ impl Connection {
         }
     }
 
+    /// The server's end-entity certificate (DER), once TLS is up.
+    pub(crate) fn peer_certificate(&self) -> Option<&[u8]> {
+        match &self.stream {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => tls
+                .conn
+                .peer_certificates()?
+                .first()
+                .map(|der| der.as_ref()),
+        }
+    }
+
     /// Bytes the server sent that no reply has taken yet.
     pub(crate) fn unread_input(&self) -> &[u8] {
         &self.input

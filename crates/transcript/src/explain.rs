@@ -15,9 +15,12 @@ mod extensions;
 mod message;
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::{Certificate, Checked};
 
 /// One annotation: what a line means, and where that is defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +77,8 @@ pub enum Line<'a> {
     Server(&'a str),
     /// `-- connected to peer`.
     Connected(&'a str),
-    /// `-- TLS established`, with version and cipher when known.
-    Tls(Option<&'a str>),
+    /// `-- TLS established`, with version and cipher, and the server's certificate, when known.
+    Tls(Option<&'a str>, Option<&'a Certificate>),
     /// `-- text`, a remark of the recorder.
     Note(&'a str),
     /// `-- connection closed`.
@@ -104,12 +107,12 @@ fn event(text: &str) -> Line<'_> {
     if let Some(peer) = text.strip_prefix("connected to ") {
         Line::Connected(peer)
     } else if text == "TLS established" {
-        Line::Tls(None)
+        Line::Tls(None, None)
     } else if let Some(detail) = text
         .strip_prefix("TLS established (")
         .and_then(|rest| rest.strip_suffix(')'))
     {
-        Line::Tls(Some(detail))
+        Line::Tls(Some(detail), None)
     } else if text == "connection closed" {
         Line::Closed
     } else {
@@ -234,7 +237,7 @@ impl Walk {
                 ),
                 "RFC 5321 §3.1",
             )]),
-            Line::Tls(detail) => notes(self.tls(detail)),
+            Line::Tls(detail, certificate) => notes(self.tls(detail, certificate)),
             Line::Note(text) => notes(vec![recorder_note(text)]),
             Line::Closed => notes(vec![Note::new(
                 "the TCP connection is closed",
@@ -608,26 +611,69 @@ impl Walk {
 
     // Events.
 
-    fn tls(&mut self, detail: Option<&str>) -> Vec<Note> {
+    fn tls(&mut self, detail: Option<&str>, certificate: Option<&Certificate>) -> Vec<Note> {
         let after_starttls = std::mem::take(&mut self.starttls_accepted);
         self.tls = true;
         self.ehlo_after_tls = after_starttls;
         let mut out = vec![if after_starttls {
             Note::new(
-                "the TLS handshake after STARTTLS is done: from here on everything is encrypted, and the certificate was checked",
+                "the TLS handshake after STARTTLS is done: from here on everything is encrypted",
                 "RFC 3207 §4.1",
             )
         } else {
             Note::new(
-                "the TLS handshake is done before any SMTP (implicit TLS, port 465): everything is encrypted, and the certificate was checked",
+                "the TLS handshake is done before any SMTP (implicit TLS, port 465): everything is encrypted",
                 "RFC 8314 §3",
             )
         }];
         if let Some(detail) = detail {
             out.push(tls_detail(detail));
         }
+        if let Some(certificate) = certificate {
+            out.extend(certificate_notes(certificate));
+        }
         out
     }
+}
+
+/// What the server's certificate says, and how the client came to trust it.
+fn certificate_notes(certificate: &Certificate) -> Vec<Note> {
+    const SHOWN: usize = 4;
+    let mut names = certificate
+        .names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if certificate.names.len() > SHOWN {
+        let _ = write!(names, " and {} more", certificate.names.len() - SHOWN);
+    }
+    if names.is_empty() {
+        names = "no alternative names".to_owned();
+    }
+    let about = Note::new(
+        format!(
+            "the server's certificate: {} (for {names}), issued by {}, valid until {}",
+            certificate.subject, certificate.issuer, certificate.not_after
+        ),
+        "RFC 5280 §4.1",
+    );
+    let checked = match &certificate.checked {
+        Checked::Verified { name, roots } => Note::new(
+            format!(
+                "verified: it is in date, names {name}, and its chain leads to a root in {roots}"
+            ),
+            "RFC 5280 §6; RFC 6125 §6",
+        ),
+        Checked::Pinned => Note::tool(
+            "accepted because its SHA-256 fingerprint is the --pin-sha256 one; its issuer, names and dates were not checked",
+        ),
+        Checked::Insecure => Note::tool(
+            "NOT verified (--insecure): any certificate is accepted, so this may be an impostor; the handshake only proves the peer holds the certificate's key",
+        ),
+    };
+    vec![about, checked]
 }
 
 /// A header section line: a field, a folded continuation, or the empty line that ends it.

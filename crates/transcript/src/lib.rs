@@ -21,6 +21,37 @@ mod render;
 pub use diff::{Diff, color_wanted, diff, diff_explained};
 pub use render::{DATA_RECORD_LIMIT, RenderOptions, Transcript};
 
+/// The server's certificate as a client saw it after the handshake, for `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// Whom it was issued to, e.g. `CN=localhost`.
+    pub subject: String,
+    /// Who signed it, e.g. `CN=test-server CA`.
+    pub issuer: String,
+    /// The names it is valid for (its subject alternative names).
+    pub names: Vec<String>,
+    /// The last day it is valid, `YYYY-MM-DD` (UTC).
+    pub not_after: String,
+    /// How the client checked it.
+    pub checked: Checked,
+}
+
+/// How a client decided to trust the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// The chain leads to a trusted root and the certificate names `name`.
+    Verified {
+        /// The name the certificate had to carry.
+        name: String,
+        /// Which roots were trusted, e.g. `webpki-roots (Mozilla's list)`.
+        roots: String,
+    },
+    /// `--pin-sha256`: its SHA-256 fingerprint is the pinned one; nothing else was checked.
+    Pinned,
+    /// `--insecure`: any certificate was accepted.
+    Insecure,
+}
+
 /// One thing that happened on a connection, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -37,6 +68,8 @@ pub enum Event {
     TlsEstablished {
         /// Protocol version and cipher suite, when the recorder knows them.
         detail: Option<String>,
+        /// The server's certificate, when a client recorded it; only `--explain` shows it.
+        certificate: Option<Box<Certificate>>,
     },
     /// A remark by the recorder, such as `certificate verification disabled (--insecure)`.
     Note(String),

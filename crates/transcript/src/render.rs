@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::Event;
 use crate::explain::{self, Line, Note};
+use crate::{Certificate, Event};
 
 /// How to render a transcript.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,7 +121,22 @@ impl Transcript {
 
     /// Records that TLS is established, with optional version and cipher details.
     pub fn tls_established(&mut self, detail: Option<String>) {
-        self.push(Event::TlsEstablished { detail });
+        self.push(Event::TlsEstablished {
+            detail,
+            certificate: None,
+        });
+    }
+
+    /// Adds the server's certificate to the latest TLS event (a client learns it only once
+    /// the handshake is done, and lettre only once its call returns).
+    pub fn tls_certificate(&mut self, certificate: Certificate) {
+        let latest = self.events.iter_mut().rev().find_map(|event| match event {
+            Event::TlsEstablished { certificate, .. } => Some(certificate),
+            _ => None,
+        });
+        if let Some(slot) = latest {
+            *slot = Some(Box::new(certificate));
+        }
     }
 
     /// Records a remark shown as `-- text`.
@@ -267,7 +282,7 @@ impl Transcript {
                     phase = after_server_line(line, phase);
                     escape(line)
                 }
-                Event::TlsEstablished { detail } => match detail {
+                Event::TlsEstablished { detail, .. } => match detail {
                     Some(detail) if options.details => format!("TLS established ({detail})"),
                     _ => "TLS established".to_owned(),
                 },
@@ -327,7 +342,10 @@ fn explained(
             Event::Connected { peer } => Line::Connected(peer),
             Event::Client(_) => Line::Client(text),
             Event::Server(_) => Line::Server(text),
-            Event::TlsEstablished { detail } => Line::Tls(detail.as_deref()),
+            Event::TlsEstablished {
+                detail,
+                certificate,
+            } => Line::Tls(detail.as_deref(), certificate.as_deref()),
             Event::Note(note) => Line::Note(note),
             Event::Closed => Line::Closed,
         })

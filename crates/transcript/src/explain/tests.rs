@@ -215,3 +215,52 @@ fn unknown_things_are_named_as_unknown() {
     assert!(notes_of(text, "S: 259 odd").contains("not one of the codes RFC 5321 lists"));
     assert!(notes_of(text, "S: hello").contains("not an SMTP reply"));
 }
+
+#[test]
+fn the_certificate_is_named_with_how_it_was_trusted() {
+    let mut certificate = Certificate {
+        subject: "CN=smtp.example.com".into(),
+        issuer: "CN=Example CA, O=Example".into(),
+        names: ["a", "b", "c", "d", "e", "f"].map(String::from).to_vec(),
+        not_after: "2027-03-09".into(),
+        checked: Checked::Verified {
+            name: "smtp.example.com".into(),
+            roots: "webpki-roots (Mozilla's list)".into(),
+        },
+    };
+    let notes = |certificate: &Certificate| {
+        let lines = [Line::Tls(None, Some(certificate))];
+        explain(&lines)[0]
+            .notes
+            .iter()
+            .map(Note::line)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        notes(&certificate)[1..],
+        [
+            "the server's certificate: CN=smtp.example.com (for a, b, c, d and 2 more), issued by CN=Example CA, O=Example, valid until 2027-03-09 (RFC 5280 §4.1)",
+            "verified: it is in date, names smtp.example.com, and its chain leads to a root in webpki-roots (Mozilla's list) (RFC 5280 §6; RFC 6125 §6)",
+        ]
+    );
+    certificate.names.clear();
+    certificate.checked = Checked::Pinned;
+    let pinned = notes(&certificate);
+    assert!(
+        pinned[1].contains("(for no alternative names)"),
+        "{pinned:?}"
+    );
+    assert_eq!(
+        pinned[2],
+        "accepted because its SHA-256 fingerprint is the --pin-sha256 one; its issuer, names and dates were not checked"
+    );
+    certificate.checked = Checked::Insecure;
+    assert!(notes(&certificate)[2].starts_with("NOT verified (--insecure): any certificate"));
+    // A stored transcript knows nothing of the certificate, and says nothing about it.
+    assert_eq!(
+        notes_of("-- TLS established", "-- TLS established")
+            .matches(" | ")
+            .count(),
+        0
+    );
+}

@@ -138,9 +138,9 @@ fn path_and_parameters(
     rcpt: bool,
 ) -> Result<(String, Vec<Parameter>), Refusal> {
     let syntax = if rcpt {
-        "syntax: RCPT TO:<address>"
+        "expected RCPT TO:<address>"
     } else {
-        "syntax: MAIL FROM:<address>"
+        "expected MAIL FROM:<address>"
     };
     let head = rest.get(..keyword.len()).ok_or(Refusal::Syntax(syntax))?;
     if !head.eq_ignore_ascii_case(keyword) {
@@ -361,15 +361,15 @@ mod tests {
             ),
             (
                 b"MAIL TO:<a@b>",
-                Refusal::Syntax("syntax: MAIL FROM:<address>"),
+                Refusal::Syntax("expected MAIL FROM:<address>"),
             ),
             (
                 b"MAIL FROM:a@b",
-                Refusal::Syntax("syntax: MAIL FROM:<address>"),
+                Refusal::Syntax("expected MAIL FROM:<address>"),
             ),
             (
                 b"MAIL FROM:<a@b>X",
-                Refusal::Syntax("syntax: MAIL FROM:<address>"),
+                Refusal::Syntax("expected MAIL FROM:<address>"),
             ),
             (
                 b"MAIL FROM:<a@b",

@@ -294,6 +294,18 @@ impl Walk {
             }
             "MAIL" | "RCPT" => {
                 let rest = text.split_once(':').map_or("", |(_, rest)| rest);
+                if rest.starts_with(' ') {
+                    out.push(Note::new(
+                        "the space after the colon is not in the syntax: many servers accept it, strict ones refuse it",
+                        "RFC 5321 §4.1.2",
+                    ));
+                }
+                if !rest.trim_start().starts_with('<') {
+                    out.push(Note::new(
+                        "the address must be written inside <>; servers refuse it bare",
+                        "RFC 5321 §4.1.2",
+                    ));
+                }
                 if rest.starts_with("<>") && verb == "MAIL" {
                     out.push(Note::new(
                         "<> is the null sender: no bounce can come back (used for bounces themselves)",
@@ -373,9 +385,18 @@ impl Walk {
         }
         let mut out = Vec::new();
         let content = match text.strip_prefix('.') {
-            Some(rest) => {
+            Some(rest) if rest.starts_with('.') => {
                 out.push(Note::new(
                     "this line began with a dot, so the client added a second one; the server removes it",
+                    "RFC 5321 §4.5.2",
+                ));
+                rest
+            }
+            Some(rest) => {
+                out.push(Note::new(
+                    format!(
+                        "a leading dot that was not doubled: the server removes it, so the message holds {rest:?}; a client must double a line's leading dot"
+                    ),
                     "RFC 5321 §4.5.2",
                 ));
                 rest

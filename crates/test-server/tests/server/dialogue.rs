@@ -113,7 +113,7 @@ fn unknown_commands_get_500_and_syntax_errors_501() {
     c.expect("EHLO me", "250");
     assert_eq!(
         c.cmd("MAIL FROM:a@b.example"),
-        "501 5.5.4 Syntax error: syntax: MAIL FROM:<address>"
+        "501 5.5.4 Syntax error: expected MAIL FROM:<address>"
     );
     assert_eq!(
         c.cmd("MAIL FROM:<nodomain>"),

@@ -264,3 +264,38 @@ fn the_certificate_is_named_with_how_it_was_trusted() {
         0
     );
 }
+
+#[test]
+fn a_hand_typed_dialogue_has_its_mistakes_named() {
+    let typed = "\
+S: 220 mx.example ESMTP ready
+C: EHLO student.example
+S: 250 mx.example
+C: MAIL FROM: <demo@example.com>
+S: 250 2.1.0 Ok
+C: RCPT TO:friend@example.org
+S: 501 5.5.4 Syntax error: expected RCPT TO:<address>
+C: RCPT TO:<friend@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+C: Subject: typed
+C: 
+C: .not doubled
+C: ..doubled
+C: .
+S: 250 2.0.0 Ok
+";
+    let space = notes_of(typed, "C: MAIL FROM: <demo@example.com>");
+    assert!(space.contains("the space after the colon is not in the syntax"), "{space}");
+    assert!(!space.contains("inside <>"), "{space}");
+    let bare = notes_of(typed, "C: RCPT TO:friend@example.org");
+    assert!(bare.contains("must be written inside <>"), "{bare}");
+    assert!(!notes_of(typed, "C: RCPT TO:<friend@example.org>").contains("<>;"));
+    let single = notes_of(typed, "C: .not doubled");
+    assert!(
+        single.contains("not doubled: the server removes it, so the message holds \"not doubled\""),
+        "{single}"
+    );
+    assert!(notes_of(typed, "C: ..doubled").contains("so the client added a second one"));
+}

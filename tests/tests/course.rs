@@ -81,7 +81,10 @@ fn every_command_in_the_course_prints_what_the_chapter_shows() {
 #[test]
 fn the_course_is_linked_from_the_readme_and_its_index() {
     let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
-    assert!(readme.contains("(docs/course/README.md)"), "README links the course");
+    assert!(
+        readme.contains("(docs/course/README.md)"),
+        "README links the course"
+    );
     let index = std::fs::read_to_string(workspace().join("docs/course/README.md"))
         .expect("docs/course/README.md");
     let chapters = chapters();
@@ -91,7 +94,10 @@ fn the_course_is_linked_from_the_readme_and_its_index() {
             .file_name()
             .and_then(|name| name.to_str())
             .expect("a file name");
-        assert!(index.contains(&format!("]({file})")), "the index links {file}");
+        assert!(
+            index.contains(&format!("]({file})")),
+            "the index links {file}"
+        );
     }
 }
 
@@ -127,7 +133,11 @@ fn the_matcher_knows_its_wildcards() {
             .map(|blocks| blocks[0].commands[0].clone()),
         Ok(Step {
             text: "echo a \\\n  b".into(),
-            items: vec![Item::Typed("typed".into()), Item::Shown("a b".into()), Item::Any],
+            items: vec![
+                Item::Typed("typed".into()),
+                Item::Shown("a b".into()),
+                Item::Any
+            ],
         })
     );
     assert!(parse("```console\n$ cat\n...\n> x\n```\n").is_err());
@@ -412,7 +422,11 @@ impl Chapter {
                     let Some(actual) = output.next() else {
                         return Err(format!(
                             "the chapter shows {shown:?} next, but the command printed{}:\n{}",
-                            if output.ended { " only" } else { " nothing more in time" },
+                            if output.ended {
+                                " only"
+                            } else {
+                                " nothing more in time"
+                            },
                             self.as_shown(&output.seen.join("\n"))
                         ));
                     };

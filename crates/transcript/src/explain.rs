@@ -205,6 +205,11 @@ struct Body {
     boundaries: Vec<String>,
     /// A body block's note has been given.
     in_block: bool,
+    /// The message's own header has ended (what follows are MIME parts' headers).
+    message_header_done: bool,
+    /// The message header has a Date: and a From: field, the two it must have.
+    has_date: bool,
+    has_from: bool,
 }
 
 #[derive(Debug, Default)]
@@ -702,17 +707,38 @@ fn header_line(body: &mut Body, content: &str) -> Vec<Note> {
     if content.is_empty() {
         body.in_header = false;
         body.in_block = false;
+        let mut out = Vec::new();
+        if !std::mem::replace(&mut body.message_header_done, true) {
+            let missing: Vec<&str> = [(body.has_date, "Date:"), (body.has_from, "From:")]
+                .into_iter()
+                .filter_map(|(has, field)| (!has).then_some(field))
+                .collect();
+            if !missing.is_empty() {
+                out.push(Note::new(
+                    format!(
+                        "the message header ends without {}, which every message must have",
+                        missing.join(" and ")
+                    ),
+                    "RFC 5322 §3.6",
+                ));
+            }
+        }
         if let Some(boundary) = message::boundary(&body.content_type) {
             body.boundaries.push(boundary);
-            return vec![Note::new(
+            out.insert(0, Note::new(
                 "the empty line ends the header; what follows is a multipart body, parts separated by boundary lines",
                 "RFC 5322 §2.1; RFC 2046 §5.1.1",
-            )];
+            ));
+            return out;
         }
-        return vec![Note::new(
-            "the empty line ends the header; the body follows",
-            "RFC 5322 §2.1",
-        )];
+        out.insert(
+            0,
+            Note::new(
+                "the empty line ends the header; the body follows",
+                "RFC 5322 §2.1",
+            ),
+        );
+        return out;
     }
     if content.starts_with([' ', '\t']) {
         if body.field.as_deref() == Some("content-type") {
@@ -733,6 +759,8 @@ fn header_line(body: &mut Body, content: &str) -> Vec<Note> {
     match lower.as_str() {
         "content-type" => body.content_type = value.trim().to_owned(),
         "content-transfer-encoding" => body.transfer_encoding = value.trim().to_owned(),
+        "date" if !body.message_header_done => body.has_date = true,
+        "from" if !body.message_header_done => body.has_from = true,
         _ => {}
     }
     body.field = Some(lower);

@@ -287,7 +287,10 @@ C: .
 S: 250 2.0.0 Ok
 ";
     let space = notes_of(typed, "C: MAIL FROM: <demo@example.com>");
-    assert!(space.contains("the space after the colon is not in the syntax"), "{space}");
+    assert!(
+        space.contains("the space after the colon is not in the syntax"),
+        "{space}"
+    );
     assert!(!space.contains("inside <>"), "{space}");
     let bare = notes_of(typed, "C: RCPT TO:friend@example.org");
     assert!(bare.contains("must be written inside <>"), "{bare}");
@@ -298,4 +301,12 @@ S: 250 2.0.0 Ok
         "{single}"
     );
     assert!(notes_of(typed, "C: ..doubled").contains("so the client added a second one"));
+    let end = notes_of(typed, "C: ");
+    assert!(end.contains("ends without Date: and From:, which"), "{end}");
+    let dated = typed.replace(
+        "C: Subject: typed\n",
+        "C: Date: Tue, 1 Dec 2026 12:00:00 +0000\n",
+    );
+    let end = notes_of(&dated, "C: ");
+    assert!(end.contains("ends without From:, which"), "{end}");
 }

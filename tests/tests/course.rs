@@ -28,6 +28,16 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(240);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The ports chapters use, each replaced by a free one.
 const PORTS: [u16; 2] = [2525, 4650];
+/// What cargo sets for a test besides CARGO_PKG_* (the Cargo book, "Environment variables").
+const CARGO_TEST_VARIABLES: [&str; 7] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
 /// The only hosts a `console network` block may name.
 const PROVIDERS: [&str; 3] = [
     "smtp.gmail.com",
@@ -351,9 +361,15 @@ impl Chapter {
             self.to_run(text)
         );
         let mut command = Command::new("bash");
-        // The reader's own settings (SMTP_SERVER, SMTP_USER, …) must not change the run.
+        // The reader's own settings (SMTP_SERVER, SMTP_USER, …) must not change the run, and
+        // neither may what cargo sets for this test: ring's build script reruns when
+        // CARGO_MANIFEST_DIR changes, so leaving it would rebuild for every nested cargo.
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("SMTP_") {
+            let name_text = name.to_string_lossy();
+            if name_text.starts_with("SMTP_")
+                || name_text.starts_with("CARGO_PKG_")
+                || CARGO_TEST_VARIABLES.contains(&name_text.as_ref())
+            {
                 command.env_remove(name);
             }
         }

@@ -171,7 +171,10 @@ impl Sent {
     fn name(&self) -> String {
         match self.verb.as_str() {
             "." => "the end of the message data".into(),
-            "SASL" => "the answer to the challenge".into(),
+            "SASL" => match &self.mechanism {
+                Some(mechanism) => format!("the client's {mechanism} answer"),
+                None => "the client's answer".into(),
+            },
             "MAIL" => "MAIL FROM".into(),
             "RCPT" => "RCPT TO".into(),
             "AUTH" => format!("AUTH {}", self.mechanism.as_deref().unwrap_or("")),
@@ -589,8 +592,8 @@ impl Walk {
                 "the server closes the connection".to_owned(),
                 "RFC 5321 §4.1.1.10",
             ),
-            (_, false) => (format!("{} is refused", sent.name()), "RFC 5321 §4.2"),
-            (_, true) => (format!("{} is done", sent.name()), "RFC 5321 §4.2"),
+            (_, false) => ("refused".to_owned(), "RFC 5321 §4.2"),
+            (_, true) => ("done".to_owned(), "RFC 5321 §4.2"),
         };
         Some(Note::new(format!("answers {}: {text}", sent.name()), rfc))
     }

@@ -107,7 +107,7 @@ fn lines_are_explained_in_context() {
         ("S: 334 UGFzc3dvcmQ6", "base64 for `Password:`"),
         (
             "S: 235 2.7.0 Authentication successful",
-            "answers the answer to the challenge: logged in",
+            "answers the client's LOGIN answer: logged in",
         ),
         (
             "C: MAIL FROM:<alice@example.com> BODY=8BITMIME",
@@ -123,7 +123,7 @@ fn lines_are_explained_in_context() {
         ),
         (
             "S: 550 5.1.1 Mailbox unavailable",
-            "answers RCPT TO: RCPT TO is refused",
+            "answers RCPT TO: refused",
         ),
         (
             "S: 354 End data with <CR><LF>.<CR><LF>",

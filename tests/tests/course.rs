@@ -23,7 +23,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 /// How long one expected line may take: the first `cargo run` of a chapter may build.
-const LINE_TIMEOUT: Duration = Duration::from_secs(240);
+const LINE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a command may take to exit once everything it should print has been printed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The ports chapters use, each replaced by a free one.
@@ -149,6 +149,10 @@ fn the_matcher_knows_its_wildcards() {
                 Item::Any
             ],
         })
+    );
+    assert_eq!(
+        parse("```console\n$ cat\n>\n```\n").map(|blocks| blocks[0].commands[0].items.clone()),
+        Ok(vec![Item::Typed(String::new())])
     );
     assert!(parse("```console\n$ cat\n...\n> x\n```\n").is_err());
     assert!(parse("```sh\n$ cargo run\n```\n").is_err());

@@ -238,7 +238,7 @@ impl Walk {
                 Phase::Sasl => notes(vec![self.sasl_answer(text)]),
                 Phase::Commands => notes(self.command(text)),
             },
-            Line::Server(text) => notes(self.server(text)),
+            Line::Server(text) => notes(self.server(text, &reply_text(lines, at))),
             Line::Connected(peer) => notes(vec![Note::new(
                 format!(
                     "the TCP connection to {peer} is open; the client waits for the server to speak first"
@@ -448,7 +448,8 @@ impl Walk {
 
     // The server's replies.
 
-    fn server(&mut self, text: &str) -> Vec<Note> {
+    /// `whole`: the text of the reply this line starts, all its lines (for the advice).
+    fn server(&mut self, text: &str, whole: &str) -> Vec<Note> {
         let bytes = text.as_bytes();
         let valid = bytes.len() >= 3
             && matches!(bytes[0], b'2'..=b'5')
@@ -472,7 +473,7 @@ impl Walk {
             }
             None => {
                 let answers = self.awaiting.front().cloned();
-                let notes = self.first_line(answers.as_ref(), code, rest, last);
+                let notes = self.first_line(answers.as_ref(), code, rest, whole, last);
                 self.reply = Some((answers, code));
                 notes
             }
@@ -489,6 +490,7 @@ impl Walk {
         answers: Option<&Sent>,
         code: u16,
         rest: &str,
+        whole: &str,
         last: bool,
     ) -> Vec<Note> {
         let mut out = Vec::new();
@@ -532,7 +534,7 @@ impl Walk {
             ));
         }
         if code >= 400
-            && let Some(advice) = advice::for_reply(code, enhanced, rest)
+            && let Some(advice) = advice::for_reply(code, enhanced, whole)
         {
             out.push(Note::tool(format!("what to do: {advice}")));
         }
@@ -705,12 +707,38 @@ fn certificate_notes(certificate: &Certificate) -> Vec<Note> {
     vec![about, checked]
 }
 
+/// The text of the reply starting at `at`, its lines joined: Gmail, for one, names itself
+/// only on a reply's last line.
+fn reply_text(lines: &[Line<'_>], at: usize) -> String {
+    let mut text = Vec::new();
+    for line in &lines[at..] {
+        let Line::Server(line) = line else { break };
+        text.push(line.get(4..).unwrap_or(""));
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    }
+    text.join(" ")
+}
+
 /// A header section line: a field, a folded continuation, or the empty line that ends it.
 fn header_line(body: &mut Body, content: &str) -> Vec<Note> {
     if content.is_empty() {
         body.in_header = false;
         body.in_block = false;
-        let mut out = Vec::new();
+        let mut out = vec![match message::boundary(&body.content_type) {
+            Some(boundary) => {
+                body.boundaries.push(boundary);
+                Note::new(
+                    "the empty line ends the header; what follows is a multipart body, parts separated by boundary lines",
+                    "RFC 5322 §2.1; RFC 2046 §5.1.1",
+                )
+            }
+            None => Note::new(
+                "the empty line ends the header; the body follows",
+                "RFC 5322 §2.1",
+            ),
+        }];
         if !std::mem::replace(&mut body.message_header_done, true) {
             let missing: Vec<&str> = [(body.has_date, "Date:"), (body.has_from, "From:")]
                 .into_iter()
@@ -726,21 +754,6 @@ fn header_line(body: &mut Body, content: &str) -> Vec<Note> {
                 ));
             }
         }
-        if let Some(boundary) = message::boundary(&body.content_type) {
-            body.boundaries.push(boundary);
-            out.insert(0, Note::new(
-                "the empty line ends the header; what follows is a multipart body, parts separated by boundary lines",
-                "RFC 5322 §2.1; RFC 2046 §5.1.1",
-            ));
-            return out;
-        }
-        out.insert(
-            0,
-            Note::new(
-                "the empty line ends the header; the body follows",
-                "RFC 5322 §2.1",
-            ),
-        );
         return out;
     }
     if content.starts_with([' ', '\t']) {

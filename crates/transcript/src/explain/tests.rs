@@ -310,3 +310,26 @@ S: 250 2.0.0 Ok
     let end = notes_of(&dated, "C: ");
     assert!(end.contains("ends without From:, which"), "{end}");
 }
+
+#[test]
+fn advice_reads_the_whole_reply() {
+    // Gmail names itself only on the last line of its 535.
+    let gmail = "\
+C: AUTH PLAIN <redacted>
+S: 535-5.7.8 Username and Password not accepted. For more information, go to
+S: 535 5.7.8  https://support.google.com/mail/?p=BadCredentials x - gsmtp
+";
+    let first = notes_of(
+        gmail,
+        "S: 535-5.7.8 Username and Password not accepted. For more information, go to",
+    );
+    assert!(
+        first.contains("what to do: Gmail refused the password"),
+        "{first}"
+    );
+    let last = notes_of(
+        gmail,
+        "S: 535 5.7.8  https://support.google.com/mail/?p=BadCredentials x - gsmtp",
+    );
+    assert!(!last.contains("what to do"), "{last}");
+}

@@ -177,7 +177,10 @@ impl Sent {
             },
             "MAIL" => "MAIL FROM".into(),
             "RCPT" => "RCPT TO".into(),
-            "AUTH" => format!("AUTH {}", self.mechanism.as_deref().unwrap_or("")),
+            "AUTH" => match &self.mechanism {
+                Some(mechanism) => format!("AUTH {mechanism}"),
+                None => "AUTH".into(),
+            },
             verb => verb.to_owned(),
         }
     }
@@ -287,7 +290,12 @@ impl Walk {
             "AUTH" => {
                 let mechanism = words.next().unwrap_or_default().to_ascii_uppercase();
                 let initial = words.next().is_some();
-                if let Some((what, rfc)) = extensions::sasl(&mechanism) {
+                if mechanism.is_empty() {
+                    out.push(Note::new(
+                        "AUTH needs the name of a mechanism, one the server offered in its EHLO reply",
+                        "RFC 4954 §4",
+                    ));
+                } else if let Some((what, rfc)) = extensions::sasl(&mechanism) {
                     out.push(Note::new(format!("{mechanism}: {what}"), rfc));
                 }
                 if initial {
@@ -296,8 +304,9 @@ impl Walk {
                         "RFC 4954 §4",
                     ));
                 }
-                self.auth_mechanism = Some(mechanism.clone());
-                sent.mechanism = Some(mechanism);
+                let mechanism = (!mechanism.is_empty()).then_some(mechanism);
+                self.auth_mechanism.clone_from(&mechanism);
+                sent.mechanism = mechanism;
                 sent.initial_response = initial;
             }
             "MAIL" | "RCPT" => {
@@ -366,16 +375,20 @@ impl Walk {
             mechanism: self.auth_mechanism.clone(),
             ..Sent::default()
         });
-        let shown = if text == "<redacted>" {
-            "it carries the credentials, so it is shown as <redacted> unless --show-secrets"
-        } else {
-            "it carries the credentials (shown because of --show-secrets)"
+        let mechanism = self.auth_mechanism.as_deref().unwrap_or("the mechanism's");
+        let what = match text {
+            "*" => "the client cancels the login; the server answers 501".to_owned(),
+            "" => format!(
+                "an empty answer to the {mechanism} challenge: nothing to send, or the acknowledgement of an error the server sent in its challenge"
+            ),
+            "<redacted>" => format!(
+                "the client's base64 answer to the {mechanism} challenge: it carries the credentials, so it is shown as <redacted> unless --show-secrets"
+            ),
+            _ => format!(
+                "the client's base64 answer to the {mechanism} challenge: it carries the credentials (shown because of --show-secrets)"
+            ),
         };
-        let mechanism = self.auth_mechanism.as_deref().unwrap_or("the mechanism");
-        Note::new(
-            format!("the client's base64 answer to the {mechanism} challenge: {shown}"),
-            "RFC 4954 §4",
-        )
+        Note::new(what, "RFC 4954 §4")
     }
 
     // The message data.

@@ -333,3 +333,28 @@ S: 535 5.7.8  https://support.google.com/mail/?p=BadCredentials x - gsmtp
     );
     assert!(!last.contains("what to do"), "{last}");
 }
+
+#[test]
+fn odd_sasl_lines_are_named_for_what_they_are() {
+    let odd = "\
+C: AUTH
+S: 501 5.5.4 Syntax error
+C: AUTH XOAUTH2 <redacted>
+S: 334 eyJzdGF0dXMiOiI0MDEifQ==
+C: 
+S: 535 5.7.8 Bad credentials
+C: AUTH LOGIN
+S: 334 VXNlcm5hbWU6
+C: *
+S: 501 5.7.0 Cancelled
+";
+    assert!(notes_of(odd, "C: AUTH").contains("AUTH needs the name of a mechanism"));
+    assert!(notes_of(odd, "S: 501 5.5.4 Syntax error").contains("answers AUTH: refused"));
+    let empty = notes_of(odd, "C: ");
+    assert!(
+        empty.contains("an empty answer to the XOAUTH2 challenge"),
+        "{empty}"
+    );
+    assert!(!empty.contains("credentials"), "{empty}");
+    assert!(notes_of(odd, "C: *").contains("the client cancels the login"));
+}

@@ -421,7 +421,8 @@ impl Chapter {
         stdin: &mut Option<ChildStdin>,
         background: bool,
     ) -> Result<(), String> {
-        let mut skipping = false;
+        // After a `...`, output lines up to the next shown one are any lines at all.
+        let mut after_ellipsis = false;
         for (index, item) in items.iter().enumerate() {
             match item {
                 Item::Typed(text) => {
@@ -433,7 +434,7 @@ impl Chapter {
                         .map_err(|e| format!("cannot type {text:?}: {e}"))?;
                 }
                 Item::Any => {
-                    skipping = true;
+                    after_ellipsis = true;
                     if index == items.len() - 1 && !background {
                         output.take_all();
                     }
@@ -452,10 +453,10 @@ impl Chapter {
                     };
                     let actual = self.as_shown(&actual);
                     if line_matches(shown, &actual) {
-                        skipping = false;
+                        after_ellipsis = false;
                         break;
                     }
-                    if !skipping {
+                    if !after_ellipsis {
                         return Err(format!(
                             "the chapter shows {shown:?} where the command printed {actual:?}; all it printed:\n{}",
                             self.as_shown(&output.seen.join("\n"))

@@ -4,7 +4,7 @@ use std::io::IsTerminal as _;
 
 use similar::{ChangeTag, TextDiff};
 
-use crate::explain::{Note, explain, parse_text};
+use crate::explain::{Note, notes_per_line};
 
 /// The result of comparing two transcripts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,27 +131,6 @@ pub fn diff_explained(old: &str, new: &str, old_name: &str, new_name: &str, colo
         unified,
         changed_lines,
     }
-}
-
-/// The notes of each line of a text transcript, by line number (none for other lines).
-fn notes_per_line(text: &str) -> Vec<Vec<Note>> {
-    let mut notes = explain(&parse_text(text)).into_iter();
-    text.lines()
-        .map(|line| {
-            let is_transcript = line.starts_with("C: ")
-                || line == "C:"
-                || line.starts_with("S: ")
-                || line.starts_with("-- ");
-            if is_transcript {
-                notes
-                    .next()
-                    .map(|explained| explained.notes)
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            }
-        })
-        .collect()
 }
 
 /// Colors are for people: only on a terminal, and never when `NO_COLOR` is set (no-color.org).

@@ -87,17 +87,32 @@ pub enum Line<'a> {
 
 /// Reads the lines of a text transcript (`C: `, `S: `, `-- `); other lines are skipped.
 pub fn parse_text(text: &str) -> Vec<Line<'_>> {
+    text.lines().filter_map(parse_line).collect()
+}
+
+/// One line of a text transcript, if it is a `C: `, `S: ` or `-- ` line.
+fn parse_line(line: &str) -> Option<Line<'_>> {
+    if let Some(rest) = line.strip_prefix("C: ") {
+        Some(Line::Client(rest))
+    } else if line == "C:" {
+        Some(Line::Client(""))
+    } else if let Some(rest) = line.strip_prefix("S: ") {
+        Some(Line::Server(rest))
+    } else {
+        line.strip_prefix("-- ").map(event)
+    }
+}
+
+/// The notes of each line of a text transcript, by line number (none for any other line).
+pub(crate) fn notes_per_line(text: &str) -> Vec<Vec<Note>> {
+    let mut notes = explain(&parse_text(text)).into_iter();
     text.lines()
-        .filter_map(|line| {
-            if let Some(rest) = line.strip_prefix("C: ") {
-                Some(Line::Client(rest))
-            } else if line == "C:" {
-                Some(Line::Client(""))
-            } else if let Some(rest) = line.strip_prefix("S: ") {
-                Some(Line::Server(rest))
-            } else {
-                line.strip_prefix("-- ").map(event)
-            }
+        .map(|line| match parse_line(line) {
+            Some(_) => notes
+                .next()
+                .map(|explained| explained.notes)
+                .unwrap_or_default(),
+            None => Vec::new(),
         })
         .collect()
 }
@@ -123,22 +138,14 @@ fn event(text: &str) -> Line<'_> {
 /// A text transcript with its notes: each `C: `, `S: ` and `-- ` line followed by `# ` lines;
 /// any other line is kept as it is (for a stored `.transcript` file).
 pub fn annotate_text(text: &str) -> String {
-    let lines = parse_text(text);
-    let mut notes = explain(&lines).into_iter();
     let mut out = String::with_capacity(text.len() * 3);
-    for line in text.lines() {
+    for (line, notes) in text.lines().zip(notes_per_line(text)) {
         out.push_str(line);
         out.push('\n');
-        let is_transcript = line.starts_with("C: ")
-            || line == "C:"
-            || line.starts_with("S: ")
-            || line.starts_with("-- ");
-        if is_transcript && let Some(explained) = notes.next() {
-            for note in explained.notes {
-                out.push_str("# ");
-                out.push_str(&note.line());
-                out.push('\n');
-            }
+        for note in notes {
+            out.push_str("# ");
+            out.push_str(&note.line());
+            out.push('\n');
         }
     }
     out

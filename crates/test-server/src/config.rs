@@ -59,6 +59,20 @@ pub struct Config {
     /// A certificate chain and private key, both PEM; `None` generates a CA and a
     /// `localhost` certificate signed by it at start-up.
     pub certificate: Option<(String, String)>,
+    /// How replies are written; the default writes them at once (the lab slows them down
+    /// to see whether a client waits for them and reads them whole).
+    pub pacing: Pacing,
+    /// Whose wording the replies have.
+    pub voice: Voice,
+    /// Accept a command line that ends in a bare LF, as most servers do (the lab grades it
+    /// instead); message data still follows [`Config::line_endings`].
+    pub bare_lf_commands: bool,
+    /// Enforce RFC 5321 syntax where lenient servers let it pass: a space after `FROM:` or
+    /// `TO:` is refused with `501`.
+    pub strict_syntax: bool,
+    /// Record, for each client line, when it arrived relative to the server's replies
+    /// ([`Session::timings`](crate::Session::timings)), for the lab.
+    pub record_timings: bool,
 }
 
 impl Default for Config {
@@ -81,8 +95,59 @@ impl Default for Config {
             remove_store_on_drop: false,
             faults: Faults::default(),
             certificate: None,
+            pacing: Pacing::default(),
+            voice: Voice::default(),
+            bare_lf_commands: false,
+            strict_syntax: false,
+            record_timings: false,
         }
     }
+}
+
+/// How the server writes its replies. The default writes everything queued in one write
+/// as soon as it needs the client's next line (which is what makes PIPELINING work).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pacing {
+    /// Before writing queued replies, wait this long for more from the client: whatever
+    /// arrives meanwhile was sent before the client could have seen the reply.
+    pub hold: Duration,
+    /// Write each reply line on its own, this long after the one before (zero: all in one
+    /// write). A client that takes one read for a whole reply sends its next command
+    /// while the rest is still coming.
+    pub pause: Duration,
+    /// Also split every line in two writes, after its reply code.
+    pub split_lines: bool,
+}
+
+impl Pacing {
+    /// The writes `output` is sent in.
+    pub(crate) fn pieces(self, output: &[u8]) -> Vec<&[u8]> {
+        if self.pause.is_zero() {
+            return vec![output];
+        }
+        let mut pieces = Vec::new();
+        for line in output.split_inclusive(|&b| b == b'\n') {
+            match line.len() {
+                4.. if self.split_lines => {
+                    let (code, rest) = line.split_at(3);
+                    pieces.extend([code, rest]);
+                }
+                _ => pieces.push(line),
+            }
+        }
+        pieces
+    }
+}
+
+/// Whose wording the server's replies have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Voice {
+    /// test-server's own: short, fixed texts.
+    #[default]
+    TestServer,
+    /// Gmail's greeting, EHLO reply and reply texts (as of 2026; see docs/test-server.md),
+    /// so that a client tried in the lab meets the replies it will meet for real.
+    Gmail,
 }
 
 /// How a bare LF or bare CR inside DATA is treated.

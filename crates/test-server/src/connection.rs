@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+use crate::config::Pacing;
+
 /// Why no line could be read.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -53,6 +55,18 @@ impl Transport {
     }
 }
 
+/// When a client line arrived, relative to the server's reply to the line before it: what
+/// the lab grades `waits-for-replies`, `reads-multiline` and `waits-for-354` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// After the whole previous reply was written.
+    InTurn,
+    /// Before any of the previous reply was written.
+    BeforeReply,
+    /// While the previous reply was being written in pieces (see [`Pacing`]).
+    DuringReply,
+}
+
 /// A client connection with buffered input and output.
 pub(crate) struct Connection {
     transport: Transport,
@@ -61,12 +75,22 @@ pub(crate) struct Connection {
     output: Vec<u8>,
     idle: Duration,
     deadline: Instant,
+    pacing: Pacing,
+    /// Octets received so far, in all.
+    received: u64,
+    /// `received` just before the first and just before the last piece of the latest
+    /// reply was written.
+    reply_marks: (u64, u64),
+    /// Where in the input (counted as `received` is) the latest line began.
+    line_start: u64,
+    /// The client closed its side while a reply was held back.
+    closed_early: bool,
 }
 
 const READ_CHUNK: usize = 16 * 1024;
 
 impl Connection {
-    pub(crate) fn new(tcp: TcpStream, idle: Duration, deadline: Instant) -> Self {
+    pub(crate) fn new(tcp: TcpStream, idle: Duration, deadline: Instant, pacing: Pacing) -> Self {
         // A client that never reads must not block a writing session forever either.
         let _ = tcp.set_write_timeout(Some(idle.max(Duration::from_millis(1))));
         let _ = tcp.set_nodelay(true);
@@ -77,7 +101,30 @@ impl Connection {
             output: Vec::new(),
             idle,
             deadline,
+            pacing,
+            received: 0,
+            reply_marks: (0, 0),
+            line_start: 0,
+            closed_early: false,
         }
+    }
+
+    /// When the line last returned by [`Connection::read_line`] began to arrive, relative
+    /// to the reply to the line before it. Asked before any reply to the line is queued.
+    pub(crate) fn timing(&self) -> Timing {
+        let (first, last) = self.reply_marks;
+        if !self.output.is_empty() || self.line_start < first {
+            Timing::BeforeReply
+        } else if self.line_start < last {
+            Timing::DuringReply
+        } else {
+            Timing::InTurn
+        }
+    }
+
+    /// Whether the client closed the connection while a reply to it was held back.
+    pub(crate) fn closed_early(&self) -> bool {
+        self.closed_early
     }
 
     pub(crate) fn is_tls(&self) -> bool {
@@ -94,16 +141,64 @@ impl Connection {
             return Ok(());
         }
         let output = std::mem::take(&mut self.output);
+        let pieces = self.pacing.pieces(&output);
+        self.reply_marks.0 = self.received;
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
+                // Whatever arrives now was sent before the reply was complete.
+                self.listen_for(self.pacing.pause);
+            }
+            // Before the last piece written (or the one that could not be).
+            self.reply_marks.1 = self.received;
+            self.write(piece)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.transport {
             Transport::Plain(tcp) => {
-                tcp.write_all(&output)?;
+                tcp.write_all(bytes)?;
                 tcp.flush()
             }
             Transport::Tls(stream) => {
-                stream.write_all(&output)?;
+                stream.write_all(bytes)?;
                 stream.flush()
             }
         }
+    }
+
+    /// Reads whatever the client sends within `wait`, into the input buffer, without
+    /// failing: a closed connection or an error shows again at the next real read.
+    fn listen_for(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut chunk = [0u8; READ_CHUNK];
+        while let Some(left) = until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        {
+            if self.transport.tcp().set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            let result = match &mut self.transport {
+                Transport::Plain(tcp) => tcp.read(&mut chunk),
+                Transport::Tls(stream) => stream.read(&mut chunk),
+            };
+            match result {
+                Ok(0) => {
+                    self.closed_early = true;
+                    return;
+                }
+                Ok(n) => self.take_in(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn take_in(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+        self.received += bytes.len() as u64;
     }
 
     /// The bytes received but not yet consumed.
@@ -133,6 +228,7 @@ impl Connection {
     /// Reads one line of at most `limit` octets including its LF; a longer line is
     /// reported as [`Line::TooLong`] after reading (and dropping) the rest of it.
     pub(crate) fn read_line(&mut self, limit: usize) -> Result<Line, ReadError> {
+        self.line_start = self.received - self.buffered().len() as u64;
         let mut scanned = 0;
         // Some((kept prefix, octets dropped so far, last octet dropped)) once the line is
         // over the limit.
@@ -178,9 +274,23 @@ impl Connection {
         }
     }
 
-    /// Flushes pending replies, then waits for more input.
+    /// Flushes pending replies (held back first by the lab's [`Pacing::hold`], to see
+    /// whether the client waits for them), then waits for more input.
     fn fill(&mut self) -> Result<(), ReadError> {
-        self.flush().map_err(write_failed)?;
+        let before = self.received;
+        if !self.output.is_empty() && !self.pacing.hold.is_zero() {
+            self.listen_for(self.pacing.hold);
+            if self.received > before {
+                return Ok(());
+            }
+        }
+        let flushed = self.flush();
+        if self.received > before {
+            // Lines came while the reply was written in pieces: they are read first, and
+            // a failed write shows again at the next one.
+            return Ok(());
+        }
+        flushed.map_err(write_failed)?;
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             let now = Instant::now();
@@ -203,7 +313,7 @@ impl Connection {
             match result {
                 Ok(0) => return Err(ReadError::Closed),
                 Ok(n) => {
-                    self.input.extend_from_slice(&chunk[..n]);
+                    self.take_in(&chunk[..n]);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

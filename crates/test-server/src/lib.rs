@@ -29,12 +29,14 @@ mod config;
 mod connection;
 mod ending;
 mod error;
+pub mod lab;
 mod server;
 mod session;
 mod store;
 mod tls;
 
-pub use config::{Config, Faults, LineEndings, Stage, parse_duration};
+pub use config::{Config, Faults, LineEndings, Pacing, Stage, Voice, parse_duration};
+pub use connection::Timing;
 pub use ending::{Phase, SessionEnd};
 pub use error::Error;
 pub use server::Server;

@@ -29,6 +29,10 @@ enum Subcommand {
         /// The transcript file; "-" for standard input.
         file: PathBuf,
     },
+    /// Grade an SMTP client: play a kind of server (--profile), run the client given after
+    /// "--" with the server in its environment (or wait for one run by hand), and print
+    /// which RFC rules it kept and broke. Exit 0: all passed; 1: one failed; 2: no client.
+    Lab(test_server::lab::LabOptions),
 }
 
 /// The options of the server itself.
@@ -164,6 +168,7 @@ fn config(options: Options) -> Result<Config, String> {
         remove_store_on_drop: false,
         faults,
         certificate,
+        ..Config::default()
     })
 }
 
@@ -179,8 +184,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if help { 0 } else { 64 });
         }
     };
-    if let Some(Subcommand::Explain { file }) = arguments.command {
-        return explain(&file);
+    match arguments.command {
+        Some(Subcommand::Explain { file }) => return explain(&file),
+        Some(Subcommand::Lab(options)) => return ExitCode::from(test_server::lab::run(&options)),
+        None => {}
     }
     let config = match config(arguments.options) {
         Ok(config) => config,

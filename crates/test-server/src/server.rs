@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     ca_pem: String,
     active: AtomicUsize,
     next_connection: AtomicU64,
+    /// Every connection accepted, refused ones included.
+    accepted: AtomicUsize,
     sessions: Mutex<Vec<Session>>,
     session_finished: Condvar,
     live: Mutex<Live>,
@@ -94,6 +96,7 @@ impl Server {
             stop: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             next_connection: AtomicU64::new(0),
+            accepted: AtomicUsize::new(0),
             sessions: Mutex::new(Vec::new()),
             session_finished: Condvar::new(),
             live: Mutex::new(Live::default()),
@@ -145,6 +148,12 @@ impl Server {
     /// The messages accepted so far by this run, in the order they got their `250`.
     pub fn messages(&self) -> Vec<StoredMessage> {
         self.shared.store.messages()
+    }
+
+    /// How many connections have been accepted so far (each becomes a session when it
+    /// ends, those refused by the connection cap included).
+    pub fn connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
     }
 
     /// Every finished connection, in the order they finished, including those that stored
@@ -269,6 +278,7 @@ impl Drop for ActiveGuard<'_> {
 }
 
 fn accept(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    shared.accepted.fetch_add(1, Ordering::SeqCst);
     let _ = tcp.set_nonblocking(false);
     let cap = shared.config.max_connections;
     let active = shared.active.fetch_add(1, Ordering::SeqCst);

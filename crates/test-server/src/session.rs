@@ -17,7 +17,8 @@ use transcript::{RenderOptions, Transcript};
 
 use crate::command::{self, Command, Parameter, Refusal};
 use crate::config::{LineEndings, Stage};
-use crate::connection::{Connection, Line, ReadError};
+use crate::config::Voice;
+use crate::connection::{Connection, Line, ReadError, Timing};
 use crate::ending::{Phase, SessionEnd};
 use crate::server::Shared;
 use crate::store::StoredEnvelope;
@@ -56,6 +57,13 @@ pub struct Session {
     /// Where the session's redacted transcript was saved (`sessions/{id}.transcript` in the
     /// store directory), or why it could not be.
     pub transcript_file: Result<PathBuf, String>,
+    /// With [`Config::record_timings`](crate::Config::record_timings): for client lines of
+    /// `transcript` (by index in [`Transcript::events`]) — commands, SASL responses, the
+    /// first line of message data — when each arrived relative to the reply before it.
+    pub timings: Vec<(usize, Timing)>,
+    /// The client closed the connection while a reply to it was still held back (only
+    /// seen with [`Pacing::hold`](crate::Pacing::hold)): it did not wait for that reply.
+    pub closed_before_reply: bool,
 }
 
 /// Records into the whole transcript and, once TLS is up, into the after-TLS one too.
@@ -72,6 +80,8 @@ pub(crate) struct Recorder {
     /// The ids of the messages stored so far: kept here, outside the dialogue, so that a
     /// session that panics still lists what it stored.
     message_ids: Vec<String>,
+    timings: Vec<(usize, Timing)>,
+    closed_before_reply: bool,
 }
 
 impl Recorder {
@@ -95,6 +105,17 @@ impl Recorder {
 
     pub(crate) fn client(&mut self, bytes: &[u8]) {
         self.each(|t| t.client(bytes));
+    }
+
+    /// Records a client line with when it arrived (`None`: not recording timings).
+    fn client_timed(&mut self, bytes: &[u8], timing: Option<Timing>) {
+        let at = self.whole.len();
+        self.client(bytes);
+        if let Some(timing) = timing
+            && self.whole.len() > at
+        {
+            self.timings.push((at, timing));
+        }
     }
 
     pub(crate) fn server(&mut self, bytes: &[u8]) {
@@ -162,6 +183,8 @@ impl Recorder {
             started,
             duration,
             transcript_file: Err("not saved yet".to_owned()),
+            timings: self.timings,
+            closed_before_reply: self.closed_before_reply,
         }
     }
 }
@@ -204,7 +227,7 @@ pub(crate) fn serve(
     let deadline = Instant::now() + config.session_timeout;
     let mut session = Dialogue {
         shared,
-        connection: Connection::new(tcp, config.idle_timeout, deadline),
+        connection: Connection::new(tcp, config.idle_timeout, deadline, config.pacing),
         recorder,
         peer,
         helo: None,
@@ -217,12 +240,34 @@ pub(crate) fn serve(
     };
     let end = end.unwrap_or_else(|| session.dialogue());
     session.connection.close();
+    if session.connection.closed_early() {
+        session.recorder.closed_before_reply = true;
+        session
+            .recorder
+            .note("the client closed the connection before the server's last reply was written");
+    }
     end
 }
 
 impl Dialogue<'_> {
     fn hostname(&self) -> &str {
         &self.shared.config.hostname
+    }
+
+    /// When the line just read arrived, if the lab asked for timings.
+    fn timing(&self) -> Option<Timing> {
+        self.shared
+            .config
+            .record_timings
+            .then(|| self.connection.timing())
+    }
+
+    /// Gmail's wording of a reply, where the Gmail voice has one; test-server's otherwise.
+    fn voiced(&self, ours: &str, gmail: &str) -> String {
+        match self.shared.config.voice {
+            Voice::TestServer => ours.to_owned(),
+            Voice::Gmail => gmail.replace("{peer}", &self.peer.ip().to_string()),
+        }
     }
 
     /// Queues a one-line reply such as `250 2.0.0 Ok`.
@@ -361,7 +406,8 @@ impl Dialogue<'_> {
     /// The greeting and the command loop, until the session ends; returns why it ended.
     fn dialogue(&mut self) -> SessionEnd {
         self.stall(Stage::Greeting);
-        let greeting = format!("220 {} ESMTP test-server ready", self.hostname());
+        let ours = format!("220 {} ESMTP test-server ready", self.hostname());
+        let greeting = self.voiced(&ours, &format!("220 smtp.gmail.com ESMTP {GMAIL_ID}"));
         self.reply(&greeting);
         loop {
             let line = match self.connection.read_line(AUTH_LINE_LIMIT) {
@@ -377,7 +423,8 @@ impl Dialogue<'_> {
                     Flow::Continue
                 }
                 Line::Complete(bytes) => {
-                    self.recorder.client(&bytes);
+                    let timing = self.timing();
+                    self.recorder.client_timed(&bytes, timing);
                     self.command_line(&bytes)
                 }
             };
@@ -388,9 +435,14 @@ impl Dialogue<'_> {
     }
 
     fn command_line(&mut self, bytes: &[u8]) -> Flow {
+        let config = &self.shared.config;
         let body = match strip_line_ending(bytes) {
             (body, true) => body,
-            (body, false) if self.shared.config.line_endings == LineEndings::Permissive => body,
+            (body, false)
+                if config.line_endings == LineEndings::Permissive || config.bare_lf_commands =>
+            {
+                body
+            }
             (_, false) => {
                 self.reply("500 5.5.2 Command lines must end with CRLF");
                 return Flow::Continue;
@@ -399,6 +451,10 @@ impl Dialogue<'_> {
         let is_auth = body.len() >= 5 && body[..5].eq_ignore_ascii_case(b"AUTH ");
         if bytes.len() > COMMAND_LINE_LIMIT && !is_auth {
             self.reply("500 5.5.2 Line too long");
+            return Flow::Continue;
+        }
+        if self.shared.config.strict_syntax && space_after_colon(body) {
+            self.reply("501 5.5.4 Syntax error: no space is allowed after FROM: or TO: (RFC 5321 4.1.2)");
             return Flow::Continue;
         }
         match command::parse(body) {
@@ -443,7 +499,11 @@ impl Dialogue<'_> {
             Command::Noop => self.reply("250 2.0.0 Ok"),
             Command::Quit => {
                 self.stall(Stage::Quit);
-                self.reply("221 2.0.0 Bye");
+                let bye = self.voiced(
+                    "221 2.0.0 Bye",
+                    &format!("221 2.0.0 closing connection {GMAIL_ID}"),
+                );
+                self.reply(&bye);
                 return Flow::Close(SessionEnd::Quit);
             }
             Command::Vrfy => {
@@ -486,23 +546,48 @@ impl Dialogue<'_> {
         self.stall(Stage::Ehlo);
         self.transaction = None;
         let config = &self.shared.config;
-        let mut lines = vec![format!("{} greets {name}", config.hostname)];
-        if config.pipelining {
-            lines.push("PIPELINING".to_owned());
-        }
-        lines.push(match config.size_limit {
+        let size = match config.size_limit {
             0 => "SIZE".to_owned(),
             limit => format!("SIZE {limit}"),
-        });
-        lines.push("8BITMIME".to_owned());
-        lines.push("SMTPUTF8".to_owned());
-        lines.push("ENHANCEDSTATUSCODES".to_owned());
-        if !self.connection.is_tls() && !config.faults.no_starttls {
-            lines.push("STARTTLS".to_owned());
-        }
-        if let Some(mechanisms) = self.auth_mechanisms() {
-            lines.push(format!("AUTH {mechanisms}"));
-        }
+        };
+        let starttls = (!self.connection.is_tls() && !config.faults.no_starttls)
+            .then(|| "STARTTLS".to_owned());
+        let auth = self.auth_mechanisms().map(|m| format!("AUTH {m}"));
+        let pipelining = config.pipelining.then(|| "PIPELINING".to_owned());
+        let lines: Vec<String> = match config.voice {
+            Voice::TestServer => [
+                Some(format!("{} greets {name}", config.hostname)),
+                pipelining,
+                Some(size),
+                Some("8BITMIME".to_owned()),
+                Some("SMTPUTF8".to_owned()),
+                Some("ENHANCEDSTATUSCODES".to_owned()),
+                starttls,
+                auth,
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            // Gmail's order. It also offers CHUNKING, and XOAUTH2 and OAUTHBEARER among
+            // its AUTH mechanisms, which this server does not implement, so it leaves
+            // them out rather than offer what it would refuse.
+            Voice::Gmail => [
+                Some(format!(
+                    "smtp.gmail.com at your service, [{}]",
+                    self.peer.ip()
+                )),
+                Some("SIZE 35882577".to_owned()),
+                Some("8BITMIME".to_owned()),
+                starttls,
+                auth,
+                Some("ENHANCEDSTATUSCODES".to_owned()),
+                pipelining,
+                Some("SMTPUTF8".to_owned()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
         self.helo = Some((name, true));
         self.reply_lines(250, &lines);
     }
@@ -518,10 +603,21 @@ impl Dialogue<'_> {
             return self.reply("503 5.5.1 Nested MAIL command");
         }
         if !config.users.is_empty() && self.auth_user.is_none() {
-            if self.auth_mechanisms().is_none() {
-                return self.reply("530 5.7.0 Must issue a STARTTLS command first");
-            }
-            return self.reply("530 5.7.0 Authentication required");
+            let text = if self.auth_mechanisms().is_none() {
+                self.voiced(
+                    "530 5.7.0 Must issue a STARTTLS command first",
+                    &format!("530 5.7.0 Must issue a STARTTLS command first. {GMAIL_ID}"),
+                )
+            } else {
+                self.voiced(
+                    "530 5.7.0 Authentication required",
+                    &format!(
+                        "530-5.7.0 Authentication Required. For more information, go to\r\n\
+                         530 5.7.0  https://support.google.com/mail/?p=WantAuthError {GMAIL_ID}"
+                    ),
+                )
+            };
+            return self.reply(&text);
         }
         if !esmtp && !parameters.is_empty() {
             return self.reply("555 5.5.4 MAIL parameters need EHLO");
@@ -566,7 +662,8 @@ impl Dialogue<'_> {
             recipients: Vec::new(),
         });
         self.recorder.transaction_started();
-        self.reply("250 2.1.0 Ok");
+        let ok = self.voiced("250 2.1.0 Ok", &format!("250 2.1.0 OK {GMAIL_ID}"));
+        self.reply(&ok);
     }
 
     fn rcpt(&mut self, path: String, parameters: Vec<Parameter>) {
@@ -598,7 +695,8 @@ impl Dialogue<'_> {
         if let Some(transaction) = &mut self.transaction {
             transaction.recipients.push(path);
         }
-        self.reply("250 2.1.5 Ok");
+        let ok = self.voiced("250 2.1.5 Ok", &format!("250 2.1.5 OK {GMAIL_ID}"));
+        self.reply(&ok);
     }
 
     fn starttls(&mut self) -> Flow {
@@ -622,7 +720,8 @@ impl Dialogue<'_> {
         // sent after STARTTLS in plaintext must not be executed after the handshake.
         let discarded = self.connection.take_buffered();
         if !discarded.is_empty() {
-            self.recorder.client(&discarded);
+            let timing = self.shared.config.record_timings.then_some(Timing::BeforeReply);
+            self.recorder.client_timed(&discarded, timing);
             self.recorder.note(&format!(
                 "discarded {} bytes the client sent before the TLS handshake",
                 discarded.len()
@@ -655,7 +754,8 @@ impl Dialogue<'_> {
             }
             Err(e) => return Err(Flow::Close(self.read_failed(e, Phase::Auth))),
         };
-        self.recorder.client(&line);
+        let timing = self.timing();
+        self.recorder.client_timed(&line, timing);
         let (body, _) = strip_line_ending(&line);
         self.decode(body)
     }
@@ -693,7 +793,11 @@ impl Dialogue<'_> {
             return Flow::Continue;
         }
         let Some(mechanisms) = self.auth_mechanisms() else {
-            self.reply("538 5.7.11 Encryption required for requested authentication mechanism");
+            let text = self.voiced(
+                "538 5.7.11 Encryption required for requested authentication mechanism",
+                &format!("530 5.7.0 Must issue a STARTTLS command first. {GMAIL_ID}"),
+            );
+            self.reply(&text);
             return Flow::Continue;
         };
         if !mechanisms.split(' ').any(|m| m == mechanism) {
@@ -715,9 +819,17 @@ impl Dialogue<'_> {
             .any(|(u, p)| u.as_bytes() == user.as_slice() && p.as_bytes() == password.as_slice());
         if valid && !config.faults.reject_auth {
             self.auth_user = Some(String::from_utf8_lossy(&user).into_owned());
-            self.reply("235 2.7.0 Authentication successful");
+            let text = self.voiced("235 2.7.0 Authentication successful", "235 2.7.0 Accepted");
+            self.reply(&text);
         } else {
-            self.reply("535 5.7.8 Authentication credentials invalid");
+            let text = self.voiced(
+                "535 5.7.8 Authentication credentials invalid",
+                &format!(
+                    "535-5.7.8 Username and Password not accepted. For more information, go to\r\n\
+                     535 5.7.8  https://support.google.com/mail/?p=BadCredentials {GMAIL_ID}"
+                ),
+            );
+            self.reply(&text);
         }
         Flow::Continue
     }
@@ -768,7 +880,11 @@ impl Dialogue<'_> {
             self.reply("554 5.5.1 No valid recipients");
             return Flow::Continue;
         }
-        self.reply("354 End data with <CR><LF>.<CR><LF>");
+        let go = self.voiced(
+            "354 End data with <CR><LF>.<CR><LF>",
+            &format!("354 Go ahead {GMAIL_ID}"),
+        );
+        self.reply(&go);
         let flow = self.receive_message();
         self.transaction = None;
         flow
@@ -786,6 +902,7 @@ impl Dialogue<'_> {
         let mut bare = false;
         // The DATA command line ended with CRLF, so a first line "." ends an empty message.
         let mut previous_ended_with_crlf = true;
+        let mut first = true;
         loop {
             let (raw, truncated, crlf) = match self.connection.read_line(TEXT_LINE_LIMIT) {
                 Ok(Line::Complete(line)) => {
@@ -797,12 +914,18 @@ impl Dialogue<'_> {
             };
             // RFC 5321 §4.1.1.4: only <CRLF>.<CRLF> ends the data. "\n.\r\n" or
             // "\r\n.\n" do not (SMTP smuggling, CVE-2023-51764).
+            // When the first line came tells whether the client waited for the 354.
+            let timing = if std::mem::take(&mut first) {
+                self.timing()
+            } else {
+                None
+            };
             if !truncated && previous_ended_with_crlf && raw == b".\r\n" {
-                self.recorder.client(&raw);
+                self.recorder.client_timed(&raw, timing);
                 break;
             }
             if !over_size {
-                self.recorder.client(&raw);
+                self.recorder.client_timed(&raw, timing);
                 if truncated {
                     self.recorder
                         .note("data line over 1000 octets cut short here");
@@ -898,7 +1021,10 @@ impl Dialogue<'_> {
         let transcript = self.recorder.message_transcript();
         match self.shared.store.store(data, envelope, transcript) {
             Ok(id) => {
-                let text = format!("250 2.0.0 Ok: queued as {id}");
+                let text = self.voiced(
+                    &format!("250 2.0.0 Ok: queued as {id}"),
+                    &format!("250 2.0.0 OK  {id} {GMAIL_ID}"),
+                );
                 self.reply(&text);
                 self.recorder.message_stored(id);
             }
@@ -908,6 +1034,16 @@ impl Dialogue<'_> {
             }
         }
     }
+}
+
+/// The session id Gmail's replies end with; fixed, so that transcripts can be compared.
+const GMAIL_ID: &str = "a1b2c3d4e5f6 - gsmtp";
+
+/// `MAIL FROM: <...>` or `RCPT TO: <...>`: the space RFC 5321 §4.1.2 has no room for, which
+/// lenient servers accept and strict ones refuse.
+fn space_after_colon(line: &[u8]) -> bool {
+    let upper = line.to_ascii_uppercase();
+    upper.starts_with(b"MAIL FROM: ") || upper.starts_with(b"RCPT TO: ")
 }
 
 /// Splits off the line ending: returns the line without it and whether it was CRLF

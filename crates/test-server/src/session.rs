@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use transcript::{RenderOptions, Transcript};
 
 use crate::command::{self, Command, Parameter, Refusal};
-use crate::config::{LineEndings, Stage};
 use crate::config::Voice;
+use crate::config::{LineEndings, Stage};
 use crate::connection::{Connection, Line, ReadError, Timing};
 use crate::ending::{Phase, SessionEnd};
 use crate::server::Shared;
@@ -454,7 +454,9 @@ impl Dialogue<'_> {
             return Flow::Continue;
         }
         if self.shared.config.strict_syntax && space_after_colon(body) {
-            self.reply("501 5.5.4 Syntax error: no space is allowed after FROM: or TO: (RFC 5321 4.1.2)");
+            self.reply(
+                "501 5.5.4 Syntax error: no space is allowed after FROM: or TO: (RFC 5321 4.1.2)",
+            );
             return Flow::Continue;
         }
         match command::parse(body) {
@@ -720,7 +722,11 @@ impl Dialogue<'_> {
         // sent after STARTTLS in plaintext must not be executed after the handshake.
         let discarded = self.connection.take_buffered();
         if !discarded.is_empty() {
-            let timing = self.shared.config.record_timings.then_some(Timing::BeforeReply);
+            let timing = self
+                .shared
+                .config
+                .record_timings
+                .then_some(Timing::BeforeReply);
             self.recorder.client_timed(&discarded, timing);
             self.recorder.note(&format!(
                 "discarded {} bytes the client sent before the TLS handshake",

@@ -238,7 +238,11 @@ pub(super) const CHECKS: [(&str, &str, &str); 15] = [
         "writes MAIL FROM:<...> and RCPT TO:<...>",
         "RFC 5321 §4.1.2",
     ),
-    ("waits-for-354", "waits for 354 before the message", "RFC 5321 §4.1.1.4"),
+    (
+        "waits-for-354",
+        "waits for 354 before the message",
+        "RFC 5321 §4.1.1.4",
+    ),
     (
         "dot-stuffing",
         "doubles a dot that starts a line",
@@ -387,10 +391,13 @@ impl Walk {
     }
 
     fn verb_steps<'a>(&'a self, verbs: &'a [&str]) -> impl Iterator<Item = (usize, &'a Step)> {
-        self.steps.iter().enumerate().filter(move |(_, s)| match &s.kind {
-            Kind::Command(verb) => verbs.contains(&verb.as_str()),
-            _ => false,
-        })
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| match &s.kind {
+                Kind::Command(verb) => verbs.contains(&verb.as_str()),
+                _ => false,
+            })
     }
 
     /// Where the client's reads fell out of step with the replies: the first line it
@@ -462,9 +469,10 @@ fn ehlo_first(walk: &Walk, profile: Profile) -> Verdict {
     };
     match &step.kind {
         Kind::Command(verb) if verb == "EHLO" => pass(Some(i), "the first command is EHLO"),
-        Kind::Command(verb) if verb == "HELO" && !profile.has_auth() => {
-            pass(Some(i), "HELO, which this profile accepts as the first command")
-        }
+        Kind::Command(verb) if verb == "HELO" && !profile.has_auth() => pass(
+            Some(i),
+            "HELO, which this profile accepts as the first command",
+        ),
         Kind::Command(verb) if verb == "HELO" => fail(
             Some(i),
             "HELO opens the session, so the server lists no extensions (no STARTTLS, no AUTH)",
@@ -529,7 +537,9 @@ fn waits_for_replies(walk: &Walk) -> Verdict {
         if !step.pipelining {
             return fail(
                 Some(i),
-                format!("sent before the reply to {previous_text}, and the server did not offer PIPELINING"),
+                format!(
+                    "sent before the reply to {previous_text}, and the server did not offer PIPELINING"
+                ),
                 "read the whole reply to each command before sending the next one",
             );
         }
@@ -544,7 +554,10 @@ fn waits_for_replies(walk: &Walk) -> Verdict {
         }
     }
     match (judged, walk.desynced_at()) {
-        (true, None) => pass(None, "every command waited for its reply, or was pipelined as RFC 2920 allows"),
+        (true, None) => pass(
+            None,
+            "every command waited for its reply, or was pipelined as RFC 2920 allows",
+        ),
         (true, Some(at)) => pass(
             None,
             format!(
@@ -576,11 +589,7 @@ fn reads_multiline(walk: &Walk) -> Verdict {
              \"250-\": one read from the socket may hold part of a reply, or several",
         );
     }
-    match walk
-        .after_multiline
-        .iter()
-        .find(|&&i| i < walk.steps.len())
-    {
+    match walk.after_multiline.iter().find(|&&i| i < walk.steps.len()) {
         Some(&i) => pass(Some(i), "sent after the whole multi-line reply"),
         None => not_applicable("no multi-line reply was followed by a command"),
     }
@@ -693,7 +702,11 @@ fn path_syntax(walk: &Walk) -> Verdict {
     for (i, step) in walk.verb_steps(&["MAIL", "RCPT"]) {
         any = true;
         let text = String::from_utf8_lossy(&step.bytes).to_ascii_uppercase();
-        let keyword = if text.starts_with("MAIL") { "MAIL FROM:" } else { "RCPT TO:" };
+        let keyword = if text.starts_with("MAIL") {
+            "MAIL FROM:"
+        } else {
+            "RCPT TO:"
+        };
         let rest = text.strip_prefix(keyword).unwrap_or("");
         let problem = if !text.starts_with(keyword) {
             Some(format!("expected {keyword} with no space before the colon"))
@@ -708,12 +721,17 @@ fn path_syntax(walk: &Walk) -> Verdict {
             return fail(
                 Some(i),
                 problem,
-                format!("write {keyword}<address> exactly: no space, angle brackets around the address"),
+                format!(
+                    "write {keyword}<address> exactly: no space, angle brackets around the address"
+                ),
             );
         }
     }
     match any {
-        true => pass(None, "every MAIL FROM and RCPT TO was written as RFC 5321 asks"),
+        true => pass(
+            None,
+            "every MAIL FROM and RCPT TO was written as RFC 5321 asks",
+        ),
         false => not_applicable("the client sent neither MAIL nor RCPT"),
     }
 }
@@ -732,7 +750,9 @@ fn waits_for_354(walk: &Walk) -> Verdict {
         return not_applicable(NO_DATA);
     };
     if walk.desynced_at().is_some_and(|at| at < i) {
-        return not_applicable("the client's reads were out of step before DATA (see reads-multiline)");
+        return not_applicable(
+            "the client's reads were out of step before DATA (see reads-multiline)",
+        );
     }
     match step.timing {
         Some(Timing::BeforeReply) => fail(
@@ -855,7 +875,10 @@ fn message_headers(walk: &Walk) -> Verdict {
         [] => pass(Some(first), "the header section has Date: and From:"),
         names => fail(
             Some(first),
-            format!("the message header section has no {} field", names.join(" and no ")),
+            format!(
+                "the message header section has no {} field",
+                names.join(" and no ")
+            ),
             "start the message with header fields, Date: (RFC 5322 §3.3 format) and From: at \
              least, then an empty line, then the body",
         ),
@@ -900,7 +923,9 @@ mod tests {
         let encode = |raw: &[u8]| BASE64.encode(raw);
         assert_eq!(payload_problem("PLAIN", &encode(b"\0user\0pass")), None);
         assert_eq!(payload_problem("PLAIN", &encode(b"user\0user\0pass")), None);
-        assert!(payload_problem("PLAIN", &encode(b"user\0pass")).is_some_and(|p| p.contains("1 NUL")));
+        assert!(
+            payload_problem("PLAIN", &encode(b"user\0pass")).is_some_and(|p| p.contains("1 NUL"))
+        );
         assert!(payload_problem("PLAIN", &encode(b"\0\0pass")).is_some());
         assert!(payload_problem("PLAIN", "not base64!").is_some());
         assert_eq!(payload_problem("LOGIN", &encode(b"user")), None);

@@ -163,7 +163,9 @@ fn run_command(
         .ok_or_else(|| "no command given".to_owned())?;
     let shown = options.command.join(" ");
     let mut command = Command::new(program);
-    command.args(arguments).envs(env.iter().map(|(k, v)| (k, v)));
+    command
+        .args(arguments)
+        .envs(env.iter().map(|(k, v)| (k, v)));
     if options.json {
         // Standard output is the scorecard's: the client's goes to standard error.
         let stderr = std::io::stderr()
@@ -183,10 +185,7 @@ fn run_command(
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break format!(
-                    "stopped after {}s (--timeout)",
-                    options.timeout.as_secs()
-                );
+                break format!("stopped after {}s (--timeout)", options.timeout.as_secs());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => break format!("unknown ({e})"),

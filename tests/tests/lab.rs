@@ -11,7 +11,7 @@ use test_server::{Config, Server};
 use workspace_tests::TempDir;
 
 fn lab_clients() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/course/lab")
 }
 
 fn lab(profile: Profile) -> Lab {

@@ -111,7 +111,7 @@ pub fn run(options: &LabOptions) -> u8 {
     let scorecard = lab.grade(Duration::from_secs(10));
     if options.json {
         print_out(&format!("{}\n", scorecard.to_json()));
-    } else {
+    } else if !scorecard.sessions.is_empty() {
         print_out(&scorecard.to_text());
     }
     if scorecard.sessions.is_empty() {

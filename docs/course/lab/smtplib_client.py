@@ -1,7 +1,7 @@
 """A correct client written with Python's smtplib, as a student would: the lab's reference.
 
 Run it under the lab, which puts the server in the environment:
-    test-server lab --profile submission -- python3 tests/lab/smtplib_client.py
+    test-server lab --profile submission -- python3 docs/course/lab/smtplib_client.py
 """
 
 import os

@@ -1,6 +1,6 @@
 """A student's raw-socket SMTP client, correct by default, with one deliberate bug on request.
 
-    test-server lab -- python3 tests/lab/socket_client.py [--bug NAME]
+    test-server lab -- python3 docs/course/lab/socket_client.py [--bug NAME]
 
 It reads the server from the lab's environment (SMTP_HOST, SMTP_PORT, SMTP_CA_FILE,
 SMTP_USER, SMTP_PASSWORD, SMTP_FROM, SMTP_TO); without SMTP_CA_FILE it speaks plain SMTP

@@ -86,6 +86,34 @@ impl Embedded {
         })
     }
 
+    /// After a dialogue typed by hand (`raw-client --interactive`), which may have sent any
+    /// number of messages: one line saying what the server stored, or `None` for nothing.
+    pub fn report_stored(&self) -> Option<String> {
+        let sessions = self
+            .server
+            .wait_for_sessions(1, std::time::Duration::from_secs(5));
+        let ids: Vec<&str> = sessions
+            .iter()
+            .flat_map(|session| &session.message_ids)
+            .map(String::as_str)
+            .collect();
+        let (first, rest) = ids.split_first()?;
+        let stored = if rest.is_empty() {
+            format!("the embedded test server stored the message as {first}")
+        } else {
+            format!(
+                "the embedded test server stored {} messages, {}",
+                ids.len(),
+                ids.join(", ")
+            )
+        };
+        Some(if self.keep {
+            format!("{stored}, in {}", self.store.display())
+        } else {
+            format!("{stored}; its store is removed at exit (add --keep to keep it)")
+        })
+    }
+
     /// With `--keep`: where the store stays, for the user to look at.
     pub fn kept_store(&self) -> Option<&std::path::Path> {
         self.keep.then_some(self.store.as_path())

@@ -213,6 +213,24 @@ impl Plan {
 
     /// Validates the options into a plan. `warn` receives warnings for standard error.
     pub fn from_options(options: &Options, warn: &mut dyn FnMut(&str)) -> Result<Plan, Failure> {
+        Plan::validate(options, warn, Purpose::Send)
+    }
+
+    /// Validates the options for a dialogue typed by hand (`raw-client --interactive`).
+    ///
+    /// The user types the message, so the message options are not required: the plan carries
+    /// the demo message of the embedded default, which the shell never sends. A missing
+    /// password is not asked for now but when the user types `AUTH`, so `credentials` is
+    /// `None` unless the options name both a user and a password source.
+    pub fn for_shell(options: &Options, warn: &mut dyn FnMut(&str)) -> Result<Plan, Failure> {
+        Plan::validate(options, warn, Purpose::Shell)
+    }
+
+    fn validate(
+        options: &Options,
+        warn: &mut dyn FnMut(&str),
+        purpose: Purpose,
+    ) -> Result<Plan, Failure> {
         let server = match &options.server {
             None => Server::Embedded,
             Some(text) => parse_server(text, options.tls)?,
@@ -241,11 +259,12 @@ impl Plan {
             None => default_helo_name(),
         };
         check_helo_name(&helo_name)?;
-        let credentials = credentials(options, warn)?;
+        let credentials = credentials(options, warn, purpose)?;
         if credentials.is_some() && tls == TlsMode::None && !options.allow_plaintext_auth {
             return Err(Failure::PlaintextAuth);
         }
-        let message = build_message(options, &server)?;
+        let demo_defaults = server == Server::Embedded || purpose == Purpose::Shell;
+        let message = build_message(options, demo_defaults)?;
         let timeouts = Timeouts {
             command: parse_duration(&options.timeout, "--timeout")?,
             data_end: parse_duration(&options.data_timeout, "--data-timeout")?,
@@ -281,6 +300,15 @@ impl Plan {
             keep: options.keep,
         })
     }
+}
+
+/// What the options are validated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Sending the message the options describe.
+    Send,
+    /// A dialogue typed by hand: no message options needed, no password prompt yet.
+    Shell,
 }
 
 /// `host[:port]`, `[v6]:port` or a bare IPv6 address; the default port follows the TLS mode.
@@ -362,6 +390,7 @@ fn check_helo_name(name: &str) -> Result<(), Failure> {
 fn credentials(
     options: &Options,
     warn: &mut dyn FnMut(&str),
+    purpose: Purpose,
 ) -> Result<Option<Credentials>, Failure> {
     let Some(user) = options.user.clone() else {
         if options.password.is_some()
@@ -389,6 +418,9 @@ fn credentials(
         password.clone()
     } else if let Ok(password) = std::env::var("SMTP_PASSWORD") {
         password
+    } else if purpose == Purpose::Shell {
+        // The shell asks when the user types AUTH.
+        return Ok(None);
     } else if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Password for {user}: ")).map_err(|e| {
             Failure::PasswordPrompt {
@@ -401,9 +433,10 @@ fn credentials(
     Ok(Some(Credentials { user, password }))
 }
 
-fn build_message(options: &Options, server: &Server) -> Result<Message, Failure> {
-    let embedded = *server == Server::Embedded;
-    let from = match (&options.from, embedded) {
+/// The message of the options; with `demo_defaults` (the embedded server, or the shell),
+/// what the options leave out is the demo message's.
+fn build_message(options: &Options, demo_defaults: bool) -> Result<Message, Failure> {
+    let from = match (&options.from, demo_defaults) {
         (Some(from), _) => from.as_str(),
         (None, true) => "Demo Sender <sender@example.com>",
         (None, false) => {
@@ -412,7 +445,7 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
     };
     let mut builder = MessageBuilder::new(mailbox(from, "From")?);
     let no_recipients = options.to.is_empty() && options.cc.is_empty() && options.bcc.is_empty();
-    if no_recipients && embedded {
+    if no_recipients && demo_defaults {
         builder = builder.to(mailbox("Demo Recipient <recipient@example.com>", "To")?);
     } else if no_recipients {
         return Err(Failure::NoRecipient);
@@ -429,7 +462,7 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
     for reply_to in &options.reply_to {
         builder = builder.reply_to(mailbox(reply_to, "Reply-To")?);
     }
-    match (&options.subject, embedded) {
+    match (&options.subject, demo_defaults) {
         (Some(subject), _) => builder = builder.subject(subject.clone()),
         (None, true) => builder = builder.subject("Hello from the SMTP workbench"),
         (None, false) => {}
@@ -437,7 +470,7 @@ fn build_message(options: &Options, server: &Server) -> Result<Message, Failure>
     let body = match (&options.body, &options.body_file) {
         (Some(body), _) => Some(body.clone()),
         (None, Some(path)) => Some(read_text(path, "body file")?),
-        (None, None) if embedded => Some(
+        (None, None) if demo_defaults => Some(
             "Hello!\n\nThis demo message went to the embedded test server, one SMTP command\n\
              at a time. Compare the dialogue above with RFC 5321.\n"
                 .to_owned(),

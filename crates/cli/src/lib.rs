@@ -27,7 +27,7 @@ pub use job::{
 };
 pub use options::{Options, TlsChoice, TranscriptFormatChoice};
 #[cfg(feature = "embedded")]
-pub use run::run;
+pub use run::{job_for, run};
 
 /// The demo account of the embedded server.
 pub const DEMO_USER: &str = "demo";

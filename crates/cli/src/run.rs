@@ -5,7 +5,8 @@ use std::io::Write as _;
 
 use transcript::Transcript;
 
-use crate::{Exit, Failure, Job, Options, Plan, Sent, embedded};
+use crate::embedded::{self, Embedded};
+use crate::{Exit, Failure, Job, Options, Plan, Sent};
 
 /// Runs one send and returns the process exit status.
 ///
@@ -26,12 +27,9 @@ pub fn run(
         Ok(plan) => plan,
         Err(failure) => return fail(&failure),
     };
-    let (job, embedded) = match plan.remote_endpoint() {
-        Some(endpoint) => (plan.into_job(endpoint), None),
-        None => match embedded::start(plan) {
-            Ok((job, server)) => (job, Some(server)),
-            Err(failure) => return fail(&failure),
-        },
+    let (job, embedded) = match job_for(plan) {
+        Ok(started) => started,
+        Err(failure) => return fail(&failure),
     };
     let (transcript, result) = send(&job);
     if !job.output.quiet {
@@ -71,4 +69,13 @@ pub fn run(
         }
     }
     Exit::Sent.code()
+}
+
+/// The job at the server the options name, or at the embedded test server started for this
+/// run (kept running as long as the returned [`Embedded`] lives).
+pub fn job_for(plan: Plan) -> Result<(Job, Option<Embedded>), Failure> {
+    match plan.remote_endpoint() {
+        Some(endpoint) => Ok((plan.into_job(endpoint), None)),
+        None => embedded::start(plan).map(|(job, server)| (job, Some(server))),
+    }
 }

@@ -75,9 +75,59 @@ pub(crate) enum Ended {
 
 /// What the TLS handshake needs, prepared before connecting so a bad CA file or server name
 /// fails before any byte is sent.
-struct Tls {
+pub(crate) struct Tls {
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
+}
+
+impl Tls {
+    /// The configuration for the job's certificate checks (`--ca-file`, `--insecure`,
+    /// `--pin-sha256`) and the name the certificate must carry.
+    pub(crate) fn prepare(job: &Job) -> Result<Tls, Failure> {
+        let config = tls::client_config(&job.verify)?;
+        let name = tls::server_name(&job.tls_name)?;
+        Ok(Tls { config, name })
+    }
+}
+
+/// Opens the TCP connection to the job's server; with `--insecure`, the transcript says so
+/// first. The transcript moves into the connection; on failure it stays with the caller.
+pub(crate) fn connect(job: &Job, transcript: &mut Transcript) -> Result<Connection, Failure> {
+    if job.verify.insecure {
+        transcript.note("certificate verification disabled (--insecure)");
+    }
+    let endpoint = &job.endpoint;
+    Connection::connect(
+        &endpoint.host,
+        endpoint.port,
+        &endpoint.shown,
+        job.timeouts.command,
+        transcript,
+    )
+}
+
+/// Runs the TLS handshake now, then writes `first_flight` (see [`Connection::start_tls`]),
+/// and records the server's certificate for `--explain`: whom it names and how this run
+/// trusted it.
+pub(crate) fn handshake(
+    connection: &mut Connection,
+    tls: &Tls,
+    job: &Job,
+    first_flight: &[u8],
+) -> Result<(), Failure> {
+    connection.start_tls(
+        tls.config.clone(),
+        tls.name.clone(),
+        &job.tls_name,
+        first_flight,
+    )?;
+    if let Some(certificate) = connection
+        .peer_certificate()
+        .and_then(|der| cli::describe_certificate(der, job.certificate_checked()))
+    {
+        connection.transcript.tls_certificate(certificate);
+    }
+    Ok(())
 }
 
 /// Connects and drives the dialogue, with `settings.repeat` messages.
@@ -89,28 +139,13 @@ pub(crate) fn open(job: &Job, settings: &Settings, observer: &dyn Observer, unti
     };
     let tls = match job.tls {
         TlsMode::None => None,
-        TlsMode::StartTls | TlsMode::Implicit => {
-            let prepared = tls::client_config(&job.verify).and_then(|config| {
-                tls::server_name(&job.tls_name).map(|name| Tls { config, name })
-            });
-            match prepared {
-                Ok(tls) => Some(tls),
-                Err(failure) => return failed(Transcript::new(), failure),
-            }
-        }
+        TlsMode::StartTls | TlsMode::Implicit => match Tls::prepare(job) {
+            Ok(tls) => Some(tls),
+            Err(failure) => return failed(Transcript::new(), failure),
+        },
     };
     let mut transcript = Transcript::new();
-    if job.verify.insecure {
-        transcript.note("certificate verification disabled (--insecure)");
-    }
-    let endpoint = &job.endpoint;
-    let connection = match Connection::connect(
-        &endpoint.host,
-        endpoint.port,
-        &endpoint.shown,
-        job.timeouts.command,
-        &mut transcript,
-    ) {
+    let connection = match connect(job, &mut transcript) {
         Ok(connection) => connection,
         Err(failure) => return failed(transcript, failure),
     };
@@ -195,20 +230,7 @@ fn write(
 ) -> Result<(), Failure> {
     if flight.handshake {
         let tls = tls.ok_or_else(|| Failure::Internal("a TLS handshake without TLS".into()))?;
-        connection.start_tls(
-            tls.config.clone(),
-            tls.name.clone(),
-            &job.tls_name,
-            &flight.commands,
-        )?;
-        // For --explain: whom the certificate names and how this run trusted it.
-        if let Some(certificate) = connection
-            .peer_certificate()
-            .and_then(|der| cli::describe_certificate(der, job.certificate_checked()))
-        {
-            connection.transcript.tls_certificate(certificate);
-        }
-        return Ok(());
+        return handshake(connection, tls, job, &flight.commands);
     }
     if flight.message {
         return message_data(connection, job, &flight.commands, observer);

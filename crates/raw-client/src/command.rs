@@ -41,6 +41,9 @@ pub enum Command<'a> {
     Rset,
     /// RFC 5321 §4.1.1.10.
     Quit,
+    /// A line typed in the interactive shell, sent as it is: the person typing decides what
+    /// it says, but it is still one line, never a way to send two.
+    Typed(&'a str),
 }
 
 impl Command<'_> {
@@ -74,6 +77,12 @@ impl Command<'_> {
             Command::Data => "DATA".to_owned(),
             Command::Rset => "RSET".to_owned(),
             Command::Quit => "QUIT".to_owned(),
+            Command::Typed(line) => {
+                if line.contains(['\r', '\n', '\0']) {
+                    return Err(injection(line));
+                }
+                (*line).to_owned()
+            }
         };
         let mut bytes = line.into_bytes();
         bytes.extend_from_slice(b"\r\n");
@@ -203,6 +212,10 @@ mod tests {
             ),
             (Command::Data, "DATA\r\n"),
             (Command::Quit, "QUIT\r\n"),
+            (
+                Command::Typed("MAIL FROM: <odd spacing>"),
+                "MAIL FROM: <odd spacing>\r\n",
+            ),
         ];
         for (command, want) in cases {
             assert_eq!(
@@ -225,6 +238,9 @@ mod tests {
             Command::AuthResponse("abc\r"),
             Command::Helo("a\0b"),
             Command::Rcpt("a@b> NOTIFY=NEVER"),
+            Command::Typed("NOOP\rRSET"),
+            Command::Typed("NOOP\nRSET"),
+            Command::Typed("NOOP\0"),
             Command::Mail {
                 from: "a@b> SIZE=1",
                 parameters: &[],

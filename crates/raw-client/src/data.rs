@@ -8,6 +8,21 @@
 
 use std::io::{self, Write};
 
+/// The line that ends the message data (RFC 5321 §4.1.1.4).
+pub const END_OF_DATA: &[u8] = b".\r\n";
+
+/// One line of message data typed by hand (without its line ending), as it goes on the wire:
+/// a leading `.` doubled, CRLF at the end. The interactive shell sends its messages this way.
+pub fn stuffed_line(line: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(line.len() + 3);
+    let mut stuffer = DotStuffer::new(&mut wire);
+    // Writing into a Vec cannot fail.
+    let _ = stuffer
+        .write_all(line)
+        .and_then(|()| stuffer.write_all(b"\r\n"));
+    wire
+}
+
 /// Dot-stuffs and normalizes line endings while streaming into `inner`.
 pub struct DotStuffer<W: Write> {
     inner: W,
@@ -43,7 +58,7 @@ impl<W: Write> DotStuffer<W> {
         if self.pending_cr || !self.line_start {
             self.out.extend_from_slice(b"\r\n");
         }
-        self.out.extend_from_slice(b".\r\n");
+        self.out.extend_from_slice(END_OF_DATA);
         self.inner.write_all(&self.out)?;
         Ok(self.inner)
     }
@@ -115,6 +130,14 @@ mod tests {
             stuffer.write_all(chunk).expect("writing to a Vec");
         }
         stuffer.finish().expect("writing to a Vec")
+    }
+
+    #[test]
+    fn typed_lines() {
+        assert_eq!(stuffed_line(b"Hello"), b"Hello\r\n");
+        assert_eq!(stuffed_line(b".hidden"), b"..hidden\r\n");
+        assert_eq!(stuffed_line(b""), b"\r\n");
+        assert_eq!(stuffed_line(b"a.b"), b"a.b\r\n");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! that does no I/O. The reply parser ([`reply`]) and command encoder ([`command`]) are pure
 //! functions over bytes; [`auth`](crate::auth) holds the SASL mechanisms. The I/O is in two
 //! drivers of the same session: `client` (one send, blocking) and `event_loop` (the rest of
-//! a load run's messages, over `poll(2)`). Failures are the shared [`cli::Failure`].
+//! a load run's messages, over `poll(2)`). [`interactive`] is the SMTP shell of
+//! `--interactive`, where a person types the dialogue. Failures are the shared
+//! [`cli::Failure`].
 
 mod auth;
 mod client;
@@ -13,12 +15,14 @@ pub mod command;
 mod connection;
 pub mod data;
 mod event_loop;
+mod interactive;
 pub mod load;
 pub mod reply;
 pub mod session;
 mod tls;
 
 pub use client::{send, send_observed};
+pub use interactive::run as interactive;
 pub use load::{Observer, Report, send_many};
 
 /// Choices only raw-client has.

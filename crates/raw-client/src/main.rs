@@ -25,6 +25,16 @@ struct Arguments {
     /// Run C connections in parallel, each sending --repeat messages.
     #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     connections: u32,
+
+    /// An SMTP shell: type the dialogue yourself, line by line, and read each reply. STARTTLS,
+    /// AUTH PLAIN/LOGIN (typed alone: it asks for the user and password) and the message after
+    /// DATA get help; ? says what the server accepts next. With --quiet or a non-terminal
+    /// standard input it reads commands from standard input, for scripts.
+    #[arg(long, conflicts_with_all = [
+        "pipelining", "repeat", "connections", "to", "cc", "bcc", "reply_to", "subject",
+        "body", "body_file", "html_file", "attach", "header", "date", "message_id",
+    ])]
+    interactive: bool,
 }
 
 /// Messages at least this large get a progress bar of their own (in bytes).
@@ -32,6 +42,9 @@ const LARGE_MESSAGE: u64 = 4 * 1024 * 1024;
 
 fn main() {
     let arguments: Arguments = cli::parse_arguments();
+    if arguments.interactive {
+        std::process::exit(raw_client::interactive(&arguments.options));
+    }
     let settings = raw_client::Settings {
         pipelining: arguments.pipelining,
         repeat: arguments.repeat,

@@ -416,9 +416,9 @@ impl Session {
                 });
             }
         }
-        if unread > 0 {
+        if let Err(injection) = nothing_before_the_handshake(unread) {
             self.quit_unsafe = true;
-            return Err(Failure::StartTlsInjection(unread));
+            return Err(injection);
         }
         self.tls = true;
         self.quit_unsafe = true;
@@ -796,6 +796,16 @@ impl Transaction {
             data,
             group: group.into(),
         })
+    }
+}
+
+/// RFC 3207 §4.2: after STARTTLS's `220`, `unread` is how many more bytes the server sent
+/// before the handshake. They did not come through TLS, so any is an attack (response
+/// injection) or a broken server, never input. The interactive shell checks the same.
+pub(crate) fn nothing_before_the_handshake(unread: usize) -> Result<(), Failure> {
+    match unread {
+        0 => Ok(()),
+        _ => Err(Failure::StartTlsInjection(unread)),
     }
 }
 

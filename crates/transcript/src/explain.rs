@@ -963,6 +963,15 @@ fn recorder_note(text: &str) -> Note {
             "the message is larger than the server's SIZE",
             "RFC 1870 §6",
         )
+    } else if starts("dot-stuffed: ") {
+        Note::new(
+            "raw-client --interactive doubled the leading dot of the line you typed, as every client must, so that it cannot end the message; the server removes it",
+            "RFC 5321 §4.5.2",
+        )
+    } else if starts("AUTH as ") {
+        Note::tool(
+            "raw-client --interactive filled in the login from the options (or the embedded server's demo account) instead of asking",
+        )
     } else if starts("dropping the connection mid-DATA") {
         Note::tool("a fault the test server was asked to inject (--fault drop-mid-data)")
     } else {

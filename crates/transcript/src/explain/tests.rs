@@ -358,3 +358,39 @@ S: 501 5.7.0 Cancelled
     assert!(!empty.contains("credentials"), "{empty}");
     assert!(notes_of(odd, "C: *").contains("the client cancels the login"));
 }
+
+#[test]
+fn the_interactive_shells_notes_are_named() {
+    let typed = "\
+-- AUTH as demo with the embedded test server's demo password
+C: AUTH PLAIN <redacted>
+S: 235 2.7.0 Authentication successful
+C: MAIL FROM:<a@example.com>
+S: 250 2.1.0 Ok
+C: RCPT TO:<b@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 End data with <CR><LF>.<CR><LF>
+C: Subject: hi
+C: 
+C: ..hidden
+-- dot-stuffed: the line begins with \".\", so the shell sent a second \".\" before it
+C: .
+S: 250 2.0.0 Ok: queued as 000001
+";
+    let login = notes_of(
+        typed,
+        "-- AUTH as demo with the embedded test server's demo password",
+    );
+    assert!(login.contains("filled in the login"), "{login}");
+    let stuffed = notes_of(
+        typed,
+        "-- dot-stuffed: the line begins with \".\", so the shell sent a second \".\" before it",
+    );
+    assert!(stuffed.contains("(RFC 5321 §4.5.2)"), "{stuffed}");
+    // The note sits inside the message data without ending it.
+    assert!(notes_of(typed, "C: .").contains("ends the message data"));
+    assert!(
+        notes_of(typed, "S: 250 2.0.0 Ok: queued as 000001").contains("the message is accepted")
+    );
+}

@@ -463,6 +463,25 @@ mod tests {
     }
 
     #[test]
+    fn pacing_splits_replies_into_lines_and_lines_after_their_code() {
+        let reply = b"250-a\r\n250 b\r\n";
+        assert_eq!(Pacing::default().pieces(reply), [&reply[..]]);
+        let lines = Pacing {
+            pause: Duration::from_millis(1),
+            ..Pacing::default()
+        };
+        assert_eq!(lines.pieces(reply), [&b"250-a\r\n"[..], b"250 b\r\n"]);
+        let split = Pacing {
+            split_lines: true,
+            ..lines
+        };
+        assert_eq!(
+            split.pieces(reply),
+            [&b"250"[..], b"-a\r\n", b"250", b" b\r\n"]
+        );
+    }
+
+    #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("5s").ok(), Some(Duration::from_secs(5)));
         assert_eq!(

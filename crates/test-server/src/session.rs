@@ -266,7 +266,7 @@ impl Dialogue<'_> {
     fn voiced(&self, ours: &str, gmail: &str) -> String {
         match self.shared.config.voice {
             Voice::TestServer => ours.to_owned(),
-            Voice::Gmail => gmail.replace("{peer}", &self.peer.ip().to_string()),
+            Voice::Gmail => gmail.to_owned(),
         }
     }
 

@@ -111,7 +111,7 @@ fn without_a_command_it_says_where_to_connect_and_grades_the_session_that_comes(
     let mut tcp = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
     tcp.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let mut reader = BufReader::new(tcp.try_clone().expect("clone"));
-    let mut reply = |reader: &mut BufReader<TcpStream>| loop {
+    let reply = |reader: &mut BufReader<TcpStream>| loop {
         let mut line = String::new();
         reader.read_line(&mut line).expect("a reply line");
         if line.as_bytes().get(3) != Some(&b'-') {

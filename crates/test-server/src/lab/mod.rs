@@ -64,6 +64,21 @@ impl Profile {
         }
     }
 
+    /// What the server does, in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Profile::Plain => "no TLS, no AUTH, HELO accepted",
+            Profile::Submission => "port 587 style: STARTTLS, then AUTH PLAIN or LOGIN before MAIL",
+            Profile::Implicit => {
+                "port 465 style: TLS from the first byte on SMTP_TLS_PORT, then AUTH"
+            }
+            Profile::Gmail => "Gmail's replies: STARTTLS, then AUTH PLAIN or LOGIN before MAIL",
+            Profile::Strict => {
+                "submission, with replies written in pieces and RFC 5321 syntax enforced"
+            }
+        }
+    }
+
     /// Whether the profile authenticates (and so needs TLS first).
     pub fn has_auth(self) -> bool {
         self != Profile::Plain

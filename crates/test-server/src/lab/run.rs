@@ -88,7 +88,7 @@ pub fn run(options: &LabOptions) -> u8 {
     say(&format!(
         "lab: test-server plays a {} server ({})",
         profile.name(),
-        describe(profile)
+        profile.summary()
     ));
     let ran = if options.command.is_empty() {
         say(&instructions(&env));
@@ -129,18 +129,6 @@ fn print_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
-}
-
-fn describe(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Plain => "no TLS, no AUTH, HELO accepted",
-        Profile::Submission => "port 587 style: STARTTLS, then AUTH PLAIN or LOGIN before MAIL",
-        Profile::Implicit => "port 465 style: TLS from the first byte on SMTP_TLS_PORT, then AUTH",
-        Profile::Gmail => "Gmail's replies: STARTTLS, then AUTH PLAIN or LOGIN before MAIL",
-        Profile::Strict => {
-            "submission, with replies written in pieces and RFC 5321 syntax enforced"
-        }
-    }
 }
 
 fn instructions(env: &[(&'static str, String)]) -> String {

@@ -209,9 +209,12 @@ impl<'a> Shell<'a> {
         input: &mut Input,
         printer: &mut Printer,
     ) -> Result<(), Failure> {
-        let Some(credentials) = self.credentials(input, printer)? else {
+        let Some((credentials, filled_in)) = self.credentials(input, printer)? else {
             return Ok(());
         };
+        if let Some(note) = filled_in {
+            self.connection.transcript.note(note);
+        }
         let mut reply = self.exchange(&mechanism.start(&credentials)?, Verb::Auth)?;
         self.state.reply(Verb::Auth, &reply);
         let mut step = 0;
@@ -230,12 +233,13 @@ impl<'a> Shell<'a> {
     /// The user and password for AUTH: the user from `--user`/`SMTP_USER` or the embedded
     /// server's demo account (on a terminal, as the editable answer to `user: `), else asked
     /// for; the password from the options (or the demo account) when it belongs to that
-    /// user, else asked for without echo. `None`: the user gave none, so AUTH is not sent.
+    /// user, else asked for without echo. With them, the transcript note that says the
+    /// password was filled in. `None`: the user gave none, so AUTH is not sent.
     fn credentials(
         &mut self,
         input: &mut Input,
         printer: &mut Printer,
-    ) -> Result<Option<Credentials>, Failure> {
+    ) -> Result<Option<(Credentials, Option<String>)>, Failure> {
         let known = self.job.credentials.as_ref();
         let known_user = self.user.clone().or_else(|| known.map(|c| c.user.clone()));
         let Some(user) = input.user(known_user.as_deref())? else {
@@ -250,20 +254,17 @@ impl<'a> Shell<'a> {
         let known_password = known
             .filter(|credentials| credentials.user == user)
             .map(|credentials| credentials.password.clone());
-        let password = match known_password {
+        let (password, filled_in) = match known_password {
             Some(password) => {
                 let whose = if self.job.embedded && self.user.is_none() {
                     "the embedded test server's demo password"
                 } else {
                     "the password given in the options"
                 };
-                self.connection
-                    .transcript
-                    .note(format!("AUTH as {user} with {whose}"));
-                password
+                (password, Some(format!("AUTH as {user} with {whose}")))
             }
             None => match input.password(&user)? {
-                Some(password) => password,
+                Some(password) => (password, None),
                 None => {
                     printer.hint("no password: AUTH not sent");
                     return Ok(None);
@@ -275,7 +276,7 @@ impl<'a> Shell<'a> {
             printer.error("not sent: the password holds a line break or NUL, which PLAIN and LOGIN cannot carry");
             return Ok(None);
         }
-        Ok(Some(Credentials { user, password }))
+        Ok(Some((Credentials { user, password }, filled_in)))
     }
 
     /// A line typed after `354`.

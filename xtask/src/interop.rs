@@ -14,6 +14,7 @@
 mod aiosmtpd;
 mod clients;
 pub(crate) mod install;
+mod lab;
 mod mail;
 mod node;
 mod postfix;
@@ -44,6 +45,7 @@ const GROUPS: &[&str] = &[
     "smtplib",
     "msmtp",
     "nodemailer",
+    "lab",
 ];
 
 /// `cargo xtask interop [--only GROUP,...]`
@@ -112,11 +114,17 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     let client_groups: Vec<&str> = GROUPS[3..]
         .iter()
         .copied()
-        .filter(|g| selected(g))
+        .filter(|g| *g != "lab" && selected(g))
         .collect();
     if !client_groups.is_empty() {
         timed("real clients against test-server", &mut report, &|report| {
             clients::run(&ctx, report, &client_groups)
+        });
+    }
+
+    if selected("lab") {
+        timed("real clients graded by test-server lab", &mut report, &|report| {
+            lab::run(&ctx, report)
         });
     }
 

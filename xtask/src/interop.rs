@@ -123,9 +123,11 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     }
 
     if selected("lab") {
-        timed("real clients graded by test-server lab", &mut report, &|report| {
-            lab::run(&ctx, report)
-        });
+        timed(
+            "real clients graded by test-server lab",
+            &mut report,
+            &|report| lab::run(&ctx, report),
+        );
     }
 
     let versions = install::versions(&ctx.tools);

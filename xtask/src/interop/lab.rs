@@ -20,12 +20,8 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
     // swaks adds the CRLF before its "." itself (see clients.rs), so it gets the message
     // without its last line break.
     let for_swaks = ctx.work.join("fixtures").join("lab-message-for-swaks.eml");
-    let written = mail::write(&message, MESSAGE).and_then(|()| {
-        mail::write(
-            &for_swaks,
-            MESSAGE.strip_suffix(b"\r\n").unwrap_or(MESSAGE),
-        )
-    });
+    let written = mail::write(&message, MESSAGE)
+        .and_then(|()| mail::write(&for_swaks, MESSAGE.strip_suffix(b"\r\n").unwrap_or(MESSAGE)));
     if let Err(error) = written {
         report.setup_failed("lab", PEER_TO_OURS, format!("{error:#}"));
         return;

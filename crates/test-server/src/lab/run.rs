@@ -76,6 +76,13 @@ pub fn run(options: &LabOptions) -> u8 {
             return 69;
         }
     };
+    if !options.listen.ip().is_loopback() {
+        eprintln!(
+            "test-server lab: warning: listening on {}, beyond this machine, with the lab's \
+             published password; use a loopback address unless the client runs elsewhere",
+            options.listen
+        );
+    }
     let env = lab.environment();
     // Our own messages go to standard error when standard output carries the JSON.
     let mut say = |text: &str| {

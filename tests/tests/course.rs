@@ -98,7 +98,7 @@ fn the_course_is_linked_from_the_readme_and_its_index() {
     let index = std::fs::read_to_string(workspace().join("docs/course/README.md"))
         .expect("docs/course/README.md");
     let chapters = chapters();
-    assert_eq!(chapters.len(), 5, "five chapters: {chapters:?}");
+    assert_eq!(chapters.len(), 7, "seven chapters: {chapters:?}");
     for chapter in chapters {
         let file = chapter
             .file_name()

@@ -146,7 +146,7 @@ fn curl_passes_with_crlf_and_fails_exactly_the_data_checks_without_it() {
 }
 
 /// The socket client's bugs and the one check each must fail (`BUGS` in the script).
-const BUGS: [(&str, &str); 14] = [
+const BUGS: [(&str, &str); 16] = [
     ("no-greeting-wait", "waits-for-greeting"),
     ("lf-commands", "crlf"),
     ("helo", "ehlo-first"),
@@ -160,7 +160,9 @@ const BUGS: [(&str, &str); 14] = [
     ("no-dot-stuffing", "dot-stuffing"),
     ("bare-lf", "no-bare-lf-in-data"),
     ("no-date", "message-headers"),
+    ("no-final-dot", "end-of-data"),
     ("no-quit", "quit"),
+    ("quit-no-wait", "quit"),
 ];
 
 #[test]
@@ -179,7 +181,7 @@ fn each_deliberate_bug_fails_exactly_its_check() {
     let mut targets: Vec<&str> = BUGS.iter().map(|(_, check)| *check).collect();
     targets.sort_unstable();
     targets.dedup();
-    assert_eq!(targets.len(), 14);
+    assert_eq!(targets.len(), 15);
     let results: Vec<(&str, &str, Scorecard)> = std::thread::scope(|scope| {
         let runs: Vec<_> = BUGS
             .iter()
@@ -207,13 +209,14 @@ fn each_deliberate_bug_fails_exactly_its_check() {
         assert!(failure.rfc.starts_with("RFC "), "{failure:?}");
     }
     // The evidence is the offending line as the transcript shows it.
-    let evidence = |bug: &str, id: &str| {
+    let graded_bug = |bug: &str, id: &str| {
         let (_, _, card) = results
             .iter()
             .find(|(b, _, _)| *b == bug)
             .expect("that bug ran");
-        check(card, id).evidence.clone()
+        check(card, id).clone()
     };
+    let evidence = |bug: &str, id: &str| graded_bug(bug, id).evidence;
     assert_eq!(
         evidence("mail-from-space", "path-syntax"),
         "C: MAIL FROM: <student@lab.test>"
@@ -231,6 +234,24 @@ fn each_deliberate_bug_fails_exactly_its_check() {
         "C: AUTH PLAIN <redacted>"
     );
     assert_eq!(evidence("no-wait", "waits-for-replies"), "C: <redacted>");
+    // The two ways to fail quit say which it was; a message never ended leaves QUIT unjudged.
+    assert_eq!(
+        graded_bug("quit-no-wait", "quit").detail,
+        "the client closed the connection before the server's 221 reply"
+    );
+    assert_eq!(
+        graded_bug("no-quit", "quit").detail,
+        "the client closed the connection without QUIT"
+    );
+    assert!(
+        graded_bug("no-final-dot", "end-of-data")
+            .detail
+            .contains("inside the message data")
+    );
+    assert_eq!(
+        graded_bug("no-final-dot", "quit").status,
+        Status::NotApplicable
+    );
 }
 
 #[test]

@@ -191,7 +191,11 @@ impl Connection {
                 }
                 Ok(n) => self.take_in(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
+                Err(e) => {
+                    // A TLS peer that closes without close_notify reads as an error.
+                    self.closed_early |= matches!(classify(e, self.deadline), ReadError::Closed);
+                    return;
+                }
             }
         }
     }
@@ -363,6 +367,11 @@ impl Connection {
 
     /// Sends any pending output, then closes both directions (TLS with close_notify).
     pub(crate) fn close(&mut self) {
+        if !self.output.is_empty() && !self.pacing.hold.is_zero() {
+            // The last reply (such as QUIT's 221) is held back too: a client that closes
+            // meanwhile did not wait for it.
+            self.listen_for(self.pacing.hold);
+        }
         let _ = self.flush();
         if let Transport::Tls(stream) = &mut self.transport {
             stream.conn.send_close_notify();

@@ -30,7 +30,9 @@ BUGS = {
     "no-dot-stuffing": "dot-stuffing",
     "bare-lf": "no-bare-lf-in-data",
     "no-date": "message-headers",
+    "no-final-dot": "end-of-data",
     "no-quit": "quit",
+    "quit-no-wait": "quit",
 }
 
 parser = argparse.ArgumentParser()
@@ -175,6 +177,15 @@ else:
     command("DATA")
     expect("354", "DATA")
     send(lines)
+if bug == "no-final-dot":
+    # The bug: no line with a single dot; the server is still reading the message.
+    sock.settimeout(1)
+    try:
+        print(f"end of data: {reply()}")
+    except (socket.timeout, TimeoutError):
+        print("no reply to the message: giving up")
+    sock.close()
+    sys.exit(1)
 send(".\r\n")
 text = reply()
 print(f"end of data: {text}")
@@ -182,5 +193,8 @@ if bug == "no-quit":
     sock.close()  # the bug: no QUIT
     sys.exit(0)
 command("QUIT")
+if bug == "quit-no-wait":
+    sock.close()  # the bug: closed without reading the 221
+    sys.exit(0)
 expect("221", "QUIT")
 sock.close()

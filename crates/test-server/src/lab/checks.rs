@@ -886,6 +886,11 @@ fn message_headers(walk: &Walk) -> Verdict {
 }
 
 fn quit(walk: &Walk) -> Verdict {
+    if walk.ended_in_data {
+        return not_applicable(
+            "the session ended inside the message data, before QUIT could come (see end-of-data)",
+        );
+    }
     unless_desynced(walk, quit_as_sent(walk))
 }
 

@@ -2,7 +2,7 @@
 //! they were (command, SASL response, message data) and when they came; each check then
 //! judges from those steps alone.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -68,13 +68,7 @@ fn walk(session: &Session) -> Walk {
         .into_iter()
         .map(|explained| explained.notes.iter().map(|n| n.line()).collect())
         .collect();
-    let timing = |index: usize| {
-        session
-            .timings
-            .iter()
-            .find(|(at, _)| *at == index)
-            .map(|(_, timing)| *timing)
-    };
+    let timings: HashMap<usize, Timing> = session.timings.iter().copied().collect();
     let mut steps: Vec<Step> = Vec::new();
     let mut tls = false;
     let mut implicit_tls = false;
@@ -102,8 +96,8 @@ fn walk(session: &Session) -> Walk {
                 pipelining = false;
             }
             Event::Note(note) if note.starts_with("discarded ") => {
-                // The lines since the STARTTLS reply were thrown away unread: no reply
-                // is owed to them.
+                // The note the server's STARTTLS writes: the lines since its 220 were
+                // thrown away unread, and no reply is owed to them.
                 for step in &mut steps[since_server..] {
                     step.kind = Kind::Discarded;
                 }
@@ -177,7 +171,7 @@ fn walk(session: &Session) -> Walk {
                     index,
                     bytes: bytes.clone(),
                     kind,
-                    timing: timing(index),
+                    timing: timings.get(&index).copied(),
                     tls,
                     pipelining,
                     reply: None,

@@ -214,6 +214,7 @@ pub fn job_at(scenario: &Scenario, addr: SocketAddr, ca_pem: Option<&str>) -> Re
         job.credentials = Some(Credentials {
             user: user.clone(),
             password: password.clone(),
+            mechanism: None,
         });
     }
     Ok(job)

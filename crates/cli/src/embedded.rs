@@ -57,6 +57,7 @@ pub fn start(mut plan: Plan) -> Result<(Job, Embedded), Failure> {
         plan.credentials = Some(Credentials {
             user: DEMO_USER.to_owned(),
             password: DEMO_PASSWORD.to_owned(),
+            mechanism: None,
         });
     }
     Ok((plan.into_job(Endpoint::embedded(addr)), embedded))

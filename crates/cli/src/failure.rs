@@ -73,6 +73,9 @@ pub enum Violation {
     /// More `334` challenges than the mechanism has steps.
     #[error("it asked for more than a user name and a password")]
     TooManyChallenges,
+    /// A SASL message of the server that the mechanism cannot use (RFC 5802 §7 for SCRAM).
+    #[error("{0}")]
+    Sasl(String),
     /// lettre could not parse what the server sent; lettre's own words.
     #[error("{0}")]
     Unparsed(String),
@@ -144,6 +147,24 @@ pub enum Failure {
     PasswordEnvUnset {
         /// The variable.
         var: String,
+    },
+    /// `--oauth2-token-env` names an unset variable.
+    #[error("the environment variable {var} named by --oauth2-token-env is not set")]
+    TokenEnvUnset {
+        /// The variable.
+        var: String,
+    },
+    /// More than one source for the one secret.
+    #[error("{given} were all given: give one source for the password or token")]
+    SecretSources {
+        /// The options, as `--password-file and --oauth2-token-env`.
+        given: String,
+    },
+    /// An OAuth 2.0 mechanism without a token, or a password mechanism with one.
+    #[error("{why}")]
+    AuthChoice {
+        /// What does not fit, and what to do.
+        why: String,
     },
     /// `--user` without any password source, and no terminal to ask.
     #[error(
@@ -362,6 +383,45 @@ pub enum Failure {
     StartTlsInjection(usize),
 
     // Authentication failed (77).
+    /// A `--password-command` or `--oauth2-token-command` failed or printed nothing.
+    #[error("{option} {command:?} gave no secret: {reason}")]
+    SecretCommand {
+        /// The option.
+        option: &'static str,
+        /// The command as given.
+        command: String,
+        /// What went wrong, with the command's standard error (never its output).
+        reason: String,
+    },
+    /// The server did not offer the mechanism `--auth` asked for.
+    #[error(
+        "the server does not offer AUTH {mechanism}; it offers: {offered} (choose one with --auth)"
+    )]
+    MechanismNotOffered {
+        /// The mechanism asked for.
+        mechanism: &'static str,
+        /// What it offers, or `nothing`.
+        offered: String,
+    },
+    /// The OAuth 2.0 token was refused, with the status the server sent (RFC 7628 §3.2.2).
+    #[error(
+        "the server refused the OAuth 2.0 token{status}: it answered {reply}; get a fresh token, and check that it was issued for this user and mail scope"
+    )]
+    TokenRejected {
+        /// The decoded error status, as `(status 401, scope https://mail.google.com/)`,
+        /// with its leading space; empty when the server sent none.
+        status: String,
+        /// The final reply.
+        reply: ServerReply,
+    },
+    /// SCRAM: the server did not prove it knows the password (RFC 5802 §5).
+    #[error(
+        "the server did not prove that it knows the password ({why}): it may not be the server you meant, so nothing more was sent"
+    )]
+    ServerUnproven {
+        /// What was wrong with its proof.
+        why: String,
+    },
     /// AUTH was answered with a 5xx (RFC 4954 §6: 535 means bad credentials).
     #[error("authentication failed: the server answered {reply}; check the user name and password")]
     AuthFailed {
@@ -375,6 +435,19 @@ pub enum Failure {
     NoAuthMechanism {
         /// What it offers, or `nothing`.
         offered: String,
+    },
+
+    /// A secret command did not finish in time.
+    #[error(
+        "{option} {command:?} did not finish within {after}: it was stopped; make it faster or raise --timeout"
+    )]
+    SecretCommandTimeout {
+        /// The option.
+        option: &'static str,
+        /// The command as given.
+        command: String,
+        /// The timeout.
+        after: String,
     },
 
     // TLS required but unavailable, or the certificate is invalid (78).
@@ -470,6 +543,9 @@ impl Failure {
             | NoRecipient
             | PasswordWithoutUser
             | PasswordEnvUnset { .. }
+            | TokenEnvUnset { .. }
+            | SecretSources { .. }
+            | AuthChoice { .. }
             | PasswordMissing
             | PlaintextAuth
             | LettreCannot { .. } => Exit::Usage,
@@ -497,7 +573,13 @@ impl Failure {
             | Closed { .. }
             | Io { .. } => Exit::TempFail,
             Protocol { .. } | StartTlsInjection(_) => Exit::Protocol,
-            AuthFailed { .. } | NoAuthMechanism { .. } => Exit::NoPerm,
+            AuthFailed { .. }
+            | NoAuthMechanism { .. }
+            | SecretCommand { .. }
+            | MechanismNotOffered { .. }
+            | TokenRejected { .. }
+            | ServerUnproven { .. } => Exit::NoPerm,
+            SecretCommandTimeout { .. } => Exit::TempFail,
             StartTlsUnavailable
             | EhloRejectedTlsRequired { .. }
             | StartTlsRefused { .. }

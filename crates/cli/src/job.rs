@@ -7,8 +7,8 @@ use std::time::Duration;
 use message::{Attachment, Date, Mailbox, Message, MessageBuilder};
 use transcript::RenderOptions;
 
-use crate::options::TranscriptFormatChoice;
-use crate::{Failure, Options, TlsChoice};
+use crate::options::{AuthChoice, TranscriptFormatChoice};
+use crate::{Failure, Options, TlsChoice, secret};
 
 /// Where to send, as the options say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +88,11 @@ pub struct Verify {
 pub struct Credentials {
     /// The user name (authentication identity).
     pub user: String,
-    /// The password.
+    /// The secret: the password, or for XOAUTH2 and OAUTHBEARER the OAuth 2.0 access token.
     pub password: String,
+    /// `--auth` (XOAUTH2 when a token was given without it); `None`: lettre's choice,
+    /// PLAIN if offered, else LOGIN.
+    pub mechanism: Option<AuthChoice>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -97,6 +100,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("user", &self.user)
             .field("password", &"<redacted>")
+            .field("mechanism", &self.mechanism)
             .finish()
     }
 }
@@ -259,16 +263,16 @@ impl Plan {
             None => default_helo_name(),
         };
         check_helo_name(&helo_name)?;
-        let credentials = credentials(options, warn, purpose)?;
+        let timeouts = Timeouts {
+            command: parse_duration(&options.timeout, "--timeout")?,
+            data_end: parse_duration(&options.data_timeout, "--data-timeout")?,
+        };
+        let credentials = credentials(options, warn, purpose, timeouts.command)?;
         if credentials.is_some() && tls == TlsMode::None && !options.allow_plaintext_auth {
             return Err(Failure::PlaintextAuth);
         }
         let demo_defaults = server == Server::Embedded || purpose == Purpose::Shell;
         let message = build_message(options, demo_defaults)?;
-        let timeouts = Timeouts {
-            command: parse_duration(&options.timeout, "--timeout")?,
-            data_end: parse_duration(&options.data_timeout, "--data-timeout")?,
-        };
         let output = Output {
             format: match options.transcript_format {
                 TranscriptFormatChoice::Text => TranscriptFormat::Text,
@@ -391,46 +395,138 @@ fn credentials(
     options: &Options,
     warn: &mut dyn FnMut(&str),
     purpose: Purpose,
+    timeout: Duration,
 ) -> Result<Option<Credentials>, Failure> {
+    let given: Vec<(&str, Option<secret::Source>)> = vec![
+        (
+            "--password-file",
+            options.password_file.clone().map(secret::Source::File),
+        ),
+        (
+            "--password-env",
+            options.password_env.clone().map(secret::Source::Env),
+        ),
+        (
+            "--password",
+            options.password.clone().map(secret::Source::Given),
+        ),
+        (
+            "--password-command",
+            options
+                .password_command
+                .clone()
+                .map(secret::Source::Command),
+        ),
+        (
+            "--oauth2-token-file",
+            options.oauth2_token_file.clone().map(secret::Source::File),
+        ),
+        (
+            "--oauth2-token-env",
+            options.oauth2_token_env.clone().map(secret::Source::Env),
+        ),
+        (
+            "--oauth2-token-command",
+            options
+                .oauth2_token_command
+                .clone()
+                .map(secret::Source::Command),
+        ),
+    ];
+    let given: Vec<(&str, secret::Source)> = given
+        .into_iter()
+        .filter_map(|(option, source)| source.map(|source| (option, source)))
+        .collect();
+    if given.len() > 1 {
+        let names: Vec<&str> = given.iter().map(|(option, _)| *option).collect();
+        return Err(Failure::SecretSources {
+            given: names.join(" and "),
+        });
+    }
+    let token_given = given
+        .first()
+        .is_some_and(|(option, _)| option.starts_with("--oauth2"));
+    // A token implies XOAUTH2 (what Gmail and Microsoft 365 both take); a token with a
+    // password mechanism is a mistake.
+    let mechanism = match (options.auth, token_given) {
+        (None, true) => Some(AuthChoice::Xoauth2),
+        (Some(choice), true) if !choice.takes_token() => {
+            return Err(Failure::AuthChoice {
+                why: format!(
+                    "--auth {} takes a password, not an OAuth 2.0 token: use --auth XOAUTH2 or OAUTHBEARER, or give a password",
+                    choice.name()
+                ),
+            });
+        }
+        (choice, _) => choice,
+    };
     let Some(user) = options.user.clone() else {
-        if options.password.is_some()
-            || options.password_env.is_some()
-            || options.password_file.is_some()
-        {
+        if !given.is_empty() {
             return Err(Failure::PasswordWithoutUser);
+        }
+        if let Some(choice) = options.auth {
+            return Err(Failure::AuthChoice {
+                why: format!("--auth {} needs --user NAME", choice.name()),
+            });
         }
         return Ok(None);
     };
     if user.is_empty() || user.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
         return Err(Failure::BadUser);
     }
-    let password = if let Some(path) = &options.password_file {
-        let bytes = read_input_file(path, "password file")?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Failure::PasswordFileNotUtf8 { path: path.clone() })?;
-        text.lines().next().unwrap_or_default().to_owned()
-    } else if let Some(var) = &options.password_env {
-        std::env::var(var).map_err(|_| Failure::PasswordEnvUnset { var: var.clone() })?
-    } else if let Some(password) = &options.password {
-        warn(
-            "--password is visible to other users of this machine; prefer --password-env or --password-file",
-        );
-        password.clone()
-    } else if let Ok(password) = std::env::var("SMTP_PASSWORD") {
-        password
-    } else if purpose == Purpose::Shell {
-        // The shell asks when the user types AUTH.
-        return Ok(None);
-    } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("Password for {user}: ")).map_err(|e| {
-            Failure::PasswordPrompt {
-                reason: e.to_string(),
+    let password = match given.first() {
+        Some((_, secret::Source::Given(password))) => {
+            warn(
+                "--password is visible to other users of this machine; prefer --password-env or --password-file",
+            );
+            password.clone()
+        }
+        Some((option, secret::Source::File(path))) => {
+            let what = if option.starts_with("--oauth2") {
+                "token file"
+            } else {
+                "password file"
+            };
+            secret::from_file(path, what, warn)?
+        }
+        Some(("--oauth2-token-env", secret::Source::Env(var))) => {
+            std::env::var(var).map_err(|_| Failure::TokenEnvUnset { var: var.clone() })?
+        }
+        Some((_, secret::Source::Env(var))) => {
+            std::env::var(var).map_err(|_| Failure::PasswordEnvUnset { var: var.clone() })?
+        }
+        Some((option, secret::Source::Command(command))) => {
+            let option = if option.starts_with("--oauth2") {
+                "--oauth2-token-command"
+            } else {
+                "--password-command"
+            };
+            secret::from_command(option, command, timeout)?
+        }
+        None => match std::env::var("SMTP_PASSWORD") {
+            Ok(password) => password,
+            // The shell asks when the user types AUTH.
+            Err(_) if purpose == Purpose::Shell => return Ok(None),
+            Err(_) if mechanism.is_some_and(AuthChoice::takes_token) => {
+                return Err(Failure::AuthChoice {
+                    why: "an OAuth 2.0 mechanism needs a token: add --oauth2-token-env VAR, --oauth2-token-file FILE or --oauth2-token-command CMD".to_owned(),
+                });
             }
-        })?
-    } else {
-        return Err(Failure::PasswordMissing);
+            Err(_) if std::io::stdin().is_terminal() => {
+                rpassword::prompt_password(format!("Password for {user}: ")).map_err(|e| {
+                    Failure::PasswordPrompt {
+                        reason: e.to_string(),
+                    }
+                })?
+            }
+            Err(_) => return Err(Failure::PasswordMissing),
+        },
     };
-    Ok(Some(Credentials { user, password }))
+    Ok(Some(Credentials {
+        user,
+        password,
+        mechanism,
+    }))
 }
 
 /// The message of the options; with `demo_defaults` (the embedded server, or the shell),

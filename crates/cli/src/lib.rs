@@ -16,6 +16,7 @@ mod job;
 mod options;
 #[cfg(feature = "embedded")]
 mod run;
+mod secret;
 
 pub use arguments::parse_arguments;
 pub use certificate::describe_certificate;
@@ -25,7 +26,7 @@ pub use job::{
     Credentials, DURATION_RANGE, Endpoint, Job, Output, Plan, Server, Timeouts, TlsMode,
     TranscriptFormat, Verify,
 };
-pub use options::{Options, TlsChoice, TranscriptFormatChoice};
+pub use options::{AuthChoice, Options, TlsChoice, TranscriptFormatChoice};
 #[cfg(feature = "embedded")]
 pub use run::{job_for, run};
 

@@ -65,6 +65,31 @@ pub struct Options {
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
 
+    /// Run this command with `sh -c` and use the first line it prints as the password
+    /// (msmtp's passwordeval): for password managers and keyrings.
+    #[arg(long, value_name = "CMD")]
+    pub password_command: Option<String>,
+
+    /// The SASL mechanism for AUTH (RFC 4954) [default: PLAIN if the server offers it, else
+    /// LOGIN; XOAUTH2 when an OAuth 2.0 token is given]. For XOAUTH2 and OAUTHBEARER the
+    /// secret is an OAuth 2.0 access token.
+    #[arg(long, value_enum, ignore_case = true, value_name = "MECH")]
+    pub auth: Option<AuthChoice>,
+
+    /// Read an OAuth 2.0 access token from this environment variable (implies --auth
+    /// XOAUTH2 unless --auth says otherwise).
+    #[arg(long, value_name = "VAR")]
+    pub oauth2_token_env: Option<String>,
+
+    /// Read an OAuth 2.0 access token from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub oauth2_token_file: Option<PathBuf>,
+
+    /// Run this command with `sh -c` and use the first line it prints as the OAuth 2.0
+    /// access token: a token helper that refreshes it (oama, a provider's CLI...).
+    #[arg(long, value_name = "CMD")]
+    pub oauth2_token_command: Option<String>,
+
     /// Allow AUTH over a connection that is not encrypted (--tls none).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
@@ -157,6 +182,45 @@ pub struct Options {
     /// the run, and print where it is; without it the store is removed at exit.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `--auth`: the SASL mechanisms this workbench speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthChoice {
+    /// RFC 4616: user and password in one message.
+    #[value(name = "PLAIN")]
+    Plain,
+    /// The LOGIN mechanism: user, then password, each after a 334.
+    #[value(name = "LOGIN")]
+    Login,
+    /// Google's and Microsoft's OAuth 2.0 mechanism (not an RFC).
+    #[value(name = "XOAUTH2")]
+    Xoauth2,
+    /// RFC 7628: OAuth 2.0 bearer token with a GS2 header.
+    #[value(name = "OAUTHBEARER")]
+    Oauthbearer,
+    /// RFC 5802 and RFC 7677: a salted challenge-response; the password never crosses the
+    /// wire, and the server proves it knows it too.
+    #[value(name = "SCRAM-SHA-256")]
+    ScramSha256,
+}
+
+impl AuthChoice {
+    /// The name in the AUTH command and the EHLO keyword: `SCRAM-SHA-256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthChoice::Plain => "PLAIN",
+            AuthChoice::Login => "LOGIN",
+            AuthChoice::Xoauth2 => "XOAUTH2",
+            AuthChoice::Oauthbearer => "OAUTHBEARER",
+            AuthChoice::ScramSha256 => "SCRAM-SHA-256",
+        }
+    }
+
+    /// Whether the secret is an OAuth 2.0 token rather than a password.
+    pub fn takes_token(self) -> bool {
+        matches!(self, AuthChoice::Xoauth2 | AuthChoice::Oauthbearer)
+    }
 }
 
 /// `--transcript-format`.

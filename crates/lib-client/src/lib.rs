@@ -31,7 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use cli::{Failure, Job, Sent, ServerReply, TlsMode};
+use cli::{AuthChoice, Failure, Job, Sent, ServerReply, TlsMode};
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
@@ -165,6 +165,11 @@ struct Prepared {
     hello: ClientId,
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
+    /// The mechanisms lettre may choose from: PLAIN then LOGIN (its default), or the one
+    /// `--auth` names.
+    mechanisms: Vec<Mechanism>,
+    /// `--auth` (or a token) chose the mechanism.
+    chosen: bool,
     envelope: Envelope,
     bytes: Vec<u8>,
     size: u64,
@@ -208,8 +213,17 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
     }
     if let Some(credentials) = &job.credentials {
         connection
-            .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-            .map_err(mapped)?;
+            .auth(&job.mechanisms, credentials)
+            .map_err(|error| match (mapped(error), job.mechanisms.as_slice()) {
+                // --auth named one mechanism: say which, as raw-client does.
+                (Failure::NoAuthMechanism { offered }, [only]) if job.chosen => {
+                    Failure::MechanismNotOffered {
+                        mechanism: mechanism_name(*only),
+                        offered,
+                    }
+                }
+                (failure, _) => failure,
+            })?;
     }
     let limit = capture.lock().size_limit();
     if let Some(limit) = limit
@@ -226,6 +240,15 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
     Ok(response)
 }
 
+/// A lettre mechanism's name as the server offers it.
+fn mechanism_name(mechanism: Mechanism) -> &'static str {
+    match mechanism {
+        Mechanism::Plain => "PLAIN",
+        Mechanism::Login => "LOGIN",
+        Mechanism::Xoauth2 => "XOAUTH2",
+    }
+}
+
 /// Maps the job onto lettre's own API.
 fn prepare(job: &Job) -> Result<Prepared, Failure> {
     if job.verify.pin_sha256.is_some() {
@@ -234,6 +257,24 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
             option: "--pin-sha256",
         });
     }
+    let mechanisms = match job.credentials.as_ref().and_then(|c| c.mechanism) {
+        None => vec![Mechanism::Plain, Mechanism::Login],
+        Some(AuthChoice::Plain) => vec![Mechanism::Plain],
+        Some(AuthChoice::Login) => vec![Mechanism::Login],
+        Some(AuthChoice::Xoauth2) => vec![Mechanism::Xoauth2],
+        Some(AuthChoice::Oauthbearer) => {
+            return Err(Failure::LettreCannot {
+                what: "authenticate with OAUTHBEARER",
+                option: "--auth OAUTHBEARER",
+            });
+        }
+        Some(AuthChoice::ScramSha256) => {
+            return Err(Failure::LettreCannot {
+                what: "authenticate with SCRAM-SHA-256",
+                option: "--auth SCRAM-SHA-256",
+            });
+        }
+    };
     let tls = match job.tls {
         TlsMode::None => None,
         TlsMode::StartTls | TlsMode::Implicit => Some(tls_parameters(job)?),
@@ -271,6 +312,11 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
         credentials: job.credentials.as_ref().map(|credentials| {
             Credentials::new(credentials.user.clone(), credentials.password.clone())
         }),
+        chosen: job
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.mechanism.is_some()),
+        mechanisms,
         envelope,
         bytes,
         size: message.expected_len(),

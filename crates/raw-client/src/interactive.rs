@@ -276,7 +276,14 @@ impl<'a> Shell<'a> {
             printer.error("not sent: the password holds a line break or NUL, which PLAIN and LOGIN cannot carry");
             return Ok(None);
         }
-        Ok(Some((Credentials { user, password }, filled_in)))
+        Ok(Some((
+            Credentials {
+                user,
+                password,
+                mechanism: None,
+            },
+            filled_in,
+        )))
     }
 
     /// A line typed after `354`.

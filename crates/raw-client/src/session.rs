@@ -21,7 +21,7 @@ use std::sync::Arc;
 use cli::{Credentials, Failure, Job, Sent, ServerReply, TlsMode, Violation, Warning};
 use message::Envelope;
 
-use crate::auth::Mechanism;
+use crate::auth::{Exchange, Mechanism};
 use crate::command::{Command, Extensions};
 use crate::reply::Reply;
 
@@ -47,6 +47,8 @@ pub struct Dialogue {
     pub pipelining: bool,
     /// How many times the message is sent on this connection (1, or `--repeat`).
     pub messages: u32,
+    /// The server's host name and port, as OAUTHBEARER names them (RFC 7628 §3.1).
+    pub server: (String, u16),
 }
 
 impl Dialogue {
@@ -61,6 +63,7 @@ impl Dialogue {
             message_size: job.message.expected_len(),
             pipelining,
             messages: messages.max(1),
+            server: (job.endpoint.host.clone(), job.endpoint.port),
         }
     }
 }
@@ -221,6 +224,8 @@ pub struct Session {
     quit_unsafe: bool,
     /// The failure to report once the QUIT sent after it is answered.
     after_quit: Option<Failure>,
+    /// The AUTH exchange in progress (what SCRAM and the OAuth error path remember).
+    exchange: Option<Exchange>,
 }
 
 impl Session {
@@ -240,6 +245,7 @@ impl Session {
             group: Group::default(),
             quit_unsafe: false,
             after_quit: None,
+            exchange: None,
         };
         if session.dialogue.tls == TlsMode::Implicit {
             // RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
@@ -365,15 +371,28 @@ impl Session {
         if !self.tls && !self.dialogue.allow_plaintext_auth {
             return Err(Failure::PlaintextAuth);
         }
-        let mechanism =
-            Mechanism::choose(&self.extensions).ok_or_else(|| Failure::NoAuthMechanism {
-                offered: if self.extensions.auth.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    self.extensions.auth.join(" ")
-                },
-            })?;
-        let start = mechanism.start(credentials)?;
+        let offered = || {
+            if self.extensions.auth.is_empty() {
+                "nothing".to_owned()
+            } else {
+                self.extensions.auth.join(" ")
+            }
+        };
+        let mechanism = match credentials.mechanism.map(Mechanism::from_choice) {
+            // --auth: that mechanism, if the server offers it.
+            Some(chosen) if self.extensions.offers_auth(chosen.name()) => chosen,
+            Some(chosen) => {
+                return Err(Failure::MechanismNotOffered {
+                    mechanism: chosen.name(),
+                    offered: offered(),
+                });
+            }
+            None => Mechanism::choose(&self.extensions)
+                .ok_or_else(|| Failure::NoAuthMechanism { offered: offered() })?,
+        };
+        let (host, port) = &self.dialogue.server;
+        let (exchange, start) = Exchange::start(mechanism, credentials, host, *port)?;
+        self.exchange = Some(exchange);
         if self.pipelining && mechanism.completes_in_one_round_trip() {
             return self.start_transactions(Some(start));
         }
@@ -429,11 +448,15 @@ impl Session {
     /// RFC 4954 §4, §6: `334` asks for the next SASL message, `235` is success, `535` (or any
     /// 5xx) means the credentials were refused.
     fn auth(&mut self, reply: Reply, mechanism: Mechanism, challenges: u8) -> Result<(), Failure> {
+        let Some(exchange) = &mut self.exchange else {
+            return Err(Failure::Internal("AUTH without its exchange".into()));
+        };
         if reply.code == 334 {
             let Some(credentials) = &self.dialogue.credentials else {
                 return Err(Failure::Internal("AUTH without credentials".into()));
             };
-            let response = mechanism.respond(credentials, challenges)?;
+            let challenge = reply.lines.first().map_or("", String::as_str);
+            let response = exchange.respond(credentials, challenge)?;
             self.state = State::Auth {
                 mechanism,
                 challenges: challenges + 1,
@@ -442,7 +465,7 @@ impl Session {
             self.read(Wait::Reply(mechanism.command_name()));
             return Ok(());
         }
-        auth_result(reply, mechanism)?;
+        exchange.finish(reply)?;
         self.start_transactions(None)
     }
 
@@ -819,7 +842,7 @@ fn next_in_group(index: usize, recipients: usize) -> GroupReply {
 
 /// RFC 4954 §6: 235 is success; 535 (or any 5xx) means the credentials were refused; a
 /// `334` here is a challenge the mechanism has no answer for.
-fn auth_result(reply: Reply, mechanism: Mechanism) -> Result<(), Failure> {
+pub(crate) fn auth_result(reply: Reply, mechanism: Mechanism) -> Result<(), Failure> {
     let command = mechanism.command_name();
     match reply.code {
         200..=299 => Ok(()),

@@ -32,6 +32,7 @@ fn dialogue(recipients: &[&str]) -> Dialogue {
         message_size: 1000,
         pipelining: false,
         messages: 1,
+        server: ("mail.example".into(), 587),
     }
 }
 
@@ -39,6 +40,7 @@ fn login(mut dialogue: Dialogue) -> Dialogue {
     dialogue.credentials = Some(Credentials {
         user: "alice".into(),
         password: "hunter2".into(),
+        mechanism: None,
     });
     dialogue
 }

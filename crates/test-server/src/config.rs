@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::Error;
+use crate::sasl::Mechanism;
 
 /// The configuration of one server run. [`Config::default`] is the embedded default:
 /// loopback, a fresh store directory, no users, strict line endings, no faults.
@@ -24,6 +25,20 @@ pub struct Config {
     /// Accepted `(user, password)` pairs. When non-empty, AUTH is offered and required
     /// before MAIL.
     pub users: Vec<(String, String)>,
+    /// Accepted `(user, token)` pairs for XOAUTH2 and OAUTHBEARER; any other token gets the
+    /// mechanism's error status. When non-empty, AUTH is offered and required before MAIL,
+    /// and (without [`Config::auth_mechanisms`]) XOAUTH2 and OAUTHBEARER are offered after
+    /// PLAIN and LOGIN (those two only when there are [`Config::users`]).
+    pub oauth2_tokens: Vec<(String, String)>,
+    /// Exactly the SASL mechanisms EHLO offers and AUTH accepts, in this order: any of
+    /// `PLAIN`, `LOGIN`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-256` (case-insensitive).
+    /// `None` (the default) offers `PLAIN LOGIN` for users and `XOAUTH2 OAUTHBEARER` for
+    /// tokens. SCRAM-SHA-256 is offered only when listed here.
+    pub auth_mechanisms: Option<Vec<String>>,
+    /// The SCRAM-SHA-256 iteration count sent in the server-first message (`i=`); at least
+    /// 1, default 4096 (the minimum RFC 7677 §4 recommends). A large count tests a client's
+    /// limits; the server pays for it too, once per exchange.
+    pub scram_iterations: u32,
     /// Offer and accept AUTH on a connection without TLS.
     pub auth_without_tls: bool,
     /// The SIZE limit in octets (RFC 1870); 0 means no limit.
@@ -83,6 +98,9 @@ impl Default for Config {
             store: None,
             hostname: "localhost".to_owned(),
             users: Vec::new(),
+            oauth2_tokens: Vec::new(),
+            auth_mechanisms: None,
+            scram_iterations: 4096,
             auth_without_tls: false,
             size_limit: 35 * 1024 * 1024,
             max_recipients: 100,
@@ -101,6 +119,107 @@ impl Default for Config {
             strict_syntax: false,
             record_timings: false,
         }
+    }
+}
+
+impl Config {
+    /// Refuses a configuration that cannot work as meant, with one sentence saying why:
+    /// the faults ([`Faults::check`]), an unknown, repeated or empty list of
+    /// [`Config::auth_mechanisms`] (or one given with nobody to authenticate, or with the
+    /// `auth-login-only` fault it would contradict), a SCRAM fault without SCRAM-SHA-256
+    /// offered, and a `scram_iterations` of 0. [`Server::start`](crate::Server::start)
+    /// calls it.
+    pub fn check(&self) -> Result<(), Error> {
+        self.faults.check()?;
+        if self.scram_iterations == 0 {
+            return Err(Error::Config(
+                "the SCRAM iteration count must be at least 1 (RFC 7677 recommends 4096 or more)"
+                    .to_owned(),
+            ));
+        }
+        let mechanisms = match &self.auth_mechanisms {
+            Some(names) => {
+                let mut mechanisms = Vec::new();
+                for name in names {
+                    let mechanism = Mechanism::from_name(name).ok_or_else(|| {
+                        Error::Config(format!(
+                            "unknown AUTH mechanism {name:?}; use one of {}",
+                            Mechanism::valid_names()
+                        ))
+                    })?;
+                    if mechanisms.contains(&mechanism) {
+                        return Err(Error::Config(format!(
+                            "AUTH mechanism {} is listed twice; list each once",
+                            mechanism.name()
+                        )));
+                    }
+                    mechanisms.push(mechanism);
+                }
+                if mechanisms.is_empty() {
+                    return Err(Error::Config(format!(
+                        "the list of AUTH mechanisms is empty; list at least one of {}",
+                        Mechanism::valid_names()
+                    )));
+                }
+                if self.users.is_empty() && self.oauth2_tokens.is_empty() {
+                    return Err(Error::Config(
+                        "AUTH mechanisms are listed but there is no user and no OAuth 2.0 token, \
+                         so AUTH is not offered; add a user (--user/--password) or a token \
+                         (--oauth2-token)"
+                            .to_owned(),
+                    ));
+                }
+                if self.faults.auth_login_only {
+                    return Err(Error::Config(
+                        "the fault auth-login-only and a list of AUTH mechanisms exclude each \
+                         other (the fault offers LOGIN only); keep one of them"
+                            .to_owned(),
+                    ));
+                }
+                mechanisms
+            }
+            None => Vec::new(),
+        };
+        for (fault, on) in [
+            (
+                "scram-bad-server-signature",
+                self.faults.scram_bad_server_signature,
+            ),
+            ("scram-bad-server-first", self.faults.scram_bad_server_first),
+        ] {
+            if on && !mechanisms.contains(&Mechanism::ScramSha256) {
+                return Err(Error::Config(format!(
+                    "the fault {fault} needs SCRAM-SHA-256 among the AUTH mechanisms \
+                     (--auth-mechanisms SCRAM-SHA-256,...), or it would change nothing"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The mechanisms EHLO offers (once TLS is up, or with `auth_without_tls`), in order;
+    /// empty when there is nobody to authenticate. Assumes [`Config::check`] passed.
+    pub(crate) fn offered_mechanisms(&self) -> Vec<Mechanism> {
+        if self.users.is_empty() && self.oauth2_tokens.is_empty() {
+            return Vec::new();
+        }
+        if let Some(names) = &self.auth_mechanisms {
+            return names
+                .iter()
+                .filter_map(|n| Mechanism::from_name(n))
+                .collect();
+        }
+        if self.faults.auth_login_only {
+            return vec![Mechanism::Login];
+        }
+        let mut offered = Vec::new();
+        if !self.users.is_empty() {
+            offered.extend([Mechanism::Plain, Mechanism::Login]);
+        }
+        if !self.oauth2_tokens.is_empty() {
+            offered.extend([Mechanism::Xoauth2, Mechanism::OauthBearer]);
+        }
+        offered
     }
 }
 
@@ -180,8 +299,15 @@ pub struct Faults {
     pub no_starttls: bool,
     /// Offer only AUTH LOGIN.
     pub auth_login_only: bool,
-    /// Answer every AUTH with `535 5.7.8`, whatever the credentials.
+    /// Answer every AUTH with `535 5.7.8`, whatever the credentials (XOAUTH2 and
+    /// OAUTHBEARER after their error status).
     pub reject_auth: bool,
+    /// SCRAM-SHA-256: send a wrong server signature (`v=`) after a valid client proof, the
+    /// server a client must not trust.
+    pub scram_bad_server_signature: bool,
+    /// SCRAM-SHA-256: send a server-first message whose nonce does not start with the
+    /// client's, which a client must refuse.
+    pub scram_bad_server_first: bool,
     /// Bytes written in the same write right after the STARTTLS `220` line, in plaintext
     /// (the response injection of CVE-2021-22947 style attacks). Several
     /// `inject-after-starttls` faults are written one after the other, in the order given.
@@ -300,7 +426,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
 }
 
 /// Every fault of [`Faults::add`]: its name and how it is written.
-const FAULTS: [(&str, &str); 10] = [
+const FAULTS: [(&str, &str); 12] = [
     ("reject-rcpt", "reject-rcpt=ADDR"),
     ("tempfail-rcpt", "tempfail-rcpt=ADDR"),
     ("tempfail-mail", "tempfail-mail"),
@@ -311,6 +437,8 @@ const FAULTS: [(&str, &str); 10] = [
     ("auth-login-only", "auth-login-only"),
     ("reject-auth", "reject-auth"),
     ("inject-after-starttls", "inject-after-starttls=TEXT"),
+    ("scram-bad-server-signature", "scram-bad-server-signature"),
+    ("scram-bad-server-first", "scram-bad-server-first"),
 ];
 
 /// How fault `name` is written, such as `stall=STAGE:DURATION`.
@@ -325,7 +453,8 @@ impl Faults {
     /// Adds one fault given as on the command line (`--fault`):
     /// `reject-rcpt=ADDR`, `tempfail-rcpt=ADDR`, `tempfail-mail`, `reject-data`,
     /// `drop-mid-data`, `stall=STAGE:DURATION`, `no-starttls`, `auth-login-only`,
-    /// `reject-auth`, `inject-after-starttls=TEXT` (`\r` and `\n` in TEXT are escapes).
+    /// `reject-auth`, `inject-after-starttls=TEXT` (`\r` and `\n` in TEXT are escapes),
+    /// `scram-bad-server-signature`, `scram-bad-server-first`.
     ///
     /// Faults compose: every `reject-rcpt`, `tempfail-rcpt` and `stall` given applies
     /// (stalls at one stage add up), several `inject-after-starttls` texts are written one
@@ -378,6 +507,8 @@ impl Faults {
             "no-starttls" => self.no_starttls = flag(value)?,
             "auth-login-only" => self.auth_login_only = flag(value)?,
             "reject-auth" => self.reject_auth = flag(value)?,
+            "scram-bad-server-signature" => self.scram_bad_server_signature = flag(value)?,
+            "scram-bad-server-first" => self.scram_bad_server_first = flag(value)?,
             "stall" => {
                 let value = need(value)?;
                 let (stage, duration) = value.split_once(':').ok_or_else(|| {
@@ -507,9 +638,12 @@ mod tests {
             "auth-login-only",
             "reject-auth",
             "inject-after-starttls=250 evil\\r\\n",
+            "scram-bad-server-signature",
+            "scram_bad_server_first",
         ] {
             faults.add(spec).expect(spec);
         }
+        assert!(faults.scram_bad_server_signature && faults.scram_bad_server_first);
         assert_eq!(faults.reject_recipients, ["bad@example.com"]);
         assert_eq!(faults.tempfail_recipients, ["later@example.com"]);
         assert!(faults.tempfail_mail && faults.reject_data && faults.drop_mid_data);
@@ -592,13 +726,15 @@ mod tests {
                 "explode",
                 "unknown fault \"explode\"; use one of reject-rcpt=ADDR, tempfail-rcpt=ADDR, \
                  tempfail-mail, reject-data, drop-mid-data, stall=STAGE:DURATION, \
-                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT",
+                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT, \
+                 scram-bad-server-signature, scram-bad-server-first",
             ),
             (
                 "Explode=now",
                 "unknown fault \"Explode\"; use one of reject-rcpt=ADDR, tempfail-rcpt=ADDR, \
                  tempfail-mail, reject-data, drop-mid-data, stall=STAGE:DURATION, \
-                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT",
+                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT, \
+                 scram-bad-server-signature, scram-bad-server-first",
             ),
             (
                 "reject-rcpt",
@@ -658,5 +794,144 @@ mod tests {
             ..Faults::default()
         };
         assert!(by_hand.check().is_err());
+    }
+
+    fn check(config: Config) -> String {
+        match config.check() {
+            Ok(()) => "accepted".to_owned(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn names(list: &[&str]) -> Option<Vec<String>> {
+        Some(list.iter().map(|name| (*name).to_owned()).collect())
+    }
+
+    #[test]
+    fn offered_mechanisms_follow_users_tokens_and_the_list() {
+        let users = vec![("alice".to_owned(), "s3cret".to_owned())];
+        let tokens = vec![("alice".to_owned(), "t0ken".to_owned())];
+        let offered = |config: Config| -> Vec<&'static str> {
+            config
+                .offered_mechanisms()
+                .iter()
+                .map(|m| m.name())
+                .collect()
+        };
+        assert!(offered(Config::default()).is_empty());
+        let with_users = Config {
+            users: users.clone(),
+            ..Config::default()
+        };
+        assert_eq!(offered(with_users.clone()), ["PLAIN", "LOGIN"]);
+        let with_tokens = Config {
+            oauth2_tokens: tokens.clone(),
+            ..Config::default()
+        };
+        assert_eq!(offered(with_tokens.clone()), ["XOAUTH2", "OAUTHBEARER"]);
+        let both = Config {
+            oauth2_tokens: tokens,
+            ..with_users.clone()
+        };
+        assert_eq!(
+            offered(both.clone()),
+            ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
+        );
+        let listed = Config {
+            auth_mechanisms: names(&["scram-sha-256", "LOGIN"]),
+            ..both
+        };
+        assert_eq!(check(listed.clone()), "accepted");
+        assert_eq!(offered(listed), ["SCRAM-SHA-256", "LOGIN"]);
+        let mut login_only = with_users;
+        login_only.faults.auth_login_only = true;
+        assert_eq!(offered(login_only), ["LOGIN"]);
+    }
+
+    #[test]
+    fn configurations_that_cannot_work_are_refused() {
+        let users = Config {
+            users: vec![("alice".to_owned(), "s3cret".to_owned())],
+            ..Config::default()
+        };
+        assert_eq!(check(users.clone()), "accepted");
+        for (config, expected) in [
+            (
+                Config {
+                    auth_mechanisms: names(&["PLAIN", "CRAM-MD5"]),
+                    ..users.clone()
+                },
+                "unknown AUTH mechanism \"CRAM-MD5\"; use one of PLAIN, LOGIN, XOAUTH2, \
+                 OAUTHBEARER, SCRAM-SHA-256",
+            ),
+            (
+                Config {
+                    auth_mechanisms: names(&["PLAIN", "plain"]),
+                    ..users.clone()
+                },
+                "AUTH mechanism PLAIN is listed twice; list each once",
+            ),
+            (
+                Config {
+                    auth_mechanisms: names(&[]),
+                    ..users.clone()
+                },
+                "the list of AUTH mechanisms is empty; list at least one of PLAIN, LOGIN, \
+                 XOAUTH2, OAUTHBEARER, SCRAM-SHA-256",
+            ),
+            (
+                Config {
+                    auth_mechanisms: names(&["XOAUTH2"]),
+                    ..Config::default()
+                },
+                "AUTH mechanisms are listed but there is no user and no OAuth 2.0 token, so \
+                 AUTH is not offered; add a user (--user/--password) or a token \
+                 (--oauth2-token)",
+            ),
+            (
+                Config {
+                    scram_iterations: 0,
+                    ..users.clone()
+                },
+                "the SCRAM iteration count must be at least 1 (RFC 7677 recommends 4096 or more)",
+            ),
+            (
+                Config {
+                    auth_mechanisms: names(&["LOGIN"]),
+                    faults: Faults {
+                        auth_login_only: true,
+                        ..Faults::default()
+                    },
+                    ..users.clone()
+                },
+                "the fault auth-login-only and a list of AUTH mechanisms exclude each other \
+                 (the fault offers LOGIN only); keep one of them",
+            ),
+            (
+                Config {
+                    auth_mechanisms: names(&["PLAIN"]),
+                    faults: Faults {
+                        scram_bad_server_first: true,
+                        ..Faults::default()
+                    },
+                    ..users.clone()
+                },
+                "the fault scram-bad-server-first needs SCRAM-SHA-256 among the AUTH mechanisms \
+                 (--auth-mechanisms SCRAM-SHA-256,...), or it would change nothing",
+            ),
+            (
+                Config {
+                    faults: Faults {
+                        scram_bad_server_signature: true,
+                        ..Faults::default()
+                    },
+                    ..users.clone()
+                },
+                "the fault scram-bad-server-signature needs SCRAM-SHA-256 among the AUTH \
+                 mechanisms (--auth-mechanisms SCRAM-SHA-256,...), or it would change nothing",
+            ),
+        ] {
+            assert_eq!(check(config), expected);
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! A local ESMTP test server: the clients' embedded default and the witness of what they
 //! put on the wire.
 //!
-//! It speaks RFC 5321 with STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH PLAIN and
-//! LOGIN (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152) and
-//! SMTPUTF8 (RFC 6531); it stores each accepted message byte-exact with its envelope and
+//! It speaks RFC 5321 with STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH (RFC 4954)
+//! with PLAIN, LOGIN, XOAUTH2, OAUTHBEARER (RFC 7628) and SCRAM-SHA-256 (RFC 7677),
+//! PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531);
+//! it stores each accepted message byte-exact with its envelope and
 //! the redacted session transcript before answering `250`; it keeps every connection's
 //! transcript and the reason it ended, including those that stored nothing; it refuses
 //! bare LF and bare CR in message data by default (SMTP smuggling); and it injects faults
@@ -30,6 +31,7 @@ mod connection;
 mod ending;
 mod error;
 pub mod lab;
+mod sasl;
 mod server;
 mod session;
 mod store;

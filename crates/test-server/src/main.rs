@@ -8,9 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 use test_server::{Config, Faults, LineEndings, Server, Session, parse_duration};
 
-/// A local ESMTP server for tests and teaching: STARTTLS, implicit TLS, AUTH PLAIN/LOGIN,
-/// PIPELINING, SIZE, 8BITMIME, SMTPUTF8; stores every message with its envelope and
-/// transcript; injects faults on request.
+/// A local ESMTP server for tests and teaching: STARTTLS, implicit TLS, AUTH PLAIN, LOGIN,
+/// XOAUTH2, OAUTHBEARER and SCRAM-SHA-256, PIPELINING, SIZE, 8BITMIME, SMTPUTF8; stores
+/// every message with its envelope and transcript; injects faults on request.
 #[derive(Debug, Parser)]
 #[command(name = "test-server", version, args_conflicts_with_subcommands = true)]
 struct Arguments {
@@ -57,6 +57,18 @@ struct Options {
     /// The password of the --user at the same position.
     #[arg(long, requires = "user")]
     password: Vec<String>,
+    /// A valid OAuth 2.0 bearer token for XOAUTH2 and OAUTHBEARER, as USER:TOKEN
+    /// (repeatable); any other token gets the mechanism's error status and 535.
+    #[arg(long, value_name = "USER:TOKEN")]
+    oauth2_token: Vec<String>,
+    /// Exactly the AUTH mechanisms to offer and accept, in this order, comma-separated:
+    /// PLAIN, LOGIN, XOAUTH2, OAUTHBEARER, SCRAM-SHA-256 (default: PLAIN LOGIN with users,
+    /// then XOAUTH2 OAUTHBEARER with tokens).
+    #[arg(long, value_name = "LIST")]
+    auth_mechanisms: Option<String>,
+    /// The SCRAM-SHA-256 iteration count (i=), at least 1.
+    #[arg(long, value_name = "N", default_value_t = Config::default().scram_iterations)]
+    scram_iterations: u32,
     /// Offer and accept AUTH without TLS.
     #[arg(long)]
     auth_without_tls: bool,
@@ -95,7 +107,7 @@ struct Options {
     /// Inject a fault (repeatable; all of them apply, stalls at one stage add up):
     /// reject-rcpt=ADDR, tempfail-rcpt=ADDR, tempfail-mail, reject-data, drop-mid-data,
     /// stall=STAGE:DURATION, no-starttls, auth-login-only, reject-auth,
-    /// inject-after-starttls=TEXT.
+    /// inject-after-starttls=TEXT, scram-bad-server-signature, scram-bad-server-first.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,
 }
@@ -135,6 +147,28 @@ fn config(options: Options) -> Result<Config, String> {
     for spec in &options.fault {
         faults.add(spec).map_err(|e| e.to_string())?;
     }
+    let mut oauth2_tokens = Vec::new();
+    for pair in &options.oauth2_token {
+        // The token is a secret: the sentence never repeats it.
+        match pair.split_once(':') {
+            Some((user, token)) if !user.is_empty() && !token.is_empty() => {
+                oauth2_tokens.push((user.to_owned(), token.to_owned()));
+            }
+            _ => {
+                return Err(
+                    "--oauth2-token needs USER:TOKEN, a user name, a colon and the token"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    let auth_mechanisms = options.auth_mechanisms.map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
     let certificate = match (options.cert, options.key) {
         (Some(cert), Some(key)) => {
             let read = |path: &PathBuf| {
@@ -145,12 +179,15 @@ fn config(options: Options) -> Result<Config, String> {
         }
         _ => None,
     };
-    Ok(Config {
+    let config = Config {
         listen: options.listen,
         tls_listen: options.tls_listen,
         store: options.store,
         hostname: options.hostname,
         users: options.user.into_iter().zip(options.password).collect(),
+        oauth2_tokens,
+        auth_mechanisms,
+        scram_iterations: options.scram_iterations,
         auth_without_tls: options.auth_without_tls,
         size_limit: options.size_limit,
         max_recipients: options.max_recipients,
@@ -169,7 +206,10 @@ fn config(options: Options) -> Result<Config, String> {
         faults,
         certificate,
         ..Config::default()
-    })
+    };
+    // A configuration that cannot work is a usage error (64), not a failed start (69).
+    config.check().map_err(|e| e.to_string())?;
+    Ok(config)
 }
 
 fn main() -> ExitCode {
@@ -259,6 +299,44 @@ fn report(session: &Session, store: &Path) -> String {
 mod tests {
     use super::*;
     use test_server::SessionEnd;
+
+    #[test]
+    fn auth_options_become_the_config() {
+        let arguments = Arguments::try_parse_from([
+            "test-server",
+            "--oauth2-token",
+            "alice@example.com:ya29.a:b",
+            "--oauth2-token",
+            "bob:t2",
+            "--auth-mechanisms",
+            "SCRAM-SHA-256, login,,XOAUTH2",
+            "--scram-iterations",
+            "10000",
+        ])
+        .expect("arguments");
+        let given = config(arguments.options).expect("config");
+        assert_eq!(
+            given.oauth2_tokens,
+            [
+                ("alice@example.com".to_owned(), "ya29.a:b".to_owned()),
+                ("bob".to_owned(), "t2".to_owned())
+            ]
+        );
+        assert_eq!(
+            given.auth_mechanisms,
+            Some(vec![
+                "SCRAM-SHA-256".to_owned(),
+                "login".to_owned(),
+                "XOAUTH2".to_owned()
+            ])
+        );
+        assert_eq!(given.scram_iterations, 10000);
+        let defaults = Arguments::try_parse_from(["test-server"]).expect("arguments");
+        let defaults = config(defaults.options).expect("config");
+        assert!(defaults.oauth2_tokens.is_empty());
+        assert_eq!(defaults.auth_mechanisms, None);
+        assert_eq!(defaults.scram_iterations, 4096);
+    }
 
     #[test]
     fn the_log_line_says_why_what_and_where() {

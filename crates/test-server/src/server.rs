@@ -2,7 +2,7 @@
 //! finished sessions and their records, and a clean stop on drop.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -11,9 +11,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use ring::rand::{SecureRandom as _, SystemRandom};
 use rustls::ServerConfig;
 use transcript::{RenderOptions, Transcript};
 
+use crate::sasl::Mechanism;
 use crate::session::{self, Recorder, Session};
 use crate::store::{Store, StoredMessage, StoredSession};
 use crate::{Config, Error, SessionEnd, tls};
@@ -27,6 +29,12 @@ pub(crate) struct Shared {
     pub(crate) tls: Arc<ServerConfig>,
     pub(crate) store: Store,
     pub(crate) stop: AtomicBool,
+    /// What EHLO offers and AUTH accepts, in order ([`Config::offered_mechanisms`]).
+    pub(crate) mechanisms: Vec<Mechanism>,
+    /// The SCRAM-SHA-256 salt of this run: random, the same for every user and session.
+    pub(crate) scram_salt: [u8; 16],
+    /// Where SCRAM's server nonces come from.
+    pub(crate) random: SystemRandom,
     ca_pem: String,
     active: AtomicUsize,
     next_connection: AtomicU64,
@@ -72,7 +80,12 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Binds the listeners, prepares the certificate and the store, and starts serving.
     pub fn start(config: Config) -> Result<Server, Error> {
-        config.faults.check()?;
+        config.check()?;
+        let random = SystemRandom::new();
+        let mut scram_salt = [0; 16];
+        random
+            .fill(&mut scram_salt)
+            .map_err(|_| io::Error::other("the system's random number generator failed"))?;
         let identity = tls::identity(config.certificate.as_ref())?;
         let bind = |addr: SocketAddr| -> Result<(TcpListener, SocketAddr), Error> {
             let listen = |addr| {
@@ -89,11 +102,14 @@ impl Server {
         // The store last: a start that fails leaves no fresh directory behind.
         let store = Store::open(config.store.clone(), config.sync)?;
         let shared = Arc::new(Shared {
+            mechanisms: config.offered_mechanisms(),
             config,
             tls: identity.config,
             ca_pem: identity.ca_pem,
             store,
             stop: AtomicBool::new(false),
+            scram_salt,
+            random,
             active: AtomicUsize::new(0),
             next_connection: AtomicU64::new(0),
             accepted: AtomicUsize::new(0),

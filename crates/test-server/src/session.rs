@@ -6,6 +6,7 @@
 //! snapshotted.
 
 use std::net::{SocketAddr, TcpStream};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::thread;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use ring::rand::SecureRandom as _;
 use transcript::{RenderOptions, Transcript};
 
 use crate::command::{self, Command, Parameter, Refusal};
@@ -20,6 +22,7 @@ use crate::config::Voice;
 use crate::config::{LineEndings, Stage};
 use crate::connection::{Connection, Line, ReadError, Timing};
 use crate::ending::{Phase, SessionEnd};
+use crate::sasl::{self, Mechanism};
 use crate::server::Shared;
 use crate::store::StoredEnvelope;
 
@@ -532,16 +535,21 @@ impl Dialogue<'_> {
         Flow::Continue
     }
 
-    fn auth_mechanisms(&self) -> Option<&'static str> {
+    /// Whether there is anybody to authenticate: then AUTH is offered (once allowed) and
+    /// required before MAIL.
+    fn auth_enabled(&self) -> bool {
+        !self.shared.mechanisms.is_empty()
+    }
+
+    /// The mechanisms of the EHLO `AUTH` line, such as `PLAIN LOGIN`; `None` when AUTH is
+    /// not offered on this connection (nobody to authenticate, or no TLS yet).
+    fn auth_mechanisms(&self) -> Option<String> {
         let config = &self.shared.config;
-        if config.users.is_empty() || !(self.connection.is_tls() || config.auth_without_tls) {
+        if !self.auth_enabled() || !(self.connection.is_tls() || config.auth_without_tls) {
             return None;
         }
-        Some(if config.faults.auth_login_only {
-            "LOGIN"
-        } else {
-            "PLAIN LOGIN"
-        })
+        let names: Vec<&str> = self.shared.mechanisms.iter().map(|m| m.name()).collect();
+        Some(names.join(" "))
     }
 
     fn ehlo(&mut self, name: String) {
@@ -570,9 +578,9 @@ impl Dialogue<'_> {
             .into_iter()
             .flatten()
             .collect(),
-            // Gmail's order. It also offers CHUNKING, and XOAUTH2 and OAUTHBEARER among
-            // its AUTH mechanisms, which this server does not implement, so it leaves
-            // them out rather than offer what it would refuse.
+            // Gmail's order. It also offers CHUNKING, which this server does not
+            // implement, so it leaves it out rather than offer what it would refuse; its
+            // AUTH line is this server's (XOAUTH2 and OAUTHBEARER come with tokens).
             Voice::Gmail => [
                 Some(format!(
                     "smtp.gmail.com at your service, [{}]",
@@ -604,7 +612,7 @@ impl Dialogue<'_> {
         if self.transaction.is_some() {
             return self.reply("503 5.5.1 Nested MAIL command");
         }
-        if !config.users.is_empty() && self.auth_user.is_none() {
+        if self.auth_enabled() && self.auth_user.is_none() {
             let text = if self.auth_mechanisms().is_none() {
                 self.voiced(
                     "530 5.7.0 Must issue a STARTTLS command first",
@@ -749,6 +757,13 @@ impl Dialogue<'_> {
     /// Reads one SASL response line after a `334` challenge and decodes it. `Err` carries
     /// the flow after the reply already queued.
     fn sasl_response(&mut self, challenge: &str) -> Result<Vec<u8>, Flow> {
+        let line = self.sasl_line(challenge)?;
+        self.decode(&line)
+    }
+
+    /// Sends a `334` challenge and reads the response line, without its line ending and
+    /// not yet decoded.
+    fn sasl_line(&mut self, challenge: &str) -> Result<Vec<u8>, Flow> {
         self.reply(challenge);
         let line = match self.connection.read_line(AUTH_LINE_LIMIT) {
             Ok(Line::Complete(line)) => line,
@@ -763,7 +778,7 @@ impl Dialogue<'_> {
         let timing = self.timing();
         self.recorder.client_timed(&line, timing);
         let (body, _) = strip_line_ending(&line);
-        self.decode(body)
+        Ok(body.to_vec())
     }
 
     fn decode(&mut self, text: &[u8]) -> Result<Vec<u8>, Flow> {
@@ -781,7 +796,7 @@ impl Dialogue<'_> {
     }
 
     fn auth(&mut self, mechanism: String, initial_response: Option<String>) -> Flow {
-        let config = &self.shared.config;
+        let shared = self.shared;
         if !matches!(self.helo, Some((_, true))) {
             self.reply("503 5.5.1 Send EHLO first");
             return Flow::Continue;
@@ -790,7 +805,7 @@ impl Dialogue<'_> {
             self.reply("503 5.5.1 AUTH not allowed during a mail transaction");
             return Flow::Continue;
         }
-        if config.users.is_empty() {
+        if !self.auth_enabled() {
             self.reply("502 5.5.1 Authentication not enabled");
             return Flow::Continue;
         }
@@ -798,55 +813,270 @@ impl Dialogue<'_> {
             self.reply("503 5.5.1 Already authenticated");
             return Flow::Continue;
         }
-        let Some(mechanisms) = self.auth_mechanisms() else {
+        if self.auth_mechanisms().is_none() {
             let text = self.voiced(
                 "538 5.7.11 Encryption required for requested authentication mechanism",
                 &format!("530 5.7.0 Must issue a STARTTLS command first. {GMAIL_ID}"),
             );
             self.reply(&text);
             return Flow::Continue;
-        };
-        if !mechanisms.split(' ').any(|m| m == mechanism) {
+        }
+        let Some(mechanism) =
+            Mechanism::from_name(&mechanism).filter(|m| shared.mechanisms.contains(m))
+        else {
             self.reply("504 5.5.4 Unrecognized authentication type");
             return Flow::Continue;
-        }
-        let credentials = if mechanism == "PLAIN" {
-            self.auth_plain(initial_response)
-        } else {
-            self.auth_login(initial_response)
+        };
+        let credentials = match mechanism {
+            Mechanism::Plain => self.auth_plain(initial_response),
+            Mechanism::Login => self.auth_login(initial_response),
+            Mechanism::Xoauth2 => return self.auth_xoauth2(initial_response),
+            Mechanism::OauthBearer => return self.auth_oauthbearer(initial_response),
+            Mechanism::ScramSha256 => return self.auth_scram(initial_response),
         };
         let (user, password) = match credentials {
             Ok(credentials) => credentials,
             Err(flow) => return flow,
         };
-        let valid = config
+        let valid =
+            shared.config.users.iter().any(|(u, p)| {
+                u.as_bytes() == user.as_slice() && p.as_bytes() == password.as_slice()
+            });
+        if valid && !shared.config.faults.reject_auth {
+            self.authenticated(String::from_utf8_lossy(&user).into_owned())
+        } else {
+            self.credentials_invalid()
+        }
+    }
+
+    /// `235`: the session is authenticated as `user`.
+    fn authenticated(&mut self, user: String) -> Flow {
+        self.auth_user = Some(user);
+        let text = self.voiced("235 2.7.0 Authentication successful", "235 2.7.0 Accepted");
+        self.reply(&text);
+        Flow::Continue
+    }
+
+    /// `535 5.7.8`, in the server's voice.
+    fn credentials_invalid(&mut self) -> Flow {
+        let text = self.voiced(
+            "535 5.7.8 Authentication credentials invalid",
+            &format!(
+                "535-5.7.8 Username and Password not accepted. For more information, go to\r\n\
+                 535 5.7.8  https://support.google.com/mail/?p=BadCredentials {GMAIL_ID}"
+            ),
+        );
+        self.reply(&text);
+        Flow::Continue
+    }
+
+    /// `501 5.5.2 Malformed MECHANISM response: why`.
+    fn malformed(&mut self, mechanism: Mechanism, why: &str) -> Flow {
+        self.reply(&format!(
+            "501 5.5.2 Malformed {} response: {why}",
+            mechanism.name()
+        ));
+        Flow::Continue
+    }
+
+    /// The first message of a mechanism: the initial response, or the answer to an empty
+    /// `334` challenge.
+    fn first_message(&mut self, initial: Option<String>) -> Result<Vec<u8>, Flow> {
+        match initial {
+            Some(text) => self.decode(text.as_bytes()),
+            None => self.sasl_response("334 "),
+        }
+    }
+
+    /// Whether `user` may authenticate with bearer `token` (never with `reject-auth`).
+    fn token_valid(&self, user: Option<&str>, token: &str) -> bool {
+        let config = &self.shared.config;
+        let Some(user) = user else {
+            return false;
+        };
+        !config.faults.reject_auth
+            && config
+                .oauth2_tokens
+                .iter()
+                .any(|(u, t)| u == user && t == token)
+    }
+
+    /// XOAUTH2: `user=U^Aauth=Bearer T^A^A`; a token that is not valid gets Google's error
+    /// status in a `334`, which the client acknowledges with an empty line.
+    fn auth_xoauth2(&mut self, initial: Option<String>) -> Flow {
+        let message = match self.first_message(initial) {
+            Ok(message) => message,
+            Err(flow) => return flow,
+        };
+        let bearer = match sasl::xoauth2(&message) {
+            Ok(bearer) => bearer,
+            Err(why) => return self.malformed(Mechanism::Xoauth2, why),
+        };
+        if self.token_valid(bearer.user.as_deref(), &bearer.token) {
+            return self.authenticated(bearer.user.unwrap_or_default());
+        }
+        self.recorder
+            .note("XOAUTH2: the token is not valid for this user");
+        let challenge = format!("334 {}", sasl::xoauth2_error());
+        self.oauth_error(&challenge, b"", "an empty line")
+    }
+
+    /// OAUTHBEARER (RFC 7628 §3.1): a GS2 header and `key=value` pairs; a token that is not
+    /// valid (or no user named) gets the RFC 7628 §3.2.2 error status in a `334`, which the
+    /// client acknowledges with a single `\x01` (§3.2.3).
+    fn auth_oauthbearer(&mut self, initial: Option<String>) -> Flow {
+        let message = match self.first_message(initial) {
+            Ok(message) => message,
+            Err(flow) => return flow,
+        };
+        let bearer = match sasl::oauthbearer(&message) {
+            Ok(bearer) => bearer,
+            Err(why) => return self.malformed(Mechanism::OauthBearer, why),
+        };
+        if self.token_valid(bearer.user.as_deref(), &bearer.token) {
+            return self.authenticated(bearer.user.unwrap_or_default());
+        }
+        self.recorder.note(match bearer.user {
+            Some(_) => "OAUTHBEARER: the token is not valid for this user",
+            None => "OAUTHBEARER: no user named (a=) in the GS2 header, so no token is valid",
+        });
+        let challenge = format!("334 {}", sasl::oauthbearer_error(self.hostname()));
+        self.oauth_error(&challenge, b"\x01", "a single \\x01 (AQ==)")
+    }
+
+    /// The error half of XOAUTH2 and OAUTHBEARER: the status challenge, the client's
+    /// acknowledgement (`expected`, described as `what`; anything else is read too), then
+    /// `535`. A `*` cancels as at any other step.
+    fn oauth_error(&mut self, challenge: &str, expected: &[u8], what: &str) -> Flow {
+        let line = match self.sasl_line(challenge) {
+            Ok(line) => line,
+            Err(flow) => return flow,
+        };
+        if line == b"*" {
+            self.reply("501 5.7.0 Authentication cancelled");
+            return Flow::Continue;
+        }
+        let decoded = match line.as_slice() {
+            b"=" => Some(Vec::new()),
+            _ => BASE64.decode(&line).ok(),
+        };
+        if decoded.as_deref() != Some(expected) {
+            // The line itself may hold a secret; the note only says what was expected.
+            self.recorder.note(&format!(
+                "the client did not answer the error status with {what}"
+            ));
+        }
+        self.credentials_invalid()
+    }
+
+    /// SCRAM-SHA-256 (RFC 5802, RFC 7677): client-first, server-first (the client's nonce
+    /// and the server's, this run's salt, the configured iterations), client-final with the
+    /// proof, then the server signature in a `334` and the client's empty line before
+    /// `235`.
+    fn auth_scram(&mut self, initial: Option<String>) -> Flow {
+        let shared = self.shared;
+        let config = &shared.config;
+        let mechanism = Mechanism::ScramSha256;
+        let message = match self.first_message(initial) {
+            Ok(message) => message,
+            Err(flow) => return flow,
+        };
+        let first = match sasl::ClientFirst::parse(&message) {
+            Ok(first) => first,
+            Err(why) => return self.malformed(mechanism, why),
+        };
+        let mut random = [0u8; 18];
+        if shared.random.fill(&mut random).is_err() {
+            self.recorder
+                .note("SCRAM-SHA-256: the system's random number generator failed");
+            self.reply("454 4.7.0 Temporary authentication failure");
+            return Flow::Continue;
+        }
+        let server_nonce = BASE64.encode(random);
+        let iterations = NonZeroU32::new(config.scram_iterations).unwrap_or(NonZeroU32::MIN);
+        let nonce = if config.faults.scram_bad_server_first {
+            self.recorder.note(
+                "sending a server-first message whose nonce does not start with the \
+                 client's (fault scram-bad-server-first)",
+            );
+            server_nonce
+        } else {
+            format!("{}{server_nonce}", first.nonce)
+        };
+        let server_first = sasl::server_first(&nonce, &shared.scram_salt, iterations);
+        let message = match self.sasl_response(&format!("334 {}", BASE64.encode(&server_first))) {
+            Ok(message) => message,
+            Err(flow) => return flow,
+        };
+        let last = match sasl::ClientFinal::parse(&message) {
+            Ok(last) => last,
+            Err(why) => return self.malformed(mechanism, why),
+        };
+        if last.channel_binding != first.gs2_header.as_bytes() {
+            return self.malformed(
+                mechanism,
+                "c= must be the base64 of the GS2 header of the client-first message",
+            );
+        }
+        if last.nonce != nonce {
+            return self.malformed(
+                mechanism,
+                "r= must be the nonce of the server-first message",
+            );
+        }
+        let auth_message = sasl::auth_message(&first.bare, &server_first, &last.without_proof);
+        let password = config
             .users
             .iter()
-            .any(|(u, p)| u.as_bytes() == user.as_slice() && p.as_bytes() == password.as_slice());
-        if valid && !config.faults.reject_auth {
-            self.auth_user = Some(String::from_utf8_lossy(&user).into_owned());
-            let text = self.voiced("235 2.7.0 Authentication successful", "235 2.7.0 Accepted");
-            self.reply(&text);
-        } else {
-            let text = self.voiced(
-                "535 5.7.8 Authentication credentials invalid",
-                &format!(
-                    "535-5.7.8 Username and Password not accepted. For more information, go to\r\n\
-                     535 5.7.8  https://support.google.com/mail/?p=BadCredentials {GMAIL_ID}"
-                ),
-            );
-            self.reply(&text);
+            .find(|(user, _)| *user == first.user)
+            .map(|(_, password)| password);
+        let Some(password) = password else {
+            self.recorder.note("SCRAM-SHA-256: no such user");
+            return self.credentials_invalid();
+        };
+        if first
+            .authzid
+            .as_ref()
+            .is_some_and(|authzid| *authzid != first.user)
+        {
+            self.recorder
+                .note("SCRAM-SHA-256: the authorization identity (a=) is not the user (n=)");
+            return self.credentials_invalid();
         }
-        Flow::Continue
+        let salted = sasl::SaltedPassword::new(password.as_bytes(), &shared.scram_salt, iterations);
+        if !salted.verify(&auth_message, &last.proof) {
+            self.recorder
+                .note("SCRAM-SHA-256: the client proof does not match the password");
+            return self.credentials_invalid();
+        }
+        if config.faults.reject_auth {
+            return self.credentials_invalid();
+        }
+        let mut signature = salted.server_signature(&auth_message);
+        if config.faults.scram_bad_server_signature {
+            // Every bit flipped: a signature that cannot be right by accident.
+            signature.iter_mut().for_each(|byte| *byte = !*byte);
+            self.recorder
+                .note("sending a wrong server signature (fault scram-bad-server-signature)");
+        }
+        let challenge = format!("334 {}", BASE64.encode(sasl::server_final(&signature)));
+        let answer = match self.sasl_response(&challenge) {
+            Ok(answer) => answer,
+            Err(flow) => return flow,
+        };
+        if !answer.is_empty() {
+            return self.malformed(
+                mechanism,
+                "after the server signature (v=) the client sends an empty line",
+            );
+        }
+        self.authenticated(first.user)
     }
 
     /// RFC 4616: `authzid NUL authcid NUL passwd`, as the initial response or after an
     /// empty `334` challenge.
     fn auth_plain(&mut self, initial: Option<String>) -> Result<(Vec<u8>, Vec<u8>), Flow> {
-        let message = match initial {
-            Some(text) => self.decode(text.as_bytes())?,
-            None => self.sasl_response("334 ")?,
-        };
+        let message = self.first_message(initial)?;
         let mut parts = message.split(|&b| b == 0);
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(authzid), Some(authcid), Some(password), None)

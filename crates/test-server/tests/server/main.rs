@@ -11,6 +11,7 @@ mod explain;
 mod faults;
 mod limits;
 mod real_clients;
+mod sasl;
 mod sessions;
 mod storage;
 mod support;

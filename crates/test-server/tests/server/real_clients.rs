@@ -226,3 +226,151 @@ fn curl_without_tls_is_refused_auth() {
     assert!(!output.status.success());
     assert!(server.messages().is_empty());
 }
+
+/// curl's own XOAUTH2 and OAUTHBEARER (`--oauth2-bearer`), each offered alone, over STARTTLS
+/// and implicit TLS: a valid token delivers; for a wrong one curl meets the error status,
+/// answers it and gives up.
+#[test]
+fn curl_oauth2_bearer_xoauth2_and_oauthbearer() {
+    for mechanism in ["XOAUTH2", "OAUTHBEARER"] {
+        let server = start(Config {
+            tls_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            oauth2_tokens: vec![("alice".into(), "ya29.curl-token".into())],
+            auth_mechanisms: Some(vec![mechanism.to_owned()]),
+            ..Config::default()
+        });
+        let scratch = Scratch::new(&format!("curl-{mechanism}"));
+        let ca = scratch.write("ca.pem", server.ca_pem().as_bytes());
+        let body = message("curl@example.com");
+        let file = scratch.write("message.eml", &body);
+        let port = server.addr().port();
+        let tls_port = server.tls_addr().expect("TLS listener").port();
+        let bearer = |url: String, port: u16, token: &str| {
+            let mut command = curl(&url, port, &ca, &file, &["a@example.com"]);
+            command.args(["--user", "alice:", "--oauth2-bearer", token]);
+            if url.starts_with("smtp:") {
+                command.arg("--ssl-reqd");
+            }
+            command
+        };
+        let smtp = format!("smtp://localhost:{port}");
+        run(&mut bearer(smtp.clone(), port, "ya29.curl-token"), "curl");
+        let smtps = format!("smtps://localhost:{tls_port}");
+        run(&mut bearer(smtps, tls_port, "ya29.curl-token"), "curl");
+        let refused = bearer(smtp, port, "expired-token")
+            .output()
+            .expect("curl must be installed to run this test");
+        assert!(
+            !refused.status.success(),
+            "{mechanism}: a wrong token fails"
+        );
+
+        let messages = server.messages();
+        assert_eq!(messages.len(), 2, "{mechanism}");
+        for message in &messages {
+            assert_eq!(message.data, body);
+            assert_eq!(message.envelope.auth_user.as_deref(), Some("alice"));
+        }
+        let sessions = server.wait_for_sessions(3, Duration::from_secs(10));
+        let texts: Vec<String> = sessions
+            .iter()
+            .map(|s| s.transcript.render_text(Default::default()))
+            .collect();
+        let offered = format!("S: 250 AUTH {mechanism}\nC: AUTH {mechanism}");
+        assert!(texts.iter().all(|t| t.contains(&offered)), "{texts:#?}");
+        // The error path: the status, then (OAUTHBEARER) curl's \x01, redacted, and 535;
+        // for XOAUTH2, curl 7.88 hangs up at the status instead of sending the empty line.
+        let error = format!("-- {mechanism}: the token is not valid for this user\nS: 334 eyJ");
+        let failed = texts
+            .iter()
+            .find(|t| t.contains(&error))
+            .unwrap_or_else(|| panic!("{mechanism}: the error path in {texts:#?}"));
+        let (_, after) = failed.split_once(&error).unwrap_or_default();
+        let (_, after) = after.split_once('\n').unwrap_or_default();
+        match mechanism {
+            "OAUTHBEARER" => assert!(
+                after.starts_with(
+                    "C: <redacted>\nS: 535 5.7.8 Authentication credentials invalid\n"
+                ),
+                "{failed}"
+            ),
+            _ => assert!(
+                after.starts_with("-- the client closed the connection during AUTH\n"),
+                "{failed}"
+            ),
+        }
+        assert!(
+            !failed.contains("-- the client did not answer the error status"),
+            "{failed}"
+        );
+        for text in &texts {
+            assert!(!text.contains("ya29.curl-token") && !text.contains("expired-token"));
+        }
+    }
+}
+
+const SMTPLIB_XOAUTH2_SCRIPT: &str = r#"
+import smtplib, ssl, sys, json, base64
+port, cafile, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+context = ssl.create_default_context(cafile=cafile)
+statuses = []
+def xoauth2(challenge=None):
+    # smtplib calls this for the initial response, then with each decoded 334 challenge.
+    if challenge is None:
+        return "user=alice\x01auth=Bearer " + token + "\x01\x01"
+    statuses.append(json.loads(challenge))
+    return ""
+with smtplib.SMTP("127.0.0.1", port, local_hostname="python.example", timeout=30) as smtp:
+    smtp.ehlo()
+    smtp.starttls(context=context)
+    smtp.ehlo()
+    try:
+        smtp.auth("XOAUTH2", xoauth2, initial_response_ok=True)
+        smtp.sendmail("py@example.com", ["r1@example.com"], b"Subject: x\r\n\r\nx\r\n")
+        print("sent")
+    except smtplib.SMTPAuthenticationError as e:
+        print("refused", e.smtp_code, json.dumps(statuses))
+"#;
+
+/// Python's smtplib with an XOAUTH2 callback: a valid token delivers; a wrong one gets the
+/// JSON status, which smtplib hands to the callback, answers empty, then `535`.
+#[test]
+fn python_smtplib_xoauth2() {
+    let server = start(Config {
+        oauth2_tokens: vec![("alice".into(), "ya29.py-token".into())],
+        ..Config::default()
+    });
+    let scratch = Scratch::new("smtplib-xoauth2");
+    let ca = scratch.write("ca.pem", server.ca_pem().as_bytes());
+    let python = |token: &str| {
+        let output = run(
+            Command::new("python3")
+                .arg("-c")
+                .arg(SMTPLIB_XOAUTH2_SCRIPT)
+                .arg(server.addr().port().to_string())
+                .arg(&ca)
+                .arg(token),
+            "python3",
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert_eq!(python("ya29.py-token"), "sent");
+    assert_eq!(
+        python("expired"),
+        r#"refused 535 [{"status": "401", "schemes": "Bearer", "scope": "https://mail.google.com/"}]"#
+    );
+    assert_eq!(
+        server.messages()[0].envelope.auth_user.as_deref(),
+        Some("alice")
+    );
+    let sessions = server.wait_for_sessions(2, Duration::from_secs(10));
+    let refused = sessions[1].transcript.render_text(Default::default());
+    assert!(
+        refused.contains("S: 334 eyJ") && refused.contains("C: <redacted>\nS: 535 5.7.8"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("-- the client did not answer"),
+        "{refused}"
+    );
+}

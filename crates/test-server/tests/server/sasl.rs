@@ -394,9 +394,9 @@ fn oauthbearer_malformed_responses() {
 }
 
 #[test]
-fn reject_auth_sends_tokens_down_the_error_path() {
+fn reject_auth_sends_tokens_down_the_error_path_and_fails_scram() {
     let server = server_with(
-        None,
+        Some(&["XOAUTH2", "OAUTHBEARER", "SCRAM-SHA-256"]),
         Faults {
             reject_auth: true,
             ..Faults::default()
@@ -410,6 +410,10 @@ fn reject_auth_sends_tokens_down_the_error_path() {
         "334 eyJ",
     );
     assert_eq!(c.cmd("AQ=="), INVALID);
+    // A right SCRAM proof, refused all the same.
+    let (first, bare) = scram_start(&mut c, USER, "n0nce", true);
+    let exchange = scram(PASSWORD, &bare, &first, "biws");
+    assert_eq!(c.cmd(&b64(exchange.client_final.as_bytes())), INVALID);
 }
 
 // SCRAM-SHA-256, computed here from RFC 5802 §3 with ring.

@@ -143,7 +143,68 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             result,
         );
     }
+    for (password, tag) in [
+        (&ctx.fixtures.password_file, "scram"),
+        (&ctx.fixtures.wrong_password_file, "scram-wrong-password"),
+    ] {
+        let mail = Mail::full(&format!("postfix-raw-{tag}"), DOMAIN);
+        let send = Send {
+            client: Client::Raw,
+            port: instance.port,
+            tls: Tls::Starttls,
+            ca: &certs.ca,
+            password_file: Some(password),
+            pipelining: false,
+            mail: &mail,
+        };
+        let wrong = tag.ends_with("wrong-password");
+        let result = scram_check(ctx, &instance, &send, wrong);
+        let scenario = if wrong {
+            "raw-client STARTTLS --auth SCRAM-SHA-256, wrong password: 535 after the SCRAM exchange, exit 77"
+        } else {
+            "raw-client STARTTLS --auth SCRAM-SHA-256 (Cyrus SASL, sasldb): server signature verified, delivered"
+        };
+        report.add(PEER, OURS_TO_PEER, scenario, result);
+    }
     drop(instance);
+}
+
+/// raw-client's SCRAM-SHA-256 against Cyrus SASL: delivered with the right password (the
+/// client checked Postfix's server signature, or it would have stopped), exit 77 after the
+/// whole exchange with the wrong one.
+fn scram_check(
+    ctx: &Ctx,
+    instance: &Instance,
+    send: &Send<'_>,
+    wrong: bool,
+) -> Result<String, String> {
+    let outcome = send
+        .run_with(&ctx.binaries, &ctx.fixtures, &["--auth", "SCRAM-SHA-256"])
+        .map_err(|error| format!("{error:#}"))?;
+    mail::ensure(outcome.stdout.contains("C: AUTH SCRAM-SHA-256 <redacted>"), || {
+        format!("the transcript has no AUTH SCRAM-SHA-256: {}", outcome.stdout)
+    })?;
+    // Two challenges: the server-first message, then the server signature (or, with the
+    // wrong password, a refusal after the client's proof).
+    let challenges = outcome.stdout.matches("S: 334 ").count();
+    if wrong {
+        mail::ensure(outcome.code() == 77, || {
+            format!("expected exit 77, got {}", outcome.why())
+        })?;
+        mail::ensure(challenges >= 1, || "no SCRAM exchange happened".into())?;
+        return Ok(format!(
+            "exit 77 after {challenges} challenge(s): {}",
+            outcome.stderr.lines().last().unwrap_or("").trim()
+        ));
+    }
+    mail::expect_success(&outcome)?;
+    mail::ensure(challenges == 2, || {
+        format!("expected the server-first and server-final challenges, saw {challenges}")
+    })?;
+    instance
+        .wait_delivery(MAILBOXES[0], &send.mail.message_id)
+        .map_err(|error| format!("{error:#}"))?;
+    Ok("2 challenges, server signature verified, delivered".into())
 }
 
 /// Messages per connection and connections of the load checks.
@@ -406,7 +467,12 @@ fn start(ctx: &Ctx) -> Result<Instance> {
     let sasldb = sasl.join("sasldb2");
     // smtpd.conf for the main smtpd; smtpd-login.conf (smtpd_sasl_path in master.cf) for the
     // one that offers only LOGIN.
-    for (name, mechanisms) in [("smtpd", "PLAIN LOGIN"), ("smtpd-login", "LOGIN")] {
+    // SCRAM-SHA-256 is offered too (after PLAIN, which both clients still choose by
+    // default): Cyrus computes it from the sasldb password.
+    for (name, mechanisms) in [
+        ("smtpd", "PLAIN LOGIN SCRAM-SHA-256"),
+        ("smtpd-login", "LOGIN"),
+    ] {
         std::fs::write(
             sasl.join(format!("{name}.conf")),
             format!(

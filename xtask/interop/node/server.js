@@ -3,8 +3,8 @@
 // Three listeners on 127.0.0.1, all with AUTH required before MAIL and offered only under
 // TLS (allowInsecureAuth: false), PIPELINING, 8BITMIME and SMTPUTF8 advertised:
 //
-//   --port         STARTTLS (RFC 3207), AUTH PLAIN and LOGIN
-//   --secure-port  implicit TLS from the first byte (RFC 8314), AUTH PLAIN and LOGIN
+//   --port         STARTTLS (RFC 3207), AUTH PLAIN, LOGIN and XOAUTH2 (--token)
+//   --secure-port  implicit TLS from the first byte (RFC 8314), AUTH PLAIN, LOGIN and XOAUTH2
 //   --login-port   STARTTLS, AUTH LOGIN only
 //
 // Every accepted message is saved in --store as NNNNNN.json (the envelope and session as
@@ -26,7 +26,7 @@ function parseArgs(argv) {
         }
         args[argv[i].slice(2)] = argv[i + 1];
     }
-    for (const name of ['port', 'secure-port', 'login-port', 'cert', 'key', 'store', 'user', 'password']) {
+    for (const name of ['port', 'secure-port', 'login-port', 'cert', 'key', 'store', 'user', 'password', 'token']) {
         if (!(name in args)) {
             throw new Error(`missing --${name}`);
         }
@@ -52,11 +52,22 @@ function listener(name, port, extra) {
         name: 'smtp-server.interop.localhost',
         key,
         cert,
-        authMethods: ['PLAIN', 'LOGIN'],
+        authMethods: ['PLAIN', 'LOGIN', 'XOAUTH2'],
         allowInsecureAuth: false,
         size: 10 * 1024 * 1024,
         ...extra,
         onAuth(auth, session, callback) {
+            if (auth.method === 'XOAUTH2') {
+                if (auth.username === args.user && auth.accessToken === args.token) {
+                    callback(null, { user: auth.username });
+                } else {
+                    // smtp-server sends this as the base64 JSON status of a 334.
+                    callback(null, {
+                        data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' },
+                    });
+                }
+                return;
+            }
             if (auth.username === args.user && auth.password === args.password) {
                 callback(null, { user: auth.username });
             } else {

@@ -78,6 +78,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
                 tls: Tls::Starttls,
                 ca: &certs.ca,
                 password_file: Some(&ctx.fixtures.password_file),
+                token_file: None,
                 pipelining: false,
                 mail: &mail,
             };
@@ -131,6 +132,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
         tls: Tls::Starttls,
         ca: &certs.ca,
         password_file: Some(&ctx.fixtures.password_file),
+        token_file: None,
         pipelining: true,
         mail: &mail,
     };
@@ -172,6 +174,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             tls: Tls::Starttls,
             ca: &certs.ca,
             password_file: Some(&ctx.fixtures.wrong_password_file),
+            token_file: None,
             pipelining: false,
             mail: &mail,
         };
@@ -196,6 +199,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             tls: Tls::None,
             ca: &certs.ca,
             password_file: None,
+            token_file: None,
             pipelining: false,
             mail: &mail,
         };

@@ -154,6 +154,7 @@ fn prepare(ctx: &Ctx, ca: &Path) -> Result<Prepared> {
         tls: Tls::Starttls,
         ca,
         password_file: None,
+        token_file: None,
         pipelining: false,
         mail: &mail,
     };

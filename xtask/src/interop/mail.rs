@@ -4,6 +4,7 @@
 //! command lines, and the comparisons of what a peer stored.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ pub(crate) const DATE: &str = "Mon, 23 Nov 2026 12:00:00 +0000";
 pub(crate) const USER: &str = "alice";
 /// Its password (a test credential, on loopback only).
 pub(crate) const PASSWORD: &str = "interop-s3cret";
+/// Its OAuth 2.0 access token, for the peers that take XOAUTH2 (a test value).
+pub(crate) const TOKEN: &str = "ya29.interop-token";
 /// The EHLO name our clients give.
 pub(crate) const HELO: &str = "client.interop.localhost";
 
@@ -46,6 +49,9 @@ pub(crate) struct Fixtures {
     pub(crate) password_file: PathBuf,
     /// A file holding a wrong password.
     pub(crate) wrong_password_file: PathBuf,
+    /// The OAuth 2.0 token [`TOKEN`], and one no server accepts.
+    pub(crate) token_file: PathBuf,
+    pub(crate) wrong_token_file: PathBuf,
 }
 
 impl Fixtures {
@@ -63,6 +69,18 @@ impl Fixtures {
         std::fs::write(&password_file, format!("{PASSWORD}\n"))?;
         let wrong_password_file = dir.join("wrong-password");
         std::fs::write(&wrong_password_file, "not-the-password\n")?;
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n"))?;
+        let wrong_token_file = dir.join("wrong-token");
+        std::fs::write(&wrong_token_file, "expired-token\n")?;
+        for file in [
+            &password_file,
+            &wrong_password_file,
+            &token_file,
+            &wrong_token_file,
+        ] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(Fixtures {
             body_file,
             body: BODY.to_owned(),
@@ -70,6 +88,8 @@ impl Fixtures {
             attachment_bytes,
             password_file,
             wrong_password_file,
+            token_file,
+            wrong_token_file,
         })
     }
 }
@@ -161,6 +181,8 @@ pub(crate) struct Send<'a> {
     pub(crate) ca: &'a Path,
     /// The password file, when authenticating as [`USER`].
     pub(crate) password_file: Option<&'a Path>,
+    /// An OAuth 2.0 token file instead, for `--auth XOAUTH2` as [`USER`].
+    pub(crate) token_file: Option<&'a Path>,
     /// raw-client's `--pipelining`.
     pub(crate) pipelining: bool,
     pub(crate) mail: &'a Mail,
@@ -194,6 +216,16 @@ impl Send<'_> {
                 USER.into(),
                 "--password-file".into(),
                 password_file.display().to_string(),
+            ]);
+        }
+        if let Some(token_file) = self.token_file {
+            args.extend([
+                "--user".into(),
+                USER.into(),
+                "--auth".into(),
+                "XOAUTH2".into(),
+                "--oauth2-token-file".into(),
+                token_file.display().to_string(),
             ]);
         }
         for (flag, list) in [
@@ -587,6 +619,7 @@ mod tests {
             tls: Tls::Starttls,
             ca,
             password_file: None,
+            token_file: None,
             pipelining: false,
             mail,
         }

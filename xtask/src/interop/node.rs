@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::mail::{self, Client, Envelope, Mail, PASSWORD, Send, Tls, USER};
+use super::mail::{self, Client, Envelope, Mail, PASSWORD, Send, TOKEN, Tls, USER};
 use super::procs::{self, Service};
 use super::{Ctx, OURS_TO_PEER, Report};
 
@@ -87,7 +87,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             .arg(&certs.key)
             .arg("--store")
             .arg(&store)
-            .args(["--user", USER, "--password", PASSWORD])
+            .args(["--user", USER, "--password", PASSWORD, "--token", TOKEN])
             .current_dir(dir);
         let mut service = Service::spawn(PEER, command, &ctx.work.join("smtp-server.log"))?;
         service.wait_listening(
@@ -137,6 +137,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             tls,
             ca: &certs.ca,
             password_file: Some(&ctx.fixtures.password_file),
+            token_file: None,
             pipelining,
             mail: &mail,
         };
@@ -180,5 +181,77 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
         let label = send.label(mechanism);
         report.add(PEER, OURS_TO_PEER, format!("{label}: {what}"), result);
     }
+    // XOAUTH2, the OAuth 2.0 mechanism of Gmail and Microsoft 365: both clients deliver
+    // with the right token; a refused one gets smtp-server's 334 status, which raw-client
+    // answers and decodes into its sentence (exit 77).
+    for client in [Client::Raw, Client::Lib] {
+        let mail = Mail::full(
+            &format!("smtp-server-xoauth2-{}", client.name()),
+            "example.com",
+        );
+        let send = Send {
+            client,
+            port: ports.starttls,
+            tls: Tls::Starttls,
+            ca: &certs.ca,
+            password_file: None,
+            token_file: Some(&ctx.fixtures.token_file),
+            pipelining: false,
+            mail: &mail,
+        };
+        let want = Envelope {
+            from: mail.sender(),
+            recipients: mail.recipients(),
+            auth_user: Some(USER.into()),
+            tls: true,
+        };
+        let result = mail::send_exact(
+            &ctx.binaries,
+            &ctx.fixtures,
+            &store,
+            &send,
+            &want,
+            envelope,
+            &|outcome, _| {
+                mail::ensure(
+                    outcome.stdout.contains("C: AUTH XOAUTH2 <redacted>"),
+                    || "the transcript has no AUTH XOAUTH2".into(),
+                )
+            },
+        );
+        report.add(
+            PEER,
+            OURS_TO_PEER,
+            format!(
+                "{}, STARTTLS, --auth XOAUTH2 --oauth2-token-file: delivered",
+                client.name()
+            ),
+            result,
+        );
+    }
+    let mail = Mail::full("smtp-server-xoauth2-refused", "example.com");
+    let send = Send {
+        client: Client::Raw,
+        port: ports.starttls,
+        tls: Tls::Starttls,
+        ca: &certs.ca,
+        password_file: None,
+        token_file: Some(&ctx.fixtures.wrong_token_file),
+        pipelining: false,
+        mail: &mail,
+    };
+    let result =
+        mail::send_refused(&ctx.binaries, &ctx.fixtures, &store, &send, 77).and_then(|note| {
+            mail::ensure(note.contains("status 401"), || {
+                format!("the sentence lacks the decoded status: {note}")
+            })?;
+            Ok(note)
+        });
+    report.add(
+        PEER,
+        OURS_TO_PEER,
+        "raw-client, STARTTLS, --auth XOAUTH2, refused token: the 334 status decoded, exit 77",
+        result,
+    );
     drop(service);
 }

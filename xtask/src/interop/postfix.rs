@@ -88,6 +88,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             tls,
             ca: &certs.ca,
             password_file: mechanism.map(|_| ctx.fixtures.password_file.as_path()),
+            token_file: None,
             pipelining,
             mail: &mail,
         };
@@ -124,6 +125,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             tls: Tls::Starttls,
             ca: &certs.ca,
             password_file: Some(&ctx.fixtures.wrong_password_file),
+            token_file: None,
             pipelining: false,
             mail: &mail,
         };
@@ -154,6 +156,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
             tls: Tls::Starttls,
             ca: &certs.ca,
             password_file: Some(password),
+            token_file: None,
             pipelining: false,
             mail: &mail,
         };
@@ -181,9 +184,15 @@ fn scram_check(
     let outcome = send
         .run_with(&ctx.binaries, &ctx.fixtures, &["--auth", "SCRAM-SHA-256"])
         .map_err(|error| format!("{error:#}"))?;
-    mail::ensure(outcome.stdout.contains("C: AUTH SCRAM-SHA-256 <redacted>"), || {
-        format!("the transcript has no AUTH SCRAM-SHA-256: {}", outcome.stdout)
-    })?;
+    mail::ensure(
+        outcome.stdout.contains("C: AUTH SCRAM-SHA-256 <redacted>"),
+        || {
+            format!(
+                "the transcript has no AUTH SCRAM-SHA-256: {}",
+                outcome.stdout
+            )
+        },
+    )?;
     // Two challenges: the server-first message, then the server signature (or, with the
     // wrong password, a refusal after the client's proof).
     let challenges = outcome.stdout.matches("S: 334 ").count();
@@ -227,6 +236,7 @@ fn load_check(
         tls: Tls::Starttls,
         ca,
         password_file: Some(ctx.fixtures.password_file.as_path()),
+        token_file: None,
         pipelining,
         mail: &mail,
     };

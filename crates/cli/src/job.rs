@@ -7,7 +7,7 @@ use std::time::Duration;
 use message::{Attachment, Date, Mailbox, Message, MessageBuilder};
 use transcript::RenderOptions;
 
-use crate::options::{AuthChoice, TranscriptFormatChoice};
+use crate::options::{AuthChoice, Provider, TranscriptFormatChoice};
 use crate::{Failure, Options, TlsChoice, secret};
 
 /// Where to send, as the options say.
@@ -235,11 +235,18 @@ impl Plan {
         warn: &mut dyn FnMut(&str),
         purpose: Purpose,
     ) -> Result<Plan, Failure> {
-        let server = match &options.server {
-            None => Server::Embedded,
-            Some(text) => parse_server(text, options.tls)?,
+        // --provider fills in the server and TLS mode that --server and --tls leave out.
+        let preset = options.provider.map(Provider::server);
+        let tls_choice = options.tls.or(match (&options.server, preset) {
+            (None, Some((_, tls))) => Some(tls),
+            _ => None,
+        });
+        let server = match (&options.server, preset) {
+            (Some(text), _) => parse_server(text, tls_choice)?,
+            (None, Some((text, _))) => parse_server(text, tls_choice)?,
+            (None, None) => Server::Embedded,
         };
-        let tls = match (&server, options.tls) {
+        let tls = match (&server, tls_choice) {
             (_, Some(TlsChoice::None)) => TlsMode::None,
             (_, Some(TlsChoice::Starttls)) => TlsMode::StartTls,
             (_, Some(TlsChoice::Implicit)) => TlsMode::Implicit,
@@ -268,6 +275,14 @@ impl Plan {
             data_end: parse_duration(&options.data_timeout, "--data-timeout")?,
         };
         let credentials = credentials(options, warn, purpose, timeouts.command)?;
+        if let (Some(provider), Some(credentials)) = (options.provider, &credentials)
+            && provider.wants_oauth()
+            && !credentials.mechanism.is_some_and(AuthChoice::takes_token)
+        {
+            warn(
+                "this provider takes OAuth 2.0 (XOAUTH2) and has turned password logins off or is turning them off: give a token with --oauth2-token-command (docs/providers.md)",
+            );
+        }
         if credentials.is_some() && tls == TlsMode::None && !options.allow_plaintext_auth {
             return Err(Failure::PlaintextAuth);
         }
@@ -701,6 +716,93 @@ fn parse_duration(text: &str, flag: &'static str) -> Result<Duration, Failure> {
 mod tests {
     use super::*;
     use crate::Exit;
+
+    #[derive(clap::Parser)]
+    struct Arguments {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    /// The plan for these options, with the warnings it gave.
+    fn plan(args: &[&str]) -> (Result<Plan, Failure>, Vec<String>) {
+        let mut argv = vec!["client", "--from", "a@example.com", "--to", "b@example.org"];
+        argv.extend(args);
+        let arguments = <Arguments as clap::Parser>::try_parse_from(argv).expect("valid options");
+        let mut warnings = Vec::new();
+        let plan = Plan::from_options(&arguments.options, &mut |w| warnings.push(w.to_owned()));
+        (plan, warnings)
+    }
+
+    #[test]
+    fn a_provider_fills_in_what_server_and_tls_leave_out() {
+        let remote = |args: &[&str]| match plan(args).0.expect("a plan") {
+            Plan {
+                endpoint: Server::Remote { host, port },
+                tls,
+                ..
+            } => (host, port, tls),
+            other => panic!("not remote: {:?}", other.endpoint),
+        };
+        assert_eq!(
+            remote(&["--provider", "office365"]),
+            ("smtp.office365.com".into(), 587, TlsMode::StartTls)
+        );
+        assert_eq!(
+            remote(&["--provider", "fastmail"]),
+            ("smtp.fastmail.com".into(), 465, TlsMode::Implicit)
+        );
+        assert_eq!(
+            remote(&[
+                "--provider",
+                "gmail",
+                "--tls",
+                "implicit",
+                "--server",
+                "smtp.gmail.com:465"
+            ]),
+            ("smtp.gmail.com".into(), 465, TlsMode::Implicit)
+        );
+        assert_eq!(
+            remote(&["--provider", "gmail", "--server", "relay.example:2525"]),
+            ("relay.example".into(), 2525, TlsMode::StartTls)
+        );
+    }
+
+    #[test]
+    fn a_password_for_an_oauth_only_provider_is_warned_about() {
+        let password = [
+            "--provider",
+            "office365",
+            "--user",
+            "u@contoso.com",
+            "--password-command",
+            "echo pw",
+        ];
+        let (with_password, warnings) = plan(&password);
+        assert!(with_password.is_ok());
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("takes OAuth 2.0 (XOAUTH2)")),
+            "{warnings:?}"
+        );
+        let token = [
+            "--provider",
+            "office365",
+            "--user",
+            "u@contoso.com",
+            "--oauth2-token-command",
+            "echo t",
+        ];
+        let (with_token, warnings) = plan(&token);
+        let credentials = with_token
+            .expect("a plan")
+            .credentials
+            .expect("credentials");
+        assert_eq!(credentials.mechanism, Some(AuthChoice::Xoauth2));
+        assert_eq!(credentials.password, "t");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
 
     #[test]
     fn servers() {

@@ -26,7 +26,7 @@ pub use job::{
     Credentials, DURATION_RANGE, Endpoint, Job, Output, Plan, Server, Timeouts, TlsMode,
     TranscriptFormat, Verify,
 };
-pub use options::{AuthChoice, Options, TlsChoice, TranscriptFormatChoice};
+pub use options::{AuthChoice, Options, Provider, TlsChoice, TranscriptFormatChoice};
 #[cfg(feature = "embedded")]
 pub use run::{job_for, run};
 

@@ -26,6 +26,11 @@ pub struct Options {
     #[arg(long, env = "SMTP_SERVER", value_name = "HOST[:PORT]")]
     pub server: Option<String>,
 
+    /// A provider's submission server, TLS mode and advice (docs/providers.md); --server,
+    /// --tls and --auth override what it sets.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub provider: Option<Provider>,
+
     /// TLS mode [default: implicit on port 465, starttls otherwise].
     #[arg(long, value_enum, env = "SMTP_TLS")]
     pub tls: Option<TlsChoice>,
@@ -182,6 +187,44 @@ pub struct Options {
     /// the run, and print where it is; without it the store is removed at exit.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `--provider`: submission settings of large mail providers, as published by each (see
+/// docs/providers.md for the source and the date each was checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    /// Gmail and Google Workspace: app password (PLAIN) or OAuth 2.0 (XOAUTH2).
+    Gmail,
+    /// Outlook.com (consumer): OAuth 2.0 (XOAUTH2).
+    Outlook,
+    /// Microsoft 365: OAuth 2.0 (XOAUTH2); Basic authentication off by default from the
+    /// end of December 2026.
+    Office365,
+    /// iCloud Mail: app-specific password.
+    Icloud,
+    /// Fastmail: app password.
+    Fastmail,
+    /// Yahoo Mail: app password.
+    Yahoo,
+}
+
+impl Provider {
+    /// The submission server, as `host:port`, and its TLS mode.
+    pub fn server(self) -> (&'static str, TlsChoice) {
+        match self {
+            Provider::Gmail => ("smtp.gmail.com:587", TlsChoice::Starttls),
+            Provider::Outlook => ("smtp-mail.outlook.com:587", TlsChoice::Starttls),
+            Provider::Office365 => ("smtp.office365.com:587", TlsChoice::Starttls),
+            Provider::Icloud => ("smtp.mail.me.com:587", TlsChoice::Starttls),
+            Provider::Fastmail => ("smtp.fastmail.com:465", TlsChoice::Implicit),
+            Provider::Yahoo => ("smtp.mail.yahoo.com:465", TlsChoice::Implicit),
+        }
+    }
+
+    /// Whether the provider takes only OAuth 2.0 (a password is then worth a warning).
+    pub fn wants_oauth(self) -> bool {
+        matches!(self, Provider::Outlook | Provider::Office365)
+    }
 }
 
 /// `--auth`: the SASL mechanisms this workbench speaks.

@@ -3,6 +3,7 @@
 //! and implicit TLS, their error paths, `--auth` refusals, and secrets that never show.
 
 use test_server::{Config, Faults};
+use transcript::RenderOptions;
 use workspace_tests::{Client, Scenario, run};
 
 const TOKEN: &str = "ya29.lab-token-77";
@@ -56,10 +57,25 @@ fn raw_client_logs_in_with_every_mechanism_over_both_kinds_of_tls() {
                 "{what}:\n{}",
                 run.text
             );
-            // Neither the secret nor anything derived from it is shown, on either side.
-            for text in [&run.text, &run.server_text()] {
+            // Neither the secret nor anything derived from it is shown, on either side,
+            // in any form: text, JSON, with --explain's notes.
+            let explained = RenderOptions {
+                explain: true,
+                ..RenderOptions::default()
+            };
+            let forms = [
+                run.text.clone(),
+                run.server_text(),
+                run.transcript.render_json(RenderOptions::default()),
+                run.transcript.render_text(explained),
+                run.transcript.render_json(explained),
+            ];
+            for text in &forms {
                 assert!(!text.contains(secret), "{what}: the secret shows:\n{text}");
                 assert!(!text.contains("p="), "{what}: a SCRAM proof shows:\n{text}");
+                let encoded =
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret);
+                assert!(!text.contains(&encoded), "{what}: the base64 secret shows");
             }
         }
     }

@@ -593,7 +593,7 @@ impl Walk {
                     "RFC 3207 §4",
                 )
             }
-            ("AUTH" | "SASL", true) if code == 334 => (challenge(rest), "RFC 4954 §4"),
+            ("AUTH" | "SASL", true) if code == 334 => challenge(rest, sent.mechanism.as_deref()),
             ("AUTH" | "SASL", true) => ("logged in".to_owned(), "RFC 4954 §6"),
             ("MAIL", true) => ("the sender is accepted".to_owned(), "RFC 5321 §4.1.1.2"),
             ("RCPT", true) => ("this recipient is accepted".to_owned(), "RFC 5321 §4.1.1.3"),
@@ -868,21 +868,50 @@ fn enhanced_code(code: u16, rest: &str) -> Option<&str> {
     (matches && word.split('.').count() == 3 && codes::enhanced(word).is_some()).then_some(word)
 }
 
-/// A `334` challenge, decoded when it is base64 text.
-fn challenge(text: &str) -> String {
+/// A `334` challenge, decoded when it is base64 text, and read as the mechanism's step
+/// when the mechanism is known.
+fn challenge(text: &str, mechanism: Option<&str>) -> (String, &'static str) {
     let encoded = text.trim();
     if encoded.is_empty() {
-        return "the server asks for the client's answer (an empty challenge)".into();
+        return (
+            "the server asks for the client's answer (an empty challenge)".into(),
+            "RFC 4954 §4",
+        );
     }
-    match BASE64
+    let decoded = BASE64
         .decode(encoded)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-    {
-        Some(decoded) if decoded.chars().all(|c| !c.is_control() || c == '\n') => {
-            format!("the challenge is base64 for `{decoded}`")
-        }
-        _ => "the challenge is binary (base64 of bytes, not text)".into(),
+        .filter(|decoded| decoded.chars().all(|c| !c.is_control() || c == '\n'));
+    let Some(decoded) = decoded else {
+        return (
+            "the challenge is binary (base64 of bytes, not text)".into(),
+            "RFC 4954 §4",
+        );
+    };
+    match mechanism {
+        Some("XOAUTH2" | "OAUTHBEARER") if decoded.starts_with('{') => (
+            format!(
+                "the token is refused: the challenge is base64 for the error status `{decoded}`; the client answers it (an empty line for XOAUTH2, a lone ^A for OAUTHBEARER) and the server then fails the login"
+            ),
+            "RFC 7628 §3.2.2",
+        ),
+        Some(scram) if scram.starts_with("SCRAM") && decoded.starts_with("r=") => (
+            format!(
+                "the server-first message `{decoded}`: the client's nonce with the server's appended (r=), the salt (s=) and the PBKDF2 iteration count (i=); the client answers with its proof"
+            ),
+            "RFC 5802 §5.1",
+        ),
+        Some(scram) if scram.starts_with("SCRAM") && decoded.starts_with("v=") => (
+            format!(
+                "the server-final message `{decoded}`: the server's signature, which only a server that knows the password can compute; the client checks it before going on"
+            ),
+            "RFC 5802 §5.1",
+        ),
+        _ => (
+            format!("the challenge is base64 for `{decoded}`"),
+            "RFC 4954 §4",
+        ),
     }
 }
 

@@ -394,3 +394,41 @@ S: 250 2.0.0 Ok: queued as 000001
         notes_of(typed, "S: 250 2.0.0 Ok: queued as 000001").contains("the message is accepted")
     );
 }
+
+#[test]
+fn oauth_and_scram_challenges_are_read_as_their_mechanisms_steps() {
+    // base64 of {"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}
+    let refused = "\
+C: AUTH XOAUTH2 <redacted>
+S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==
+C: 
+S: 535 5.7.8 Authentication credentials invalid
+";
+    let status = notes_of(
+        refused,
+        "S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==",
+    );
+    assert!(status.contains("the token is refused"), "{status}");
+    assert!(status.contains("\"status\":\"401\""), "{status}");
+    assert!(status.contains("(RFC 7628 §3.2.2)"), "{status}");
+    // RFC 7677's example: server-first, then server-final.
+    let scram = "\
+C: AUTH SCRAM-SHA-256 <redacted>
+S: 334 cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY=
+C: <redacted>
+S: 334 dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ==
+C: 
+S: 235 2.7.0 Authentication successful
+";
+    let first = notes_of(
+        scram,
+        "S: 334 cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY=",
+    );
+    assert!(first.contains("the server-first message"), "{first}");
+    assert!(first.contains("i=4096"), "{first}");
+    let last = notes_of(
+        scram,
+        "S: 334 dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ==",
+    );
+    assert!(last.contains("the server's signature"), "{last}");
+}

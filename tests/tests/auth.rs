@@ -289,3 +289,28 @@ fn secret_sources_that_cannot_give_a_secret_are_clear_errors() {
         "{mismatch}"
     );
 }
+
+#[test]
+fn an_account_file_logs_in_with_its_secret_source() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = workspace_tests::TempDir::new("accounts");
+    let file = dir.file(
+        "accounts.toml",
+        format!(
+            "[accounts.lab]\nuser = \"alice\"\nauth = \"SCRAM-SHA-256\"\npassword_command = \"echo {PASSWORD}\"\n"
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let file = file.display().to_string();
+    let scenario =
+        Scenario::new("starttls", &["--account", "lab", "--config", &file]).server(all_mechanisms);
+    let run = run_raw(&scenario);
+    assert!(run.result.is_ok(), "{:?}", run.result);
+    assert!(
+        run.text.contains("C: AUTH SCRAM-SHA-256 <redacted>"),
+        "{}",
+        run.text
+    );
+    assert_eq!(run.stored[0].envelope.auth_user.as_deref(), Some("alice"));
+}

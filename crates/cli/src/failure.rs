@@ -450,7 +450,16 @@ pub enum Failure {
         after: String,
     },
 
-    // TLS required but unavailable, or the certificate is invalid (78).
+    // TLS required but unavailable, the certificate is invalid, or the account file is
+    // wrong (78).
+    /// The account file cannot be used: where, and why.
+    #[error("{place}: {why}; fix the account file or give the option on the command line")]
+    AccountConfig {
+        /// The file, with `:LINE` when known.
+        place: String,
+        /// What is wrong (the key first, when one is).
+        why: String,
+    },
     /// TLS is required and the server does not offer STARTTLS.
     #[error(
         "TLS is required but the server does not offer STARTTLS, so nothing was sent after EHLO: use a server that supports TLS (or --tls none on a network you trust)"
@@ -580,7 +589,8 @@ impl Failure {
             | TokenRejected { .. }
             | ServerUnproven { .. } => Exit::NoPerm,
             SecretCommandTimeout { .. } => Exit::TempFail,
-            StartTlsUnavailable
+            AccountConfig { .. }
+            | StartTlsUnavailable
             | EhloRejectedTlsRequired { .. }
             | StartTlsRefused { .. }
             | Handshake { .. }

@@ -235,6 +235,8 @@ impl Plan {
         warn: &mut dyn FnMut(&str),
         purpose: Purpose,
     ) -> Result<Plan, Failure> {
+        let merged = crate::accounts::apply(options)?;
+        let options = &merged;
         // --provider fills in the server and TLS mode that --server and --tls leave out.
         let preset = options.provider.map(Provider::server);
         let tls_choice = options.tls.or(match (&options.server, preset) {

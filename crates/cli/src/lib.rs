@@ -6,6 +6,7 @@
 //! With the `embedded` feature (the client binaries turn it on), [`run`] is the part of
 //! `main` both binaries share, and [`embedded`] starts the test server of the default run.
 
+mod accounts;
 mod arguments;
 mod certificate;
 #[cfg(feature = "embedded")]

@@ -26,6 +26,16 @@ pub struct Options {
     #[arg(long, env = "SMTP_SERVER", value_name = "HOST[:PORT]")]
     pub server: Option<String>,
 
+    /// Use the settings of this account from the account file (see --config); options and
+    /// SMTP_* variables given too win over the file.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// The account file (TOML) [default: smtp-workbench/accounts.toml in the XDG config
+    /// directory, ~/.config unless XDG_CONFIG_HOME says otherwise].
+    #[arg(long, value_name = "FILE", requires = "account")]
+    pub config: Option<PathBuf>,
+
     /// A provider's submission server, TLS mode and advice (docs/providers.md); --server,
     /// --tls and --auth override what it sets.
     #[arg(long, value_enum, value_name = "NAME")]

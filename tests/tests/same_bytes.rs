@@ -322,3 +322,52 @@ fn pipelining_dialogue() {
         "same message either way"
     );
 }
+
+/// XOAUTH2, the one OAuth 2.0 mechanism lettre has: the same dialogue from both clients,
+/// the token read with --oauth2-token-env. (A test cannot set a variable for itself alone,
+/// so the token is the value of HOME, which every environment has.)
+#[test]
+fn starttls_auth_xoauth2() {
+    let token = std::env::var("HOME").expect("HOME is set");
+    let scenario = Scenario::new(
+        "starttls",
+        &["--user", "alice", "--oauth2-token-env", "HOME"],
+    )
+    .server(|config| config.oauth2_tokens = vec![("alice".into(), token.clone())]);
+    let (raw, lib) = prove("starttls_auth_xoauth2", &scenario);
+    assert_eq!(raw.exit(), Exit::Sent);
+    assert!(raw.text.contains("C: AUTH XOAUTH2 <redacted>\n"));
+    assert_eq!(stored_data(&raw), stored_data(&lib));
+    assert!(!raw.server_text().contains(&token));
+}
+
+/// The named difference: OAUTHBEARER and SCRAM-SHA-256 are raw-client's alone; lib-client
+/// refuses them before connecting (exit 64) because lettre 0.11 has no API for them.
+#[test]
+fn oauthbearer_and_scram_are_raw_client_only() {
+    let token = std::env::var("HOME").expect("HOME is set");
+    for mechanism in ["OAUTHBEARER", "SCRAM-SHA-256"] {
+        let secret = if mechanism == "OAUTHBEARER" {
+            "--oauth2-token-env"
+        } else {
+            "--password-env"
+        };
+        let scenario = Scenario::new(
+            "starttls",
+            &["--user", "alice", "--auth", mechanism, secret, "HOME"],
+        )
+        .server(|config| {
+            config.users = vec![("alice".into(), token.clone())];
+            config.oauth2_tokens = vec![("alice".into(), token.clone())];
+            config.auth_mechanisms = Some(vec![mechanism.into(), "PLAIN".into()]);
+        });
+        let raw = run(Client::RAW, &scenario);
+        let lib = run(Client::Lib, &scenario);
+        assert_eq!(raw.exit(), Exit::Sent, "{mechanism}: {:?}", raw.result);
+        assert_eq!(lib.exit(), Exit::Usage, "{mechanism}");
+        assert!(
+            lib.session.is_none(),
+            "{mechanism}: lib-client never connected"
+        );
+    }
+}

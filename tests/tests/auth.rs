@@ -314,3 +314,27 @@ fn an_account_file_logs_in_with_its_secret_source() {
     );
     assert_eq!(run.stored[0].envelope.auth_user.as_deref(), Some("alice"));
 }
+
+/// The named difference on XOAUTH2's error path: lettre 0.11 does not answer the server's
+/// 334 status (RFC 7628 §3.2.3); what lib-client reports instead, asserted.
+#[test]
+fn lib_client_on_a_refused_xoauth2_token() {
+    let lib = run(Client::Lib, &login("starttls", "XOAUTH2", "expired-token"));
+    let failure = lib.result.as_ref().expect_err("refused");
+    assert_eq!(failure.exit().code(), 77, "{failure}");
+    let sentence = failure.to_string();
+    assert!(
+        sentence.starts_with("the server refused the OAuth 2.0 token: it answered \"334 eyJ"),
+        "{sentence}"
+    );
+    // The difference itself: lettre closes the connection at the 334 where raw-client
+    // answers it and reads the 535.
+    let server = lib.server_text();
+    assert!(
+        server.contains("-- the client closed the connection during AUTH"),
+        "{server}"
+    );
+    assert!(!server.contains("S: 535"), "{server}");
+    let raw = run_raw(&login("starttls", "XOAUTH2", "expired-token"));
+    assert!(raw.server_text().contains("S: 535 5.7.8"));
+}

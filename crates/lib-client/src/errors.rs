@@ -43,6 +43,18 @@ pub(crate) fn failure(
             during: format!("waiting for the reply to {}", record.waits_for()),
         };
     }
+    // lettre 0.11 meets XOAUTH2's error status (a 334, RFC 7628 §3.2.2) with an error of
+    // its own instead of answering it: the token was refused all the same.
+    if text.contains("does not expect a challenge")
+        && let Some((command, reply)) = record.exchanges.last()
+        && command.to_ascii_uppercase().starts_with("AUTH XOAUTH2")
+        && reply.code == 334
+    {
+        return Failure::TokenRejected {
+            status: String::new(),
+            reply: reply.clone(),
+        };
+    }
     if error.is_client() {
         if text.contains("STARTTLS is not supported") {
             return Failure::StartTlsUnavailable;

@@ -60,6 +60,18 @@ fn default_path() -> Option<PathBuf> {
     })
 }
 
+/// Whether the account file (`config`, or the default one) has an account called `name`;
+/// false when there is no file or it cannot be read (using it would then fail clearly).
+pub(crate) fn has_account(config: Option<&Path>, name: &str) -> bool {
+    let Some(path) = config.map(Path::to_path_buf).or_else(default_path) else {
+        return false;
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| toml::from_str::<File>(&text).ok())
+        .is_some_and(|file| file.accounts.contains_key(name))
+}
+
 /// `options` with the account's settings filled in where the options have none.
 pub(crate) fn apply(options: &Options) -> Result<Options, Failure> {
     let Some(name) = &options.account else {

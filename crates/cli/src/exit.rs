@@ -15,6 +15,8 @@ pub enum Exit {
     NoHost,
     /// 69 EX_UNAVAILABLE: permanent rejection (5xx).
     Unavailable,
+    /// 73 EX_CANTCREAT: an output file (`--result-file`) cannot be created.
+    CantCreate,
     /// 70 EX_SOFTWARE: a bug in this program or a library it uses.
     Software,
     /// 75 EX_TEMPFAIL: temporary failure (4xx, timeout, refused connection).
@@ -38,6 +40,7 @@ impl Exit {
             Exit::NoHost => 68,
             Exit::Unavailable => 69,
             Exit::Software => 70,
+            Exit::CantCreate => 73,
             Exit::TempFail => 75,
             Exit::Protocol => 76,
             Exit::NoPerm => 77,

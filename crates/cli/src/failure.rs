@@ -91,6 +91,12 @@ pub enum Failure {
     /// clap refused the command line; its message, as clap formats it.
     #[error("{0}")]
     Arguments(String),
+    /// Options that cannot work together, with what to do.
+    #[error("{why}")]
+    Combination {
+        /// The sentence.
+        why: String,
+    },
     /// `--server` cannot be parsed.
     #[error("--server {text:?} is not valid: {why}; write it as host or host:port")]
     BadServer {
@@ -452,6 +458,20 @@ pub enum Failure {
 
     // TLS required but unavailable, the certificate is invalid, or the account file is
     // wrong (78).
+    /// `--result-file` cannot be written (checked before connecting).
+    #[error("the result file {} cannot be written ({reason}): choose a path in a writable directory", path.display())]
+    ResultFile {
+        /// As given.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The sendmail entry point was not told where to send: it never falls back to the
+    /// embedded test server, where mail from cron or git would be lost.
+    #[error(
+        "sendmail mode needs a server: set SMTP_SERVER, give --account NAME, or add an account named \"default\" to the account file"
+    )]
+    SendmailServer,
     /// The account file cannot be used: where, and why.
     #[error("{place}: {why}; fix the account file or give the option on the command line")]
     AccountConfig {
@@ -557,6 +577,7 @@ impl Failure {
             | AuthChoice { .. }
             | PasswordMissing
             | PlaintextAuth
+            | Combination { .. }
             | LettreCannot { .. } => Exit::Usage,
             Message {
                 input_file: true, ..
@@ -589,7 +610,9 @@ impl Failure {
             | TokenRejected { .. }
             | ServerUnproven { .. } => Exit::NoPerm,
             SecretCommandTimeout { .. } => Exit::TempFail,
+            ResultFile { .. } => Exit::CantCreate,
             AccountConfig { .. }
+            | SendmailServer
             | StartTlsUnavailable
             | EhloRejectedTlsRequired { .. }
             | StartTlsRefused { .. }
@@ -734,6 +757,25 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The server's reply this failure is about, if it is about one.
+    pub fn reply(&self) -> Option<&ServerReply> {
+        match self {
+            Failure::Rejected { reply, .. }
+            | Failure::ServiceClosing { reply, .. }
+            | Failure::TokenRejected { reply, .. }
+            | Failure::AuthFailed { reply }
+            | Failure::EhloRejectedTlsRequired { reply }
+            | Failure::StartTlsRefused { reply }
+            | Failure::Protocol {
+                violation: Violation::UnexpectedReply(reply),
+                ..
+            } => Some(reply),
+            _ => None,
+        }
+    }
+}
+
 impl ServerReply {
     /// The enhanced status code at the start of the text (RFC 3463), when its class matches.
     pub fn enhanced(&self) -> Option<String> {
@@ -782,6 +824,18 @@ pub enum Warning {
         /// The reply to the end of the data.
         accepted: ServerReply,
     },
+    /// `--allow-partial`: some recipients were refused, the message went to the others.
+    #[error(
+        "the message went to {accepted} recipient(s) but the server refused {}: {}; send it to them again once the cause is fixed",
+        refused.len(),
+        refused.iter().map(|(address, reply)| format!("<{address}> ({reply})")).collect::<Vec<_>>().join(", ")
+    )]
+    RecipientsRefused {
+        /// How many were accepted.
+        accepted: usize,
+        /// Each refused address and its reply.
+        refused: Vec<(String, ServerReply)>,
+    },
 }
 
 /// A successful send, and what went wrong after the message was accepted.
@@ -792,6 +846,8 @@ pub struct Sent {
     pub reply: Option<ServerReply>,
     /// Warnings for standard error; the exit status stays 0.
     pub warnings: Vec<Warning>,
+    /// `--quit-after`: the dialogue stopped, as asked, after this stage; nothing was sent.
+    pub stopped: Option<crate::Stage>,
 }
 
 #[cfg(test)]

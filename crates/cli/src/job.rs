@@ -1,13 +1,13 @@
 //! The validated job: everything a client needs, checked before any connection.
 
 use std::io::{IsTerminal as _, Read as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use message::{Attachment, Date, Mailbox, Message, MessageBuilder};
+use message::{Address, Attachment, Date, Mailbox, Message, MessageBuilder, Prebuilt};
 use transcript::RenderOptions;
 
-use crate::options::{AuthChoice, Provider, TranscriptFormatChoice};
+use crate::options::{AuthChoice, Provider, Stage, TranscriptFormatChoice};
 use crate::{Failure, Options, TlsChoice, secret};
 
 /// Where to send, as the options say.
@@ -183,6 +183,14 @@ pub struct Job<At = Endpoint> {
     pub output: Output,
     /// `--keep`: keep the embedded server's store directory after the run.
     pub keep: bool,
+    /// `--quit-after`: stop the dialogue after this stage.
+    pub quit_after: Option<Stage>,
+    /// `--serverinfo`: describe the server instead of sending.
+    pub serverinfo: bool,
+    /// `--allow-partial`: send to the accepted recipients when some are refused.
+    pub allow_partial: bool,
+    /// `--result-file`: where to write the outcome object too.
+    pub result_file: Option<PathBuf>,
 }
 
 /// The validated options before the endpoint is known (see [`Job`]).
@@ -212,6 +220,10 @@ impl Plan {
             timeouts: self.timeouts,
             output: self.output,
             keep: self.keep,
+            quit_after: self.quit_after,
+            serverinfo: self.serverinfo,
+            allow_partial: self.allow_partial,
+            result_file: self.result_file,
         }
     }
 
@@ -237,6 +249,12 @@ impl Plan {
     ) -> Result<Plan, Failure> {
         let merged = crate::accounts::apply(options)?;
         let options = &merged;
+        // Probing a server needs no message: stopping before MAIL, or --serverinfo.
+        let purpose = match (purpose, options.quit_after) {
+            (Purpose::Send, _) if options.serverinfo => Purpose::Probe,
+            (Purpose::Send, Some(stage)) if stage < Stage::Mail => Purpose::Probe,
+            (purpose, _) => purpose,
+        };
         // --provider fills in the server and TLS mode that --server and --tls leave out.
         let preset = options.provider.map(Provider::server);
         let tls_choice = options.tls.or(match (&options.server, preset) {
@@ -246,6 +264,7 @@ impl Plan {
         let server = match (&options.server, preset) {
             (Some(text), _) => parse_server(text, tls_choice)?,
             (None, Some((text, _))) => parse_server(text, tls_choice)?,
+            (None, None) if options.no_embedded => return Err(Failure::SendmailServer),
             (None, None) => Server::Embedded,
         };
         let tls = match (&server, tls_choice) {
@@ -276,7 +295,12 @@ impl Plan {
             command: parse_duration(&options.timeout, "--timeout")?,
             data_end: parse_duration(&options.data_timeout, "--data-timeout")?,
         };
-        let credentials = credentials(options, warn, purpose, timeouts.command)?;
+        let credentials = match purpose {
+            // --serverinfo says EHLO and QUIT: no secret is read.
+            Purpose::Probe if options.serverinfo => None,
+            _ => credentials(options, warn, purpose, timeouts.command)?,
+        };
+        check_stage(options.quit_after, tls, credentials.is_some())?;
         if let (Some(provider), Some(credentials)) = (options.provider, &credentials)
             && provider.wants_oauth()
             && !credentials.mechanism.is_some_and(AuthChoice::takes_token)
@@ -288,8 +312,11 @@ impl Plan {
         if credentials.is_some() && tls == TlsMode::None && !options.allow_plaintext_auth {
             return Err(Failure::PlaintextAuth);
         }
-        let demo_defaults = server == Server::Embedded || purpose == Purpose::Shell;
-        let message = build_message(options, demo_defaults)?;
+        let demo_defaults = server == Server::Embedded || purpose != Purpose::Send;
+        let message = match &options.data {
+            Some(path) => prebuilt_message(options, path, demo_defaults)?,
+            None => build_message(options, demo_defaults)?,
+        };
         let output = Output {
             format: match options.transcript_format {
                 TranscriptFormatChoice::Text => TranscriptFormat::Text,
@@ -299,6 +326,8 @@ impl Plan {
                 show_secrets: options.show_secrets,
                 details: options.details,
                 explain: options.explain,
+                hide_data: options.hide_data,
+                timestamps: options.timestamps,
             },
             quiet: options.quiet,
         };
@@ -319,6 +348,10 @@ impl Plan {
             timeouts,
             output,
             keep: options.keep,
+            quit_after: options.quit_after,
+            serverinfo: options.serverinfo,
+            allow_partial: options.allow_partial,
+            result_file: options.result_file.clone(),
         })
     }
 }
@@ -330,6 +363,21 @@ enum Purpose {
     Send,
     /// A dialogue typed by hand: no message options needed, no password prompt yet.
     Shell,
+    /// `--serverinfo`, or `--quit-after` a stage before MAIL: no message options needed.
+    Probe,
+}
+
+/// `--quit-after tls` needs TLS, and `--quit-after auth` credentials, or the stage never
+/// comes.
+fn check_stage(stage: Option<Stage>, tls: TlsMode, credentials: bool) -> Result<(), Failure> {
+    let why = match stage {
+        Some(Stage::Tls) if tls == TlsMode::None => "--quit-after tls needs TLS: drop --tls none",
+        Some(Stage::Auth) if !credentials => {
+            "--quit-after auth needs credentials: add --user and a password or token source"
+        }
+        _ => return Ok(()),
+    };
+    Err(Failure::Combination { why: why.to_owned() })
 }
 
 /// `host[:port]`, `[v6]:port` or a bare IPv6 address; the default port follows the TLS mode.
@@ -616,6 +664,39 @@ fn build_message(options: &Options, demo_defaults: bool) -> Result<Message, Fail
     Ok(builder.build()?)
 }
 
+/// `--data FILE`: the prebuilt message, checked, with its envelope (see [`Prebuilt`]).
+fn prebuilt_message(
+    options: &Options,
+    path: &Path,
+    demo_defaults: bool,
+) -> Result<Message, Failure> {
+    let from = match (&options.from, demo_defaults && !options.read_envelope) {
+        (Some(from), _) => Some(mailbox(from, "From")?),
+        (None, true) => Some(mailbox("Demo Sender <sender@example.com>", "From")?),
+        (None, false) => None,
+    };
+    let mut recipients = Vec::new();
+    for (field, list) in [("To", &options.to), ("Cc", &options.cc), ("Bcc", &options.bcc)] {
+        for text in list {
+            recipients.push(mailbox(text, field)?.address);
+        }
+    }
+    if recipients.is_empty() && demo_defaults && !options.read_envelope {
+        recipients.push(Address::parse("recipient@example.com")?);
+    }
+    let mut input = read_bytes(path, "message file")?;
+    if options.dot_ends_input {
+        crate::sendmail::cut_at_dot(&mut input);
+    }
+    let prebuilt = Prebuilt {
+        from,
+        recipients,
+        read_envelope: options.read_envelope,
+        add_missing: options.add_missing_headers,
+    };
+    Ok(prebuilt.build(&input)?)
+}
+
 /// `FILE` or `FILE;type=mime/type`.
 fn attachment(spec: &str) -> Attachment {
     match spec.rsplit_once(";type=") {
@@ -632,7 +713,16 @@ fn mailbox(text: &str, field: &'static str) -> Result<Mailbox, Failure> {
 }
 
 fn read_text(path: &Path, what: &'static str) -> Result<String, Failure> {
-    let bytes = if path == Path::new("-") {
+    let bytes = read_bytes(path, what)?;
+    String::from_utf8(bytes).map_err(|_| Failure::NotUtf8 {
+        what,
+        path: path.to_path_buf(),
+    })
+}
+
+/// A file, or standard input for `-`.
+fn read_bytes(path: &Path, what: &'static str) -> Result<Vec<u8>, Failure> {
+    if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
@@ -640,14 +730,10 @@ fn read_text(path: &Path, what: &'static str) -> Result<String, Failure> {
                 what,
                 reason: e.to_string(),
             })?;
-        bytes
+        Ok(bytes)
     } else {
-        read_input_file(path, what)?
-    };
-    String::from_utf8(bytes).map_err(|_| Failure::NotUtf8 {
-        what,
-        path: path.to_path_buf(),
-    })
+        read_input_file(path, what)
+    }
 }
 
 fn read_input_file(path: &Path, what: &'static str) -> Result<Vec<u8>, Failure> {

@@ -15,9 +15,11 @@ mod exit;
 mod failure;
 mod job;
 mod options;
+mod outcome;
 #[cfg(feature = "embedded")]
 mod run;
 mod secret;
+pub mod sendmail;
 
 pub use arguments::parse_arguments;
 pub use certificate::describe_certificate;
@@ -27,7 +29,8 @@ pub use job::{
     Credentials, DURATION_RANGE, Endpoint, Job, Output, Plan, Server, Timeouts, TlsMode,
     TranscriptFormat, Verify,
 };
-pub use options::{AuthChoice, Options, Provider, TlsChoice, TranscriptFormatChoice};
+pub use outcome::{outcome, queue_id};
+pub use options::{AuthChoice, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice};
 #[cfg(feature = "embedded")]
 pub use run::{job_for, run};
 

@@ -193,10 +193,67 @@ pub struct Options {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Send this prebuilt RFC 5322 message ("-" for standard input) as it is: line ends
+    /// become CRLF, lines starting with "." are dot-stuffed on the wire, Bcc header fields
+    /// are removed, nothing is added. The envelope comes from --from and --to/--cc/--bcc,
+    /// or with -t from the message's headers.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "subject", "body", "body_file", "html_file", "attach", "header", "date", "message_id",
+        "reply_to",
+    ])]
+    pub data: Option<PathBuf>,
+
+    /// With --data: add a Date, Message-ID and From header field where the message has none
+    /// (msmtp's default); From is --from.
+    #[arg(long, requires = "data")]
+    pub add_missing_headers: bool,
+
+    /// With --data: take the envelope from the message (sendmail -t): recipients from To,
+    /// Cc and Bcc (or the newest Resent-To/Cc/Bcc), the sender from Sender or From unless
+    /// --from names it. Recipients given with --to, --cc or --bcc are added.
+    #[arg(long, short = 't', requires = "data")]
+    pub read_envelope: bool,
+
+    /// Do the dialogue up to and including this stage, then QUIT (after `connect`, close;
+    /// after `data`'s 354, close without sending the message): nothing is delivered.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    pub quit_after: Option<Stage>,
+
+    /// Connect, set up TLS as configured, send EHLO, and describe what the server offers
+    /// (greeting, extensions, TLS version, cipher and certificate chain); then QUIT.
+    #[arg(long, conflicts_with_all = ["quit_after", "data"])]
+    pub serverinfo: bool,
+
+    /// With several recipients of which some are refused, send to the accepted ones (exit 0
+    /// with a warning naming each refused one) instead of abandoning the transaction.
+    #[arg(long)]
+    pub allow_partial: bool,
+
+    /// Also write the outcome (the JSON object that ends --transcript-format json) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub result_file: Option<PathBuf>,
+
+    /// Show the message data as one line, `C: <message: N octets, M lines>`, not line by
+    /// line.
+    #[arg(long)]
+    pub hide_data: bool,
+
+    /// Start each transcript line with the seconds since the connection opened.
+    #[arg(long)]
+    pub timestamps: bool,
+
     /// Keep the embedded test server's store (the .eml, .json and .transcript files) after
     /// the run, and print where it is; without it the store is removed at exit.
     #[arg(long)]
     pub keep: bool,
+
+    /// sendmail without -i: a line that is only "." ends the message on standard input.
+    #[arg(skip)]
+    pub dot_ends_input: bool,
+
+    /// sendmail mode: never fall back to the embedded test server.
+    #[arg(skip)]
+    pub no_embedded: bool,
 }
 
 /// `--provider`: submission settings of large mail providers, as published by each (see
@@ -273,6 +330,43 @@ impl AuthChoice {
     /// Whether the secret is an OAuth 2.0 token rather than a password.
     pub fn takes_token(self) -> bool {
         matches!(self, AuthChoice::Xoauth2 | AuthChoice::Oauthbearer)
+    }
+}
+
+/// `--quit-after`: the stages of the dialogue, in order (RFC 5321 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Stage {
+    /// The TCP connection (and with implicit TLS the handshake) is up; close without a word.
+    Connect,
+    /// The server's 220 greeting.
+    Greeting,
+    /// EHLO is answered (the first EHLO, before STARTTLS).
+    Ehlo,
+    /// TLS is up and EHLO answered again (with implicit TLS, the same as ehlo).
+    Tls,
+    /// AUTH succeeded.
+    Auth,
+    /// MAIL FROM is accepted.
+    Mail,
+    /// Every RCPT TO is answered: would the recipients be accepted?
+    Rcpt,
+    /// DATA is answered 354; the connection is then closed without the message.
+    Data,
+}
+
+impl Stage {
+    /// The name as `--quit-after` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Greeting => "greeting",
+            Stage::Ehlo => "ehlo",
+            Stage::Tls => "tls",
+            Stage::Auth => "auth",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
+        }
     }
 }
 

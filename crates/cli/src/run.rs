@@ -6,7 +6,7 @@ use std::io::Write as _;
 use transcript::Transcript;
 
 use crate::embedded::{self, Embedded};
-use crate::{Exit, Failure, Job, Options, Plan, Sent};
+use crate::{Exit, Failure, Job, Options, Plan, Sent, TranscriptFormat};
 
 /// Runs one send and returns the process exit status.
 ///
@@ -31,7 +31,21 @@ pub fn run(
         Ok(started) => started,
         Err(failure) => return fail(&failure),
     };
+    // Created now, so a path that cannot be written fails before anything is sent.
+    let result_file = match &job.result_file {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some((path, file)),
+            Err(e) => {
+                return fail(&Failure::ResultFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        },
+        None => None,
+    };
     let (transcript, result) = send(&job);
+    let outcome = crate::outcome(&job, &transcript, result.as_ref());
     if !job.output.quiet {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(
@@ -39,7 +53,19 @@ pub fn run(
                 .render(&transcript, result.as_ref().err())
                 .as_bytes(),
         );
+        if job.output.format == TranscriptFormat::Json {
+            let _ = writeln!(stdout, "{outcome}");
+        }
         let _ = stdout.flush();
+    }
+    if let Some((path, mut file)) = result_file {
+        let written = writeln!(file, "{outcome}");
+        if let Err(e) = written {
+            warn(&format!(
+                "the result file {} could not be written ({e}); the exit status still says how the send went",
+                path.display()
+            ));
+        }
     }
     let kept = embedded
         .as_ref()
@@ -61,6 +87,13 @@ pub fn run(
     };
     for warning in &sent.warnings {
         warn(&warning.to_string());
+    }
+    if let Some(stage) = sent.stopped {
+        eprintln!(
+            "{program}: every step up to {} succeeded; stopped there as --quit-after asked, nothing was sent",
+            stage.name()
+        );
+        return Exit::Sent.code();
     }
     if let Some(server) = &embedded {
         match server.report() {

@@ -201,7 +201,7 @@ impl MessageBuilder {
                 eight_bit,
             },
             message_id,
-            date,
+            date: Some(date),
             segments: segments.0,
         })
     }
@@ -419,7 +419,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// `<time.pid.counter@domain>`: unique per process and call without a random source.
-fn generate_message_id(from: &Address) -> String {
+pub(crate) fn generate_message_id(from: &Address) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -476,7 +476,7 @@ pub struct Envelope {
 pub struct Message {
     envelope: Envelope,
     message_id: String,
-    date: Date,
+    date: Option<Date>,
     segments: Vec<Segment>,
 }
 
@@ -486,14 +486,25 @@ impl Message {
         &self.envelope
     }
 
-    /// The Message-ID header value, with angle brackets.
+    /// The Message-ID header value, with angle brackets (empty for a prebuilt message that
+    /// brought its own, or none).
     pub fn message_id(&self) -> &str {
         &self.message_id
     }
 
-    /// The Date header value.
-    pub fn date(&self) -> &Date {
-        &self.date
+    /// The Date header value (`None` for a prebuilt message).
+    pub fn date(&self) -> Option<&Date> {
+        self.date.as_ref()
+    }
+
+    /// A prebuilt message's checked bytes and envelope (see [`crate::Prebuilt`]).
+    pub(crate) fn prebuilt(envelope: Envelope, message_id: String, bytes: Vec<u8>) -> Message {
+        Message {
+            envelope,
+            message_id,
+            date: None,
+            segments: vec![Segment::Bytes(bytes)],
+        }
     }
 
     /// The number of bytes [`Message::render`] will write if the attachment files do

@@ -92,6 +92,27 @@ pub enum Error {
     #[error("the message has no recipients: add at least one To, Cc or Bcc address")]
     NoRecipients,
 
+    /// A prebuilt message gives no envelope recipient.
+    #[error(
+        "the message has no envelope recipient: give --to, or -t to take them from its To, Cc and Bcc fields"
+    )]
+    NoEnvelopeRecipients,
+
+    /// A prebuilt message gives no envelope sender.
+    #[error(
+        "the message has no envelope sender: give --from (sendmail: -f), or -t with a From field in the message"
+    )]
+    NoSender,
+
+    /// A prebuilt message cannot go over SMTP as it is.
+    #[error("line {line} of the message cannot be sent as it is: {reason}")]
+    Unsendable {
+        /// The line, counting from 1.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+
     /// An attachment file does not exist.
     #[error("the attachment file {} does not exist: check the path", path.display())]
     AttachmentMissing {

@@ -31,9 +31,11 @@ mod builder;
 mod date;
 mod error;
 mod header;
+mod prebuilt;
 
 pub use address::{Address, Mailbox};
 pub use attachment::Attachment;
 pub use builder::{Envelope, Message, MessageBuilder};
 pub use date::Date;
 pub use error::Error;
+pub use prebuilt::{MAX_LINE, Prebuilt};

@@ -41,8 +41,13 @@ pub struct Report {
     pub elapsed: Duration,
     /// Each message's time from MAIL to the reply to its `.`, sorted.
     pub latencies: Vec<Duration>,
-    /// What went wrong after messages were accepted (a lost reply to QUIT).
+    /// What went wrong after messages were accepted (a lost reply to QUIT, recipients
+    /// refused with --allow-partial).
     pub warnings: Vec<cli::Warning>,
+    /// The reply that accepted the message, for a run of one message.
+    pub reply: Option<cli::ServerReply>,
+    /// `--quit-after`: where the dialogue stopped.
+    pub stopped: Option<cli::Stage>,
 }
 
 impl Report {
@@ -162,11 +167,16 @@ pub fn send_many(
     let mut latencies = Vec::new();
     let mut first_error = None;
     let mut warnings = Vec::new();
+    let (mut reply, mut stopped) = (None, None);
     for (transcript, lane_latencies, result) in results {
         first_transcript.get_or_insert(transcript);
         latencies.extend(lane_latencies);
         match result {
-            Ok(sent) => warnings.extend(sent.warnings),
+            Ok(sent) => {
+                warnings.extend(sent.warnings);
+                reply = sent.reply;
+                stopped = sent.stopped;
+            }
             Err(failure) => {
                 first_error.get_or_insert(failure);
             }
@@ -177,12 +187,15 @@ pub fn send_many(
         return (transcript, Err(failure));
     }
     latencies.sort_unstable();
+    let one = latencies.len() == 1;
     let report = Report {
         messages: latencies.len(),
         connections,
         elapsed,
         latencies,
         warnings,
+        reply: reply.filter(|_| one),
+        stopped,
     };
     (transcript, Ok(report))
 }
@@ -211,6 +224,8 @@ mod tests {
             elapsed: Duration::from_secs(2),
             latencies: (1..=10).map(Duration::from_millis).collect(),
             warnings: Vec::new(),
+            reply: None,
+            stopped: None,
         };
         assert_eq!(report.percentile(50.0), Duration::from_millis(5));
         assert_eq!(report.percentile(90.0), Duration::from_millis(9));

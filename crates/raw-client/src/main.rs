@@ -19,11 +19,11 @@ struct Arguments {
     pipelining: bool,
 
     /// Send the message N times on each connection (a load generator, like smtp-source).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, conflicts_with_all = ["quit_after", "serverinfo"], value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
 
     /// Run C connections in parallel, each sending --repeat messages.
-    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, conflicts_with_all = ["quit_after", "serverinfo"], value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     connections: u32,
 
     /// An SMTP shell: type the dialogue yourself, line by line, and read each reply. STARTTLS,
@@ -33,6 +33,7 @@ struct Arguments {
     #[arg(long, conflicts_with_all = [
         "pipelining", "repeat", "connections", "to", "cc", "bcc", "reply_to", "subject",
         "body", "body_file", "html_file", "attach", "header", "date", "message_id",
+        "data", "quit_after", "serverinfo",
     ])]
     interactive: bool,
 }
@@ -74,8 +75,9 @@ fn main() {
             eprintln!("raw-client: {}", report.summary());
         }
         let sent = result.map(|report| cli::Sent {
-            reply: None,
+            reply: report.reply,
             warnings: report.warnings,
+            stopped: report.stopped,
         });
         (transcript, sent)
     });

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use cli::{Credentials, Failure, Job, Sent, ServerReply, TlsMode, Violation, Warning};
+use cli::{Credentials, Failure, Job, Sent, ServerReply, Stage, TlsMode, Violation, Warning};
 use message::Envelope;
 
 use crate::auth::{Exchange, Mechanism};
@@ -49,6 +49,11 @@ pub struct Dialogue {
     pub messages: u32,
     /// The server's host name and port, as OAUTHBEARER names them (RFC 7628 §3.1).
     pub server: (String, u16),
+    /// `--quit-after`: stop after this stage, and send nothing.
+    pub quit_after: Option<Stage>,
+    /// `--allow-partial`: a refused recipient does not end the transaction while another
+    /// is accepted.
+    pub allow_partial: bool,
 }
 
 impl Dialogue {
@@ -64,6 +69,8 @@ impl Dialogue {
             pipelining,
             messages: messages.max(1),
             server: (job.endpoint.host.clone(), job.endpoint.port),
+            quit_after: job.quit_after,
+            allow_partial: job.allow_partial,
         }
     }
 }
@@ -226,6 +233,11 @@ pub struct Session {
     after_quit: Option<Failure>,
     /// The AUTH exchange in progress (what SCRAM and the OAuth error path remember).
     exchange: Option<Exchange>,
+    /// `--quit-after`: the stage the dialogue stopped after, and the reply that ended it.
+    stopped: Option<(Stage, Option<ServerReply>)>,
+    /// `--allow-partial`: the recipients refused in this transaction, with the failure each
+    /// would have been.
+    refused: Vec<(String, Failure)>,
 }
 
 impl Session {
@@ -246,12 +258,24 @@ impl Session {
             quit_unsafe: false,
             after_quit: None,
             exchange: None,
+            stopped: None,
+            refused: Vec::new(),
         };
         if session.dialogue.tls == TlsMode::Implicit {
             // RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
             session.tls = true;
             session.quit_unsafe = true;
             session.write(true, false, Arc::from(&[][..]));
+        }
+        if session.dialogue.quit_after == Some(Stage::Connect) {
+            // RFC 5321 §3.1: the client speaks only after the greeting, so there is nothing
+            // to say: the connection (and its TLS) is all this stage asks for.
+            session.actions.push_back(Action::Note(
+                "stopping after connect (--quit-after): closing without a word, since a client speaks only after the greeting (RFC 5321 §3.1)".into(),
+            ));
+            session.stopped = Some((Stage::Connect, None));
+            session.finish(false);
+            return session;
         }
         session.actions.push_back(Action::Read(Wait::Greeting));
         session
@@ -314,7 +338,10 @@ impl Session {
     /// RFC 5321 §3.1, §4.2: the server speaks first, with 220 (or 554 to refuse service).
     fn greeting(&mut self, reply: Reply) -> Result<(), Failure> {
         self.quit_unsafe = false;
-        check(reply, "the connection (greeting)", |code| code == 220)?;
+        let reply = check(reply, "the connection (greeting)", |code| code == 220)?;
+        if self.stop_after(Stage::Greeting, &reply) {
+            return Ok(());
+        }
         self.send_ehlo(false)
     }
 
@@ -334,7 +361,7 @@ impl Session {
         self.quit_unsafe = false;
         if reply.code == 250 {
             self.extensions = Extensions::from_ehlo(&reply);
-            return self.after_ehlo();
+            return self.after_ehlo(&reply);
         }
         let tls_pending = self.dialogue.tls == TlsMode::StartTls && !self.tls;
         if tls_pending && reply.code != 421 {
@@ -354,17 +381,29 @@ impl Session {
 
     /// A server that only knows HELO offers no extensions.
     fn helo(&mut self, reply: Reply) -> Result<(), Failure> {
-        check(reply, "HELO", |code| code == 250)?;
+        let reply = check(reply, "HELO", |code| code == 250)?;
         self.extensions = Extensions::default();
-        self.after_ehlo()
+        self.after_ehlo(&reply)
     }
 
     /// After EHLO: STARTTLS if TLS is required and not yet up, then AUTH, then mail.
-    fn after_ehlo(&mut self) -> Result<(), Failure> {
-        if self.dialogue.tls == TlsMode::StartTls && !self.tls {
+    fn after_ehlo(&mut self, reply: &Reply) -> Result<(), Failure> {
+        let starttls_next = self.dialogue.tls == TlsMode::StartTls && !self.tls;
+        // The first EHLO is the one before STARTTLS; with implicit TLS (or none) it is
+        // the only one, and TLS (if any) is already up.
+        let first = self.dialogue.tls != TlsMode::StartTls || starttls_next;
+        if (first && self.stop_after(Stage::Ehlo, reply))
+            || (self.tls && self.stop_after(Stage::Tls, reply))
+        {
+            return Ok(());
+        }
+        if starttls_next {
             return self.send_starttls();
         }
-        self.pipelining = self.dialogue.pipelining && self.extensions.pipelining;
+        // --quit-after stops at one command's reply: no pipelined groups.
+        self.pipelining = self.dialogue.pipelining
+            && self.extensions.pipelining
+            && self.dialogue.quit_after.is_none();
         let Some(credentials) = &self.dialogue.credentials else {
             return self.start_transactions(None);
         };
@@ -465,7 +504,10 @@ impl Session {
             self.read(Wait::Reply(mechanism.command_name()));
             return Ok(());
         }
-        exchange.finish(reply)?;
+        exchange.finish(reply.clone())?;
+        if self.stop_after(Stage::Auth, &reply) {
+            return Ok(());
+        }
         self.start_transactions(None)
     }
 
@@ -497,6 +539,7 @@ impl Session {
             });
         }
         let transaction = Transaction::new(envelope, &parameters)?;
+        self.refused.clear();
         self.actions.push_back(Action::Transaction);
         if self.pipelining {
             // RFC 2920 §3.1: MAIL and RCPT may go anywhere in a group, DATA only last.
@@ -537,12 +580,16 @@ impl Session {
 
     fn mail(&mut self, reply: Reply) -> Result<(), Failure> {
         let transaction = self.transaction()?;
-        judge(reply, |code| code == 250, || shown(&transaction.mail))?;
+        let reply = judge(reply, |code| code == 250, || shown(&transaction.mail))?;
+        if self.stop_after(Stage::Mail, &reply) {
+            return Ok(());
+        }
         self.send_rcpt(0)
     }
 
     /// RFC 5321 §4.1.1.3: one RCPT TO per envelope recipient (To, Cc and Bcc alike). A
-    /// refused recipient ends the transaction, as in lettre and curl.
+    /// refused recipient ends the transaction, as in lettre and curl, unless
+    /// `--allow-partial` says to go on with the others.
     fn send_rcpt(&mut self, index: usize) -> Result<(), Failure> {
         let transaction = self.transaction()?;
         let Some(rcpt) = transaction.rcpts.get(index).cloned() else {
@@ -562,12 +609,75 @@ impl Session {
     fn rcpt(&mut self, reply: Reply, index: usize) -> Result<(), Failure> {
         let transaction = self.transaction()?;
         let rcpt = transaction.rcpts.get(index).cloned().unwrap_or_default();
-        judge(reply, |code| matches!(code, 250 | 251), || shown(&rcpt))?;
+        let count = transaction.rcpts.len();
+        let answer: ServerReply = reply.clone().into();
+        let verdict = judge(reply, |code| matches!(code, 250 | 251), || shown(&rcpt));
+        self.partial(verdict, index)?;
+        if index + 1 == count {
+            if self.refused.len() == count {
+                // Every recipient refused: the first refusal is the failure.
+                return Err(self.refused.remove(0).1);
+            }
+            if self.dialogue.quit_after == Some(Stage::Rcpt) {
+                self.stop_with(Stage::Rcpt, Some(answer));
+                return Ok(());
+            }
+        }
         self.send_rcpt(index + 1)
     }
 
+    /// A RCPT verdict: with `--allow-partial` a refusal (not `421`, which closes the
+    /// service) is remembered and the transaction goes on; without it, it ends it.
+    fn partial(&mut self, verdict: Result<Reply, Failure>, index: usize) -> Result<bool, Failure> {
+        match verdict {
+            Ok(_) => Ok(true),
+            Err(failure @ Failure::Rejected { .. }) if self.dialogue.allow_partial => {
+                let address = self
+                    .dialogue
+                    .envelope
+                    .recipients
+                    .get(index)
+                    .map(|address| address.as_str().to_owned())
+                    .unwrap_or_default();
+                self.refused.push((address, failure));
+                Ok(false)
+            }
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// `--quit-after`: when `stage` is the one, QUIT now, ending with success; `reply` is
+    /// the one that completed the stage.
+    fn stop_after(&mut self, stage: Stage, reply: &Reply) -> bool {
+        if self.dialogue.quit_after != Some(stage) {
+            return false;
+        }
+        self.stop_with(stage, Some(reply.clone().into()));
+        true
+    }
+
+    fn stop_with(&mut self, stage: Stage, reply: Option<ServerReply>) {
+        self.actions.push_back(Action::Note(format!(
+            "stopping after {} (--quit-after): QUIT, and nothing is sent",
+            stage.name()
+        )));
+        self.stopped = Some((stage, reply));
+        self.send_quit();
+    }
+
     fn data(&mut self, reply: Reply) -> Result<(), Failure> {
-        judge(reply, |code| code == 354, || "DATA".into())?;
+        let reply = judge(reply, |code| code == 354, || "DATA".into())?;
+        if self.dialogue.quit_after == Some(Stage::Data) {
+            // After 354 the server reads message data: a QUIT would be part of it. Closing
+            // the connection instead makes the server drop the transaction (RFC 5321
+            // §4.1.1.4 and §3.8): nothing is delivered.
+            self.actions.push_back(Action::Note(
+                "stopping after DATA's 354 (--quit-after data): QUIT would now be message data, so the connection is closed and the server drops the unfinished message".into(),
+            ));
+            self.stopped = Some((Stage::Data, Some(reply.into())));
+            self.finish(false);
+            return Ok(());
+        }
         self.send_message();
         Ok(())
     }
@@ -670,8 +780,20 @@ impl Session {
             GroupReply::Rcpt(index) => {
                 let rcpt = transaction.rcpts.get(index).cloned().unwrap_or_default();
                 let verdict = judge(reply, |code| matches!(code, 250 | 251), || shown(&rcpt));
-                if self.remember(verdict) {
-                    self.group.recipients_accepted += 1;
+                let verdict = match self.partial(verdict, index) {
+                    Ok(true) => Ok(()),
+                    // Refused, and --allow-partial: not a refusal of the group, unless it
+                    // was the last recipient left.
+                    Ok(false) if self.refused.len() < transaction.rcpts.len() => Err(None),
+                    Ok(false) => Err(Some(self.refused.remove(0).1)),
+                    Err(failure) => Err(Some(failure)),
+                };
+                match verdict {
+                    Ok(()) => self.group.recipients_accepted += 1,
+                    Err(Some(failure)) => {
+                        self.group.first_error.get_or_insert(failure);
+                    }
+                    Err(None) => {}
                 }
                 self.await_group(next_in_group(index + 1, transaction.rcpts.len()));
             }
@@ -746,16 +868,39 @@ impl Session {
     fn finish(&mut self, answered: bool) {
         let result = match (self.after_quit.take(), self.last_accepted.clone()) {
             (Some(failure), _) => Err(failure),
-            (None, Some(accepted)) => Ok(Sent {
-                warnings: if answered {
-                    Vec::new()
-                } else {
-                    vec![Warning::QuitUnanswered {
+            (None, _) if self.stopped.is_some() => {
+                let (stage, reply) = self.stopped.clone().unzip();
+                Ok(Sent {
+                    reply: reply.flatten(),
+                    warnings: Vec::new(),
+                    stopped: stage,
+                })
+            }
+            (None, Some(accepted)) => {
+                let mut warnings = Vec::new();
+                if !answered {
+                    warnings.push(Warning::QuitUnanswered {
                         accepted: accepted.clone(),
-                    }]
-                },
-                reply: Some(accepted),
-            }),
+                    });
+                }
+                if !self.refused.is_empty() {
+                    let refused = std::mem::take(&mut self.refused);
+                    warnings.push(Warning::RecipientsRefused {
+                        accepted: self.dialogue.envelope.recipients.len() - refused.len(),
+                        refused: refused
+                            .into_iter()
+                            .filter_map(|(address, failure)| {
+                                failure.reply().cloned().map(|reply| (address, reply))
+                            })
+                            .collect(),
+                    });
+                }
+                Ok(Sent {
+                    warnings,
+                    reply: Some(accepted),
+                    stopped: None,
+                })
+            }
             (None, None) => Err(Failure::Internal("QUIT before any message".into())),
         };
         self.done(result);

@@ -19,7 +19,7 @@ pub mod explain;
 mod render;
 
 pub use diff::{Diff, color_wanted, diff, diff_explained};
-pub use render::{DATA_RECORD_LIMIT, RenderOptions, Transcript};
+pub use render::{DATA_RECORD_LIMIT, RenderOptions, Timing, Transcript};
 
 /// The server's certificate as a client saw it after the handshake, for `--explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]

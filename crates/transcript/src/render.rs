@@ -1,6 +1,7 @@
 //! Recording events into a transcript and rendering it as text or JSON Lines.
 
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use crate::explain::{self, Line, Note};
 use crate::{Certificate, Event};
@@ -15,16 +16,28 @@ pub struct RenderOptions {
     /// Follow each line with what it means (`--explain`): `# ` lines in text, an `explain`
     /// list in JSON.
     pub explain: bool,
+    /// Show the message data as one line, `<message: N octets, M lines>` (`--hide-data`).
+    pub hide_data: bool,
+    /// Start each line with the seconds since the connection opened (`--timestamps`); in
+    /// JSON a `t` member.
+    pub timestamps: bool,
 }
 
 /// How much message data one message may add to a transcript. Beyond this the lines are
 /// counted, not kept, so sending a 100 MB attachment costs the transcript nothing.
 pub const DATA_RECORD_LIMIT: usize = 256 * 1024;
 
-/// The ordered events of one SMTP connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The ordered events of one SMTP connection, each with the moment it was recorded.
+///
+/// Two transcripts are equal when their events are: the moments are not compared.
+#[derive(Debug, Clone)]
 pub struct Transcript {
     events: Vec<Event>,
+    /// When each event was recorded, one per event.
+    times: Vec<Instant>,
+    /// When the transcript was started: before connecting, so the first event's time is
+    /// how long connecting took.
+    started: Instant,
     pending_client: Vec<u8>,
     pending_server: Vec<u8>,
     /// Message data is being recorded (after a `354`, until the `.` line).
@@ -47,6 +60,56 @@ enum Phase {
 }
 
 const REDACTED: &str = "<redacted>";
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Transcript {
+            events: Vec::new(),
+            times: Vec::new(),
+            started: Instant::now(),
+            pending_client: Vec::new(),
+            pending_server: Vec::new(),
+            in_data: false,
+            data_recorded: 0,
+            data_skipped: (0, 0),
+        }
+    }
+}
+
+impl PartialEq for Transcript {
+    fn eq(&self, other: &Self) -> bool {
+        self.events == other.events
+            && self.pending_client == other.pending_client
+            && self.pending_server == other.pending_server
+    }
+}
+
+impl Eq for Transcript {}
+
+/// What [`Transcript::timing`] measures, each from the start of the transcript.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// The TCP connection was up.
+    pub connected: Option<Duration>,
+    /// The (first) TLS handshake was done.
+    pub tls: Option<Duration>,
+    /// The first line of message data went out.
+    pub data: Option<Duration>,
+    /// The last event.
+    pub total: Duration,
+}
+
+/// The note that stands for message data beyond [`DATA_RECORD_LIMIT`].
+fn skipped_note(lines: u64, bytes: u64) -> String {
+    format!("{lines} more lines ({bytes} bytes) of message data not recorded")
+}
+
+/// The counts in a [`skipped_note`].
+fn parse_skipped(note: &str) -> Option<(u64, u64)> {
+    let rest = note.strip_suffix(" bytes) of message data not recorded")?;
+    let (lines, bytes) = rest.split_once(" more lines (")?;
+    Some((lines.parse().ok()?, bytes.parse().ok()?))
+}
 
 impl Transcript {
     /// An empty transcript.
@@ -92,7 +155,7 @@ impl Transcript {
                 self.in_data = true;
                 self.data_recorded = 0;
             }
-            self.events.push(Event::Server(line));
+            self.record(Event::Server(line));
         }
         self.pending_server.extend_from_slice(rest);
     }
@@ -104,9 +167,7 @@ impl Transcript {
                 self.in_data = false;
                 let (lines, bytes) = std::mem::take(&mut self.data_skipped);
                 if lines > 0 {
-                    self.events.push(Event::Note(format!(
-                        "{lines} more lines ({bytes} bytes) of message data not recorded"
-                    )));
+                    self.record(Event::Note(skipped_note(lines, bytes)));
                 }
             } else if self.data_recorded + line.len() > DATA_RECORD_LIMIT {
                 self.data_skipped.0 += 1;
@@ -116,7 +177,7 @@ impl Transcript {
                 self.data_recorded += line.len();
             }
         }
-        self.events.push(Event::Client(line));
+        self.record(Event::Client(line));
     }
 
     /// Records that TLS is established, with optional version and cipher details.
@@ -154,6 +215,7 @@ impl Transcript {
         self.flush();
         other.flush();
         self.events.append(&mut other.events);
+        self.times.append(&mut other.times);
     }
 
     /// The number of events recorded so far, not counting a line not yet ended: a position
@@ -175,6 +237,8 @@ impl Transcript {
         let start = range.start.min(end);
         Transcript {
             events: self.events[start..end].to_vec(),
+            times: self.times[start..end].to_vec(),
+            started: self.started,
             ..Transcript::default()
         }
     }
@@ -212,13 +276,17 @@ impl Transcript {
     pub fn render_text_with(&self, options: RenderOptions, closing: &[Note]) -> String {
         let rendered = self.rendered(options);
         let explained = explained(&rendered, options, closing);
+        let connected = connected_at(&rendered);
         let mut out = String::new();
-        for ((event, text), notes) in rendered.iter().zip(explained) {
+        for (Rendered { event, text, at }, notes) in rendered.iter().zip(explained) {
             let prefix = match event {
                 Event::Client(_) => "C: ",
                 Event::Server(_) => "S: ",
                 _ => "-- ",
             };
+            if options.timestamps {
+                let _ = write!(out, "[{:8.3}] ", seconds(*at, connected));
+            }
             out.push_str(prefix);
             out.push_str(text);
             out.push('\n');
@@ -241,8 +309,9 @@ impl Transcript {
     pub fn render_json_with(&self, options: RenderOptions, closing: &[Note]) -> String {
         let rendered = self.rendered(options);
         let explained = explained(&rendered, options, closing);
+        let connected = connected_at(&rendered);
         let mut out = String::new();
-        for ((event, text), notes) in rendered.iter().zip(explained) {
+        for (Rendered { event, text, at }, notes) in rendered.iter().zip(explained) {
             let kind = match event {
                 Event::Connected { .. } => "connected",
                 Event::Client(_) => "client",
@@ -251,7 +320,13 @@ impl Transcript {
                 Event::Note(_) => "note",
                 Event::Closed => "closed",
             };
-            let object = serde_json::json!({ "kind": kind, "text": text }).to_string();
+            let mut object = serde_json::json!({ "kind": kind, "text": text });
+            if options.timestamps {
+                // Milliseconds, as a number of seconds.
+                let t = (seconds(*at, connected) * 1000.0).round() / 1000.0;
+                object["t"] = serde_json::json!(t);
+            }
+            let object = object.to_string();
             if options.explain {
                 let list: Vec<serde_json::Value> = notes
                     .iter()
@@ -267,10 +342,34 @@ impl Transcript {
         out
     }
 
-    fn rendered(&self, options: RenderOptions) -> Vec<(Event, String)> {
+    /// Each event with its text, as the options show it, and its moment.
+    fn rendered(&self, options: RenderOptions) -> Vec<Rendered> {
         let mut phase = Phase::Commands;
         let mut out = Vec::new();
-        for event in self.events() {
+        // --hide-data: the message so far, as (first moment, lines, octets).
+        let mut hidden: Option<(Instant, u64, u64)> = None;
+        let summary = |(at, lines, octets): (Instant, u64, u64)| Rendered {
+            event: Event::Client(Vec::new()),
+            text: format!("<message: {octets} octets, {lines} lines>"),
+            at,
+        };
+        for (event, at) in self.timed_events() {
+            if options.hide_data && phase == Phase::Data {
+                let counted = match &event {
+                    Event::Client(line) if line != b".\r\n" => Some((1, line.len() as u64)),
+                    Event::Note(note) => parse_skipped(note),
+                    _ => None,
+                };
+                if let Some((lines, octets)) = counted {
+                    let so_far = hidden.get_or_insert((at, 0, 0));
+                    so_far.1 += lines;
+                    so_far.2 += octets;
+                    continue;
+                }
+                if let Some(so_far) = hidden.take() {
+                    out.push(summary(so_far));
+                }
+            }
             let text = match &event {
                 Event::Connected { peer } => format!("connected to {peer}"),
                 Event::Client(line) => {
@@ -289,9 +388,58 @@ impl Transcript {
                 Event::Note(text) => text.clone(),
                 Event::Closed => "connection closed".to_owned(),
             };
-            out.push((event, text));
+            out.push(Rendered { event, text, at });
+        }
+        if let Some(so_far) = hidden {
+            out.push(summary(so_far));
         }
         out
+    }
+
+    /// The events so far with their moments, including any partial line not yet ended.
+    fn timed_events(&self) -> Vec<(Event, Instant)> {
+        let mut copy = self.clone();
+        copy.flush();
+        copy.events.into_iter().zip(copy.times).collect()
+    }
+
+    /// How many octets the client sent, counting message data that was not recorded.
+    pub fn client_octets(&self) -> u64 {
+        self.events()
+            .iter()
+            .map(|event| match event {
+                Event::Client(line) => line.len() as u64,
+                Event::Note(note) => parse_skipped(note).map_or(0, |(_, bytes)| bytes),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// When the connection, TLS and the message data began, and the whole duration.
+    pub fn timing(&self) -> Timing {
+        let since = |at: Instant| at.saturating_duration_since(self.started);
+        let mut timing = Timing::default();
+        let mut phase = Phase::Commands;
+        for (event, at) in self.timed_events() {
+            timing.total = since(at);
+            match &event {
+                Event::Connected { .. } => {
+                    timing.connected.get_or_insert(since(at));
+                }
+                Event::TlsEstablished { .. } => {
+                    timing.tls.get_or_insert(since(at));
+                }
+                Event::Server(line) => phase = after_server_line(line, phase),
+                Event::Client(line) => {
+                    if phase == Phase::Data {
+                        timing.data.get_or_insert(since(at));
+                    }
+                    phase = client_line(line, phase, true).1;
+                }
+                _ => {}
+            }
+        }
+        timing
     }
 
     fn direction_bytes(&self, pick: impl Fn(&Event) -> Option<&Vec<u8>>) -> Vec<u8> {
@@ -304,7 +452,13 @@ impl Transcript {
 
     fn push(&mut self, event: Event) {
         self.flush();
+        self.record(event);
+    }
+
+    /// The one place an event is added, with its moment.
+    fn record(&mut self, event: Event) {
         self.events.push(event);
+        self.times.push(Instant::now());
     }
 
     fn flush(&mut self) {
@@ -315,21 +469,42 @@ impl Transcript {
     fn flush_client(&mut self) {
         if !self.pending_client.is_empty() {
             let line = std::mem::take(&mut self.pending_client);
-            self.events.push(Event::Client(line));
+            self.record(Event::Client(line));
         }
     }
 
     fn flush_server(&mut self) {
         if !self.pending_server.is_empty() {
             let line = std::mem::take(&mut self.pending_server);
-            self.events.push(Event::Server(line));
+            self.record(Event::Server(line));
         }
     }
 }
 
+/// When the connection opened: the moment of the `connected` event, else of the first.
+fn connected_at(rendered: &[Rendered]) -> Option<Instant> {
+    rendered
+        .iter()
+        .find(|line| matches!(line.event, Event::Connected { .. }))
+        .or(rendered.first())
+        .map(|line| line.at)
+}
+
+/// Seconds from `connected` to `at` (0 for what came before).
+fn seconds(at: Instant, connected: Option<Instant>) -> f64 {
+    connected.map_or(0.0, |start| at.saturating_duration_since(start).as_secs_f64())
+}
+
+/// One line as rendered.
+struct Rendered {
+    event: Event,
+    text: String,
+    at: Instant,
+}
+
 /// The notes of each rendered line (none unless `options.explain`), `closing` on the last.
 fn explained(
-    rendered: &[(Event, String)],
+    rendered: &[Rendered],
     options: RenderOptions,
     closing: &[Note],
 ) -> Vec<Vec<Note>> {
@@ -338,7 +513,7 @@ fn explained(
     }
     let lines: Vec<Line<'_>> = rendered
         .iter()
-        .map(|(event, text)| match event {
+        .map(|Rendered { event, text, .. }| match event {
             Event::Connected { peer } => Line::Connected(peer),
             Event::Client(_) => Line::Client(text),
             Event::Server(_) => Line::Server(text),

@@ -300,7 +300,9 @@ impl Plan {
             Purpose::Probe if options.serverinfo => None,
             _ => credentials(options, warn, purpose, timeouts.command)?,
         };
-        check_stage(options.quit_after, tls, credentials.is_some())?;
+        // The embedded server's demo account is added when it starts.
+        let embedded_auth = server == Server::Embedded && options.user.is_none();
+        check_stage(options.quit_after, tls, credentials.is_some() || embedded_auth)?;
         if let (Some(provider), Some(credentials)) = (options.provider, &credentials)
             && provider.wants_oauth()
             && !credentials.mechanism.is_some_and(AuthChoice::takes_token)

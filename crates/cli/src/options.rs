@@ -368,6 +368,18 @@ impl Stage {
             Stage::Data => "data",
         }
     }
+
+    /// The transcript note where the dialogue stops, the same in both clients.
+    pub fn note(self) -> String {
+        match self {
+            Stage::Connect => "stopping after connect (--quit-after): closing without a word, since a client speaks only after the greeting (RFC 5321 §3.1)".to_owned(),
+            Stage::Data => "stopping after DATA's 354 (--quit-after data): QUIT would now be message data, so the connection is closed and the server drops the unfinished message".to_owned(),
+            stage => format!(
+                "stopping after {} (--quit-after): QUIT, and nothing is sent",
+                stage.name()
+            ),
+        }
+    }
 }
 
 /// `--transcript-format`.

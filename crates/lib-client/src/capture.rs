@@ -171,6 +171,11 @@ impl Capture {
 }
 
 impl Record {
+    /// A remark for the transcript (`-- text`).
+    pub(crate) fn note(&mut self, text: String) {
+        self.transcript.note(text);
+    }
+
     /// The server's certificate, once lettre's TLS call has returned (for `--explain`).
     pub(crate) fn tls_certificate(&mut self, certificate: transcript::Certificate) {
         self.transcript.tls_certificate(certificate);
@@ -366,6 +371,7 @@ impl Record {
                     warnings: vec![Warning::QuitUnanswered {
                         accepted: accepted.clone(),
                     }],
+                    stopped: None,
                 });
             }
             if let Some(failure) = self.last_refusal() {

@@ -31,7 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use cli::{AuthChoice, Failure, Job, Sent, ServerReply, TlsMode};
+use cli::{AuthChoice, Failure, Job, Sent, ServerReply, Stage, TlsMode};
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
@@ -93,7 +93,20 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
 }
 
 /// What lettre's thread ends with.
-pub(crate) type Outcome = std::thread::Result<Result<Response, Failure>>;
+pub(crate) type Outcome = std::thread::Result<Result<Finished, Failure>>;
+
+/// How lettre's dialogue ended well.
+pub(crate) enum Finished {
+    /// The message was accepted with this reply; with `--allow-partial`, some recipients
+    /// were refused with these replies, and `accepted` were not.
+    Sent {
+        response: Response,
+        refused: Vec<(String, ServerReply)>,
+        accepted: usize,
+    },
+    /// `--quit-after`: stopped after this stage.
+    Stopped(Stage),
+}
 
 /// Waits for lettre's thread, holding each reply to its deadline.
 fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Result<Sent, Failure> {
@@ -127,22 +140,31 @@ fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Resul
 fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
     let record = capture.lock();
     match outcome {
-        Ok(Ok(response)) => {
-            let reply = ServerReply {
-                code: u16::from(response.code()),
-                lines: response.message().map(str::to_owned).collect(),
-            };
+        Ok(Ok(Finished::Stopped(stage))) => Ok(Sent {
+            stopped: Some(stage),
+            ..Sent::default()
+        }),
+        Ok(Ok(Finished::Sent {
+            response,
+            refused,
+            accepted,
+        })) => {
+            let reply = server_reply(&response);
             // lettre's `abort` says QUIT and ignores what becomes of it.
-            let warnings = if record.quit_unanswered() {
+            let mut warnings = if record.quit_unanswered() {
                 vec![cli::Warning::QuitUnanswered {
                     accepted: reply.clone(),
                 }]
             } else {
                 Vec::new()
             };
+            if !refused.is_empty() {
+                warnings.push(cli::Warning::RecipientsRefused { accepted, refused });
+            }
             Ok(Sent {
                 reply: Some(reply),
                 warnings,
+                stopped: None,
             })
         }
         Ok(Err(failure)) => Err(failure),
@@ -154,6 +176,13 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
                 .unwrap_or_else(|| "unknown panic".to_owned());
             Err(Failure::LettrePanic { what })
         }
+    }
+}
+
+fn server_reply(response: &Response) -> ServerReply {
+    ServerReply {
+        code: u16::from(response.code()),
+        lines: response.message().map(str::to_owned).collect(),
     }
 }
 
@@ -178,11 +207,16 @@ struct Prepared {
     checked: transcript::Checked,
     /// For errors: the job's names.
     names: errors::Names,
+    /// `--quit-after`.
+    quit_after: Option<Stage>,
+    /// `--allow-partial`.
+    allow_partial: bool,
 }
 
 /// `SmtpTransport::send_raw`, one call at a time (lettre 0.11's `transport.rs` and
-/// `client/connection.rs`), with the SIZE check between AUTH and MAIL.
-fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
+/// `client/connection.rs`), with the SIZE check between AUTH and MAIL. `--quit-after` ends
+/// it early with lettre's `abort` (QUIT).
+fn dialogue(job: &Prepared, capture: &Capture) -> Result<Finished, Failure> {
     let mapped = |error: lettre::transport::smtp::Error| {
         errors::failure(&error, &capture.lock(), &job.names)
     };
@@ -199,6 +233,15 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
         None,
     )
     .map_err(mapped)?;
+    let stop = |connection: &mut SmtpConnection, stage: Stage| {
+        capture.lock().note(stage.note());
+        connection.abort();
+        Ok(Finished::Stopped(stage))
+    };
+    // lettre's `connect` is the greeting and the first EHLO in one call.
+    if job.quit_after == Some(Stage::Ehlo) {
+        return stop(&mut connection, Stage::Ehlo);
+    }
     if job.tls_mode == TlsMode::StartTls
         && let Some(tls) = &job.tls
     {
@@ -210,6 +253,9 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
         && let Some(certificate) = cli::describe_certificate(&der, job.checked.clone())
     {
         capture.lock().tls_certificate(certificate);
+    }
+    if job.quit_after == Some(Stage::Tls) {
+        return stop(&mut connection, Stage::Tls);
     }
     if let Some(credentials) = &job.credentials {
         connection
@@ -225,6 +271,9 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
                 (failure, _) => failure,
             })?;
     }
+    if job.quit_after == Some(Stage::Auth) {
+        return stop(&mut connection, Stage::Auth);
+    }
     let limit = capture.lock().size_limit();
     if let Some(limit) = limit
         && job.size > limit
@@ -235,9 +284,110 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Response, Failure> {
             limit,
         });
     }
+    if job.quit_after.is_some() || job.allow_partial {
+        return transaction(&mut connection, job, capture, &mapped);
+    }
     let response = connection.send(&job.envelope, &job.bytes).map_err(mapped)?;
     connection.abort();
-    Ok(response)
+    Ok(Finished::Sent {
+        response,
+        refused: Vec::new(),
+        accepted: job.envelope.to().len(),
+    })
+}
+
+/// What `SmtpConnection::send` does, written out with lettre's own `command` and `message`
+/// calls, for what `send` cannot do: stop after MAIL, RCPT or DATA's 354 (`--quit-after`), or
+/// go on after a refused recipient (`--allow-partial`). MAIL's parameters are chosen as
+/// `send` chooses them, and every error ends with `abort`, as `send` does.
+fn transaction(
+    connection: &mut SmtpConnection,
+    job: &Prepared,
+    capture: &Capture,
+    mapped: &dyn Fn(lettre::transport::smtp::Error) -> Failure,
+) -> Result<Finished, Failure> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+
+    let fail = |connection: &mut SmtpConnection, failure: Failure| {
+        connection.abort();
+        Err(failure)
+    };
+    let mut parameters = Vec::new();
+    // lettre's `Envelope::has_non_ascii_addresses`, which is not public.
+    let non_ascii = job.envelope.from().into_iter().chain(job.envelope.to()).any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        if !connection.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return fail(connection, Failure::needs_smtputf8());
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !job.bytes.is_ascii() {
+        if !connection.server_info().supports_feature(Extension::EightBitMime) {
+            return fail(connection, Failure::needs_8bitmime());
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    if let Err(error) = connection.command(Mail::new(job.envelope.from().cloned(), parameters)) {
+        return fail(connection, mapped(error));
+    }
+    let stop = |connection: &mut SmtpConnection, stage: Stage| {
+        capture.lock().note(stage.note());
+        if stage != Stage::Data {
+            connection.abort();
+        }
+        Ok(Finished::Stopped(stage))
+    };
+    if job.quit_after == Some(Stage::Mail) {
+        return stop(connection, Stage::Mail);
+    }
+    let mut refused = Vec::new();
+    let mut first_refusal = None;
+    for to in job.envelope.to() {
+        match connection.command(Rcpt::new(to.clone(), vec![])) {
+            Ok(_) => {}
+            Err(error) => {
+                let failure = mapped(error);
+                // A refusal, not a closing service (421) or a broken connection.
+                let partial = job.allow_partial && matches!(failure, Failure::Rejected { .. });
+                match (partial, failure.reply().cloned()) {
+                    (true, Some(reply)) => {
+                        refused.push((to.to_string(), reply));
+                        first_refusal.get_or_insert(failure);
+                    }
+                    _ => return fail(connection, failure),
+                }
+            }
+        }
+    }
+    if refused.len() == job.envelope.to().len()
+        && let Some(failure) = first_refusal
+    {
+        return fail(connection, failure);
+    }
+    if job.quit_after == Some(Stage::Rcpt) {
+        return stop(connection, Stage::Rcpt);
+    }
+    if let Err(error) = connection.command(Data) {
+        return fail(connection, mapped(error));
+    }
+    if job.quit_after == Some(Stage::Data) {
+        // After 354 a QUIT would be message data: drop the connection instead, and the
+        // server drops the unfinished message (RFC 5321 §4.1.1.4). lettre's `abort` would
+        // say QUIT, so the connection is just closed.
+        return stop(connection, Stage::Data);
+    }
+    match connection.message(&job.bytes) {
+        Ok(response) => {
+            connection.abort();
+            Ok(Finished::Sent {
+                response,
+                accepted: job.envelope.to().len() - refused.len(),
+                refused,
+            })
+        }
+        Err(error) => fail(connection, mapped(error)),
+    }
 }
 
 /// A lettre mechanism's name as the server offers it.
@@ -256,6 +406,22 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
             what: "pin a certificate",
             option: "--pin-sha256",
         });
+    }
+    // lettre's `SmtpConnection::connect` reads the greeting and says EHLO in one call.
+    match job.quit_after {
+        Some(Stage::Connect) => {
+            return Err(Failure::LettreCannot {
+                what: "stop before its EHLO (connecting includes the greeting and EHLO)",
+                option: "--quit-after connect",
+            });
+        }
+        Some(Stage::Greeting) => {
+            return Err(Failure::LettreCannot {
+                what: "stop before its EHLO (connecting includes the greeting and EHLO)",
+                option: "--quit-after greeting",
+            });
+        }
+        _ => {}
     }
     let mechanisms = match job.credentials.as_ref().and_then(|c| c.mechanism) {
         None => vec![Mechanism::Plain, Mechanism::Login],
@@ -329,6 +495,8 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
             peer: job.endpoint.shown.clone(),
             starttls: job.tls == TlsMode::StartTls,
         },
+        quit_after: job.quit_after,
+        allow_partial: job.allow_partial,
     })
 }
 

@@ -42,19 +42,59 @@ struct Arguments {
 const LARGE_MESSAGE: u64 = 4 * 1024 * 1024;
 
 fn main() {
-    let arguments: Arguments = cli::parse_arguments();
-    if arguments.interactive {
-        std::process::exit(raw_client::interactive(&arguments.options));
-    }
-    let settings = raw_client::Settings {
-        pipelining: arguments.pipelining,
-        repeat: arguments.repeat,
+    let (program, options, settings, connections) = match sendmail_mode() {
+        Some(Ok(options)) => ("sendmail", options, raw_client::Settings::default(), 1),
+        Some(Err(sentence)) => {
+            eprintln!("sendmail: {sentence}");
+            std::process::exit(cli::Exit::Usage.code());
+        }
+        None => {
+            let arguments: Arguments = cli::parse_arguments();
+            if arguments.interactive {
+                std::process::exit(raw_client::interactive(&arguments.options));
+            }
+            let settings = raw_client::Settings {
+                pipelining: arguments.pipelining,
+                repeat: arguments.repeat,
+            };
+            ("raw-client", arguments.options, settings, arguments.connections)
+        }
     };
-    let connections = arguments.connections;
-    let total = u64::from(arguments.repeat) * u64::from(connections);
+    std::process::exit(send(program, &options, &settings, connections));
+}
+
+/// `raw-client --sendmail ARGS`, or this binary installed (or linked) as `sendmail`: the
+/// sendmail command line of `cli::sendmail`, or its usage error.
+fn sendmail_mode() -> Option<Result<cli::Options, String>> {
+    let mut args = std::env::args_os();
+    let called = args.next().unwrap_or_default();
+    let name = std::path::Path::new(&called)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rest: Vec<_> = args.collect();
+    if name == "sendmail" {
+        return Some(cli::sendmail::options(rest));
+    }
+    match rest.split_first() {
+        Some((first, rest)) if first == "--sendmail" => {
+            Some(cli::sendmail::options(rest.iter().cloned()))
+        }
+        _ => None,
+    }
+}
+
+/// One send (or load run), with a progress bar on a terminal; returns the exit status.
+fn send(
+    program: &str,
+    options: &cli::Options,
+    settings: &raw_client::Settings,
+    connections: u32,
+) -> i32 {
+    let total = u64::from(settings.repeat) * u64::from(connections);
     let load = total > 1;
-    let terminal = !arguments.options.quiet && std::io::stderr().is_terminal();
-    let status = cli::run("raw-client", &arguments.options, |job| {
+    let terminal = !options.quiet && std::io::stderr().is_terminal();
+    cli::run(program, options, |job| {
         // A load run counts messages; one large message counts its bytes.
         let size = job.message.expected_len();
         let progress = match (terminal, load) {
@@ -69,7 +109,7 @@ fn main() {
             )),
             (true, false) => Progress::None,
         };
-        let (transcript, result) = raw_client::send_many(job, &settings, connections, &progress);
+        let (transcript, result) = raw_client::send_many(job, settings, connections, &progress);
         progress.finish();
         if let (true, Ok(report)) = (load, &result) {
             eprintln!("raw-client: {}", report.summary());
@@ -80,8 +120,7 @@ fn main() {
             stopped: report.stopped,
         });
         (transcript, sent)
-    });
-    std::process::exit(status);
+    })
 }
 
 /// The progress bar on standard error, if any.

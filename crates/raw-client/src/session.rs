@@ -270,9 +270,9 @@ impl Session {
         if session.dialogue.quit_after == Some(Stage::Connect) {
             // RFC 5321 §3.1: the client speaks only after the greeting, so there is nothing
             // to say: the connection (and its TLS) is all this stage asks for.
-            session.actions.push_back(Action::Note(
-                "stopping after connect (--quit-after): closing without a word, since a client speaks only after the greeting (RFC 5321 §3.1)".into(),
-            ));
+            session
+                .actions
+                .push_back(Action::Note(Stage::Connect.note()));
             session.stopped = Some((Stage::Connect, None));
             session.finish(false);
             return session;
@@ -516,6 +516,12 @@ impl Session {
     /// limit (RFC 1870 §6: do not send a message the server said it cannot take). With
     /// pipelining, `pipelined_auth` (AUTH PLAIN with its initial response) leads the group.
     fn start_transactions(&mut self, pipelined_auth: Option<Vec<u8>>) -> Result<(), Failure> {
+        // --quit-after auth without AUTH to do (no credentials): stop all the same, before
+        // anything of the message is said.
+        if let Some(stage) = self.dialogue.quit_after.filter(|&stage| stage <= Stage::Auth) {
+            self.stop_with(stage, None);
+            return Ok(());
+        }
         let envelope = &self.dialogue.envelope;
         let mut parameters = Vec::new();
         if envelope.smtputf8 {
@@ -657,10 +663,7 @@ impl Session {
     }
 
     fn stop_with(&mut self, stage: Stage, reply: Option<ServerReply>) {
-        self.actions.push_back(Action::Note(format!(
-            "stopping after {} (--quit-after): QUIT, and nothing is sent",
-            stage.name()
-        )));
+        self.actions.push_back(Action::Note(stage.note()));
         self.stopped = Some((stage, reply));
         self.send_quit();
     }
@@ -671,9 +674,7 @@ impl Session {
             // After 354 the server reads message data: a QUIT would be part of it. Closing
             // the connection instead makes the server drop the transaction (RFC 5321
             // §4.1.1.4 and §3.8): nothing is delivered.
-            self.actions.push_back(Action::Note(
-                "stopping after DATA's 354 (--quit-after data): QUIT would now be message data, so the connection is closed and the server drops the unfinished message".into(),
-            ));
+            self.actions.push_back(Action::Note(Stage::Data.note()));
             self.stopped = Some((Stage::Data, Some(reply.into())));
             self.finish(false);
             return Ok(());

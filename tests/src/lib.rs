@@ -88,6 +88,33 @@ impl Scenario {
         }
     }
 
+    /// A scenario that sends the prebuilt message at `path` with `--data`, so without the
+    /// message options of [`Scenario::new`]; with `-t` in `extra`, without `--from` and
+    /// `--to` too (the message's header fields give the envelope).
+    pub fn prebuilt(tls: &str, path: &Path, extra: &[&str]) -> Scenario {
+        let mut scenario = Scenario::new(tls, &["--data", &path.to_string_lossy()]);
+        let read_envelope = extra.contains(&"-t");
+        let mut dropped: Vec<&str> = vec!["--date", "--message-id", "--subject", "--body"];
+        if read_envelope {
+            dropped.push("--from");
+        }
+        if read_envelope || extra.iter().any(|a| matches!(*a, "--to" | "--cc" | "--bcc")) {
+            dropped.push("--to");
+        }
+        let mut args = Vec::new();
+        let mut given = scenario.args.into_iter();
+        while let Some(arg) = given.next() {
+            if dropped.contains(&arg.as_str()) {
+                given.next();
+            } else {
+                args.push(arg);
+            }
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        scenario.args = args;
+        scenario
+    }
+
     /// Logs in as the server's user.
     pub fn with_login(mut self) -> Scenario {
         self.credentials = Some(("alice".into(), "s3cret-Pa55".into()));
@@ -332,4 +359,59 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// What cargo sets for a test besides `CARGO_PKG_*`: a nested cargo (a build, or a course
+/// chapter's `cargo run`) must not see them, or ring's build script reruns.
+pub const CARGO_TEST_VARIABLES: [&str; 7] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
+/// The binary of a client package (`raw-client`, `lib-client`), built once per test
+/// process in the same target directory and profile: a package's tests only get their own
+/// package's binaries from cargo.
+pub fn binary(package: &str) -> PathBuf {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(BTreeMap::new()));
+    let mut built = built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = built.get(package) {
+        return path.clone();
+    }
+    let test = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps")
+        .to_path_buf();
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("CARGO_PKG_") || CARGO_TEST_VARIABLES.contains(&text.as_ref()) {
+            cargo.env_remove(&name);
+        }
+    }
+    let status = cargo
+        .args(["build", "-q", "-p", package, "--bin", package])
+        .args(["--profile", profile])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p {package} failed");
+    let binary = profile_dir.join(package);
+    assert!(binary.exists(), "{} was built", binary.display());
+    built.insert(package.to_owned(), binary.clone());
+    binary
 }

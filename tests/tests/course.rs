@@ -28,16 +28,6 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(600);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The ports chapters use, each replaced by a free one.
 const PORTS: [u16; 2] = [2525, 4650];
-/// What cargo sets for a test besides CARGO_PKG_* (the Cargo book, "Environment variables").
-const CARGO_TEST_VARIABLES: [&str; 7] = [
-    "CARGO_MANIFEST_DIR",
-    "CARGO_MANIFEST_PATH",
-    "CARGO_CRATE_NAME",
-    "CARGO_BIN_NAME",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "CARGO_RUSTC_CURRENT_DIR",
-];
 /// The only hosts a `console network` block may name.
 const PROVIDERS: [&str; 3] = [
     "smtp.gmail.com",
@@ -372,7 +362,7 @@ impl Chapter {
             let name_text = name.to_string_lossy();
             if name_text.starts_with("SMTP_")
                 || name_text.starts_with("CARGO_PKG_")
-                || CARGO_TEST_VARIABLES.contains(&name_text.as_ref())
+                || workspace_tests::CARGO_TEST_VARIABLES.contains(&name_text.as_ref())
             {
                 command.env_remove(name);
             }

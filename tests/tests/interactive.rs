@@ -5,7 +5,6 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,51 +16,9 @@ use workspace_tests::TempDir;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-Pa55";
-/// What cargo sets for a test besides CARGO_PKG_* (as in course.rs): the nested build must
-/// not see them, or ring's build script reruns.
-const CARGO_TEST_VARIABLES: [&str; 7] = [
-    "CARGO_MANIFEST_DIR",
-    "CARGO_MANIFEST_PATH",
-    "CARGO_CRATE_NAME",
-    "CARGO_BIN_NAME",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "CARGO_RUSTC_CURRENT_DIR",
-];
-
-/// The raw-client binary, built once for this test binary (a package's tests only get their
-/// own package's binaries from cargo), in the same target directory and profile.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let test = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/interactive-<hash>
-        let profile_dir = test
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary is in target/<profile>/deps");
-        let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let mut cargo = Command::new(env!("CARGO"));
-        for (name, _) in std::env::vars_os() {
-            let text = name.to_string_lossy();
-            if text.starts_with("CARGO_PKG_") || CARGO_TEST_VARIABLES.contains(&text.as_ref()) {
-                cargo.env_remove(&name);
-            }
-        }
-        let status = cargo
-            .args(["build", "-q", "-p", "raw-client", "--bin", "raw-client"])
-            .args(["--profile", profile])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build -p raw-client failed");
-        let binary = profile_dir.join("raw-client");
-        assert!(binary.exists(), "{} was built", binary.display());
-        binary
-    })
+/// The raw-client binary.
+fn binary() -> PathBuf {
+    workspace_tests::binary("raw-client")
 }
 
 /// A test server with one user, its CA written to a file.

@@ -371,3 +371,91 @@ fn oauthbearer_and_scram_are_raw_client_only() {
         );
     }
 }
+
+/// A prebuilt message from a file, as `git format-patch` or a mail program would write it:
+/// LF line ends, a folded Bcc, a line that starts with a dot.
+const PREBUILT: &str = "From: Alice <alice@example.com>\n\
+To: Bob <bob@example.org>, carol@example.org\n\
+Cc: \"Dave, Jr.\" <dave@example.org>\n\
+Bcc: eve@example.net,\n \
+frank@example.net\n\
+Subject: Prebuilt\n\
+Date: Mon, 23 Nov 2026 12:00:00 +0000\n\
+Message-ID: <prebuilt@smtp-workbench.example>\n\
+\n\
+.a line that starts with a dot\n\
+Bcc: in the body is only text\n";
+
+/// `--data FILE -t`: both clients send the file as it is, minus its Bcc field, CRLF line
+/// ends, dot-stuffed on the wire; the envelope holds every To, Cc and Bcc address.
+#[test]
+fn prebuilt_data_read_envelope() {
+    let dir = TempDir::new("prebuilt");
+    let path = dir.file("message.eml", PREBUILT.as_bytes());
+    let scenario = Scenario::prebuilt("starttls", &path, &["-t"]).with_login();
+    let (raw, lib) = prove("prebuilt_data_read_envelope", &scenario);
+    assert_eq!(raw.exit(), Exit::Sent, "{:?}", raw.result);
+    let expected: String = PREBUILT
+        .replace("Bcc: eve@example.net,\n frank@example.net\n", "")
+        .replace('\n', "\r\n");
+    assert_eq!(String::from_utf8_lossy(&stored_data(&raw)), expected);
+    assert_eq!(stored_data(&raw), stored_data(&lib));
+    let wire = String::from_utf8_lossy(&raw.server_received()).into_owned();
+    assert!(wire.contains("\r\n..a line that starts with a dot\r\n"), "{wire}");
+    assert!(!wire.contains("Bcc: eve"), "{wire}");
+    let envelope = &raw.stored[0].envelope;
+    assert_eq!(envelope.from, "alice@example.com");
+    assert_eq!(
+        envelope.recipients,
+        [
+            "bob@example.org",
+            "carol@example.org",
+            "dave@example.org",
+            "eve@example.net",
+            "frank@example.net"
+        ]
+    );
+}
+
+/// `--data FILE` without -t: the envelope is --from and --to; the file is not touched
+/// beyond its line ends and Bcc field (nothing is added).
+#[test]
+fn prebuilt_data_with_given_envelope() {
+    let dir = TempDir::new("prebuilt");
+    let path = dir.file("message.eml", b"Subject: bare\n\nno Date, no From\n");
+    let scenario = Scenario::prebuilt("none", &path, &["--to", "zed@example.org"]);
+    let (raw, _) = prove("prebuilt_data_with_given_envelope", &scenario);
+    assert_eq!(stored_data(&raw), b"Subject: bare\r\n\r\nno Date, no From\r\n");
+    assert_eq!(raw.stored[0].envelope.recipients, ["zed@example.org"]);
+    assert_eq!(raw.stored[0].envelope.from, "alice@example.com");
+}
+
+/// `--quit-after rcpt`: both clients stop after RCPT with the same dialogue; nothing stored.
+#[test]
+fn quit_after_rcpt() {
+    let scenario = Scenario::new("starttls", &["--quit-after", "rcpt"]).with_login();
+    let (raw, lib) = prove("quit_after_rcpt", &scenario);
+    assert_eq!(raw.exit(), Exit::Sent);
+    assert!(raw.stored.is_empty() && lib.stored.is_empty());
+    assert!(raw.text.ends_with(
+        "S: 250 2.1.5 Ok\n-- stopping after rcpt (--quit-after): QUIT, and nothing is sent\nC: QUIT\nS: 221 2.0.0 Bye\n-- connection closed\n"
+    ), "{}", raw.text);
+    let sent = raw.result.as_ref().expect("stopped is success");
+    assert_eq!(sent.stopped, Some(cli::Stage::Rcpt));
+}
+
+/// `--allow-partial`: one of two recipients refused; both clients send to the other and
+/// name the refused one in a warning.
+#[test]
+fn allow_partial() {
+    let scenario = Scenario::new(
+        "none",
+        &["--to", "bob@example.org", "--to", "nobody@example.org", "--allow-partial"],
+    )
+    .server(|config| config.faults.reject_recipients = vec!["nobody@example.org".into()]);
+    let (raw, _) = prove("allow_partial", &scenario);
+    assert_eq!(raw.exit(), Exit::Sent);
+    assert_eq!(raw.stored[0].envelope.recipients, ["bob@example.org"]);
+    let warning = raw.result.as_ref().expect("sent").warnings[0].to_string();
+    assert!(warning.contains("<nobody@example.org> (\"550"), "{warning}");
+}

@@ -140,9 +140,16 @@ fn watch(capture: &Capture, finished: &mpsc::Receiver<Wake>, job: &Job) -> Resul
 fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
     let record = capture.lock();
     match outcome {
+        // The reply that completed the stage: the last one before QUIT.
         Ok(Ok(Finished::Stopped(stage))) => Ok(Sent {
             stopped: Some(stage),
-            ..Sent::default()
+            reply: record
+                .exchanges
+                .iter()
+                .rev()
+                .find(|(command, _)| !command.eq_ignore_ascii_case("QUIT"))
+                .map(|(_, reply)| reply.clone()),
+            warnings: Vec::new(),
         }),
         Ok(Ok(Finished::Sent {
             response,

@@ -297,6 +297,9 @@ pub struct Faults {
     pub stall: Vec<(Stage, Duration)>,
     /// Do not advertise STARTTLS (and answer it with `454 4.7.0`).
     pub no_starttls: bool,
+    /// Do not advertise 8BITMIME (and refuse `BODY=8BITMIME` with `555 5.5.4`), as an old
+    /// or 7-bit-only server.
+    pub no_8bitmime: bool,
     /// Offer only AUTH LOGIN.
     pub auth_login_only: bool,
     /// Answer every AUTH with `535 5.7.8`, whatever the credentials (XOAUTH2 and
@@ -505,6 +508,7 @@ impl Faults {
             "reject-data" => self.reject_data = flag(value)?,
             "drop-mid-data" => self.drop_mid_data = flag(value)?,
             "no-starttls" => self.no_starttls = flag(value)?,
+            "no-8bitmime" => self.no_8bitmime = flag(value)?,
             "auth-login-only" => self.auth_login_only = flag(value)?,
             "reject-auth" => self.reject_auth = flag(value)?,
             "scram-bad-server-signature" => self.scram_bad_server_signature = flag(value)?,

@@ -106,7 +106,7 @@ struct Options {
     key: Option<PathBuf>,
     /// Inject a fault (repeatable; all of them apply, stalls at one stage add up):
     /// reject-rcpt=ADDR, tempfail-rcpt=ADDR, tempfail-mail, reject-data, drop-mid-data,
-    /// stall=STAGE:DURATION, no-starttls, auth-login-only, reject-auth,
+    /// stall=STAGE:DURATION, no-starttls, no-8bitmime, auth-login-only, reject-auth,
     /// inject-after-starttls=TEXT, scram-bad-server-signature, scram-bad-server-first.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,

@@ -564,12 +564,13 @@ impl Dialogue<'_> {
             .then(|| "STARTTLS".to_owned());
         let auth = self.auth_mechanisms().map(|m| format!("AUTH {m}"));
         let pipelining = config.pipelining.then(|| "PIPELINING".to_owned());
+        let eight_bit = (!config.faults.no_8bitmime).then(|| "8BITMIME".to_owned());
         let lines: Vec<String> = match config.voice {
             Voice::TestServer => [
                 Some(format!("{} greets {name}", config.hostname)),
                 pipelining,
                 Some(size),
-                Some("8BITMIME".to_owned()),
+                eight_bit.clone(),
                 Some("SMTPUTF8".to_owned()),
                 Some("ENHANCEDSTATUSCODES".to_owned()),
                 starttls,
@@ -587,7 +588,7 @@ impl Dialogue<'_> {
                     self.peer.ip()
                 )),
                 Some("SIZE 35882577".to_owned()),
-                Some("8BITMIME".to_owned()),
+                eight_bit,
                 starttls,
                 auth,
                 Some("ENHANCEDSTATUSCODES".to_owned()),
@@ -636,8 +637,14 @@ impl Dialogue<'_> {
         for parameter in &parameters {
             let value = parameter.value.as_deref();
             match (parameter.keyword.as_str(), value) {
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {}
                 ("BODY", Some(v))
-                    if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+                    if v.eq_ignore_ascii_case("8BITMIME")
+                        && self.shared.config.faults.no_8bitmime =>
+                {
+                    return self.reply("555 5.5.4 BODY=8BITMIME is not offered here");
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => {}
                 ("BODY", _) => return self.reply("501 5.5.4 BODY must be 7BIT or 8BITMIME"),
                 ("SMTPUTF8", None) => smtputf8 = true,
                 ("SMTPUTF8", Some(_)) => {

@@ -492,7 +492,9 @@ fn connected_at(rendered: &[Rendered]) -> Option<Instant> {
 
 /// Seconds from `connected` to `at` (0 for what came before).
 fn seconds(at: Instant, connected: Option<Instant>) -> f64 {
-    connected.map_or(0.0, |start| at.saturating_duration_since(start).as_secs_f64())
+    connected.map_or(0.0, |start| {
+        at.saturating_duration_since(start).as_secs_f64()
+    })
 }
 
 /// One line as rendered.
@@ -503,11 +505,7 @@ struct Rendered {
 }
 
 /// The notes of each rendered line (none unless `options.explain`), `closing` on the last.
-fn explained(
-    rendered: &[Rendered],
-    options: RenderOptions,
-    closing: &[Note],
-) -> Vec<Vec<Note>> {
+fn explained(rendered: &[Rendered], options: RenderOptions, closing: &[Note]) -> Vec<Vec<Note>> {
     if !options.explain {
         return vec![Vec::new(); rendered.len()];
     }
@@ -739,6 +737,91 @@ mod tests {
             "-- {skipped} more lines ({} bytes) of message data not recorded\nC: .\nC: QUIT\n",
             skipped * 1000
         )));
+    }
+
+    #[test]
+    fn hide_data_shows_one_line_counting_what_was_not_recorded() {
+        let mut t = Transcript::new();
+        t.client(b"DATA\r\n");
+        t.server(b"354 go\r\n");
+        let line = [b'x'; 998];
+        let lines = 2 * DATA_RECORD_LIMIT / 1000;
+        for _ in 0..lines {
+            t.client(&line);
+            t.client(b"\r\n");
+        }
+        t.client(b".\r\nQUIT\r\n");
+        t.server(b"221 bye\r\n");
+        let hidden = RenderOptions {
+            hide_data: true,
+            ..RenderOptions::default()
+        };
+        assert_eq!(
+            t.render_text(hidden),
+            format!(
+                "C: DATA\nS: 354 go\nC: <message: {} octets, {lines} lines>\nC: .\nC: QUIT\nS: 221 bye\n",
+                lines * 1000
+            )
+        );
+        assert_eq!(t.client_octets(), (6 + lines * 1000 + 3 + 6) as u64);
+        // A connection that breaks inside the data still shows what went.
+        let mut broken = Transcript::new();
+        broken.server(b"354 go\r\n");
+        broken.client(b"a\r\nb\r\n");
+        broken.closed();
+        assert_eq!(
+            broken.render_text(hidden),
+            "S: 354 go\nC: <message: 6 octets, 2 lines>\n-- connection closed\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_count_from_the_connection_and_timing_finds_each_step() {
+        let mut t = Transcript::new();
+        t.note("before connecting");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        t.connected("server:25");
+        t.server(b"220 hi\r\n");
+        t.tls_established(None);
+        t.server(b"354 go\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        t.client(b"data\r\n.\r\n");
+        let timed = RenderOptions {
+            timestamps: true,
+            ..RenderOptions::default()
+        };
+        let shown = t.render_text(timed);
+        let stamps: Vec<f64> = shown
+            .lines()
+            .map(|line| {
+                let stamp = line.split_once(']').map_or("", |(stamp, _)| stamp);
+                stamp.trim_start_matches('[').trim().parse().unwrap_or(-1.0)
+            })
+            .collect();
+        assert_eq!(stamps[0], 0.0, "{shown}");
+        assert_eq!(stamps[1], 0.0, "{shown}");
+        assert!(stamps[5] >= 0.02, "{shown}");
+        assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{shown}");
+        assert!(shown.contains("] C: data\n"), "{shown}");
+        let json = t.render_json(timed);
+        assert!(json.lines().all(|line| line.contains(",\"t\":")), "{json}");
+        let timing = t.timing();
+        let connected = timing.connected.unwrap_or_default();
+        assert!(connected >= std::time::Duration::from_millis(20));
+        assert!(timing.tls.unwrap_or_default() >= connected);
+        assert!(
+            timing.data.unwrap_or_default() >= connected + std::time::Duration::from_millis(20)
+        );
+        assert!(timing.total >= timing.data.unwrap_or_default());
+        // The moments never make two transcripts differ.
+        let mut again = Transcript::new();
+        again.note("before connecting");
+        again.connected("server:25");
+        again.server(b"220 hi\r\n");
+        again.tls_established(None);
+        again.server(b"354 go\r\n");
+        again.client(b"data\r\n.\r\n");
+        assert_eq!(t, again);
     }
 
     #[test]

@@ -264,6 +264,25 @@ fn sendmail_mode_delivers_what_is_piped_to_it() {
     assert!(data.ends_with("Subject: y\r\n\r\nfirst\r\n"), "{data}");
     assert_eq!(stored[1].envelope.recipients, ["c@example.org"]);
 
+    // As git send-email calls it: -i and recipients, no -f, no SMTP_FROM: the sender is the
+    // message's From.
+    let no_from: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "SMTP_FROM")
+        .collect();
+    let mut command = Command::new(&link);
+    command.args(["-i", "list@example.org"]);
+    let run = target.spawn(
+        command,
+        b"From: Dev <dev@example.com>\nSubject: [PATCH] z\n\ndiff\n",
+        &no_from,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stored = target.stored();
+    assert_eq!(stored[2].envelope.from, "dev@example.com");
+    assert_eq!(stored[2].envelope.recipients, ["list@example.org"]);
+
     // No server named: exit 78, never the embedded server.
     let mut command = Command::new(&link);
     command.args(["-t"]);

@@ -32,6 +32,9 @@ pub struct Prebuilt {
     pub recipients: Vec<Address>,
     /// `-t`: read the envelope from the message's header fields too.
     pub read_envelope: bool,
+    /// Without [`Prebuilt::from`], take the envelope sender from the message's Sender or
+    /// From even without `-t` (sendmail mode, as msmtp's `--read-envelope-from`).
+    pub read_sender: bool,
     /// Add Date, Message-ID and From where missing (From is [`Prebuilt::from`]).
     pub add_missing: bool,
 }
@@ -58,8 +61,8 @@ impl Prebuilt {
 
         let mut from = self.from.as_ref().map(|m| m.address.clone());
         let mut recipients = Vec::new();
+        let resent = parsed.iter().any(|(name, _)| name.starts_with("resent-"));
         if self.read_envelope {
-            let resent = parsed.iter().any(|(name, _)| name.starts_with("resent-"));
             let wanted: &[&str] = if resent {
                 &["resent-to", "resent-cc", "resent-bcc"]
             } else {
@@ -70,19 +73,19 @@ impl Prebuilt {
                     recipients.extend(list.iter().cloned());
                 }
             }
-            if from.is_none() {
-                let senders: &[&str] = if resent {
-                    &["resent-sender", "resent-from"]
-                } else {
-                    &["sender", "from"]
-                };
-                from = senders.iter().find_map(|wanted| {
-                    parsed
-                        .iter()
-                        .find(|(name, list)| name == wanted && !list.is_empty())
-                        .and_then(|(_, list)| list.first().cloned())
-                });
-            }
+        }
+        if from.is_none() && (self.read_envelope || self.read_sender) {
+            let senders: &[&str] = if resent {
+                &["resent-sender", "resent-from"]
+            } else {
+                &["sender", "from"]
+            };
+            from = senders.iter().find_map(|wanted| {
+                parsed
+                    .iter()
+                    .find(|(name, list)| name == wanted && !list.is_empty())
+                    .and_then(|(_, list)| list.first().cloned())
+            });
         }
         recipients.extend(self.recipients.iter().cloned());
         let mut unique: Vec<Address> = Vec::new();
@@ -197,7 +200,9 @@ fn header_fields(message: &[u8]) -> Vec<Field> {
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 break;
             };
-            let name = String::from_utf8_lossy(&line[..colon]).trim_end().to_owned();
+            let name = String::from_utf8_lossy(&line[..colon])
+                .trim_end()
+                .to_owned();
             if name.is_empty() || name.contains(' ') {
                 break;
             }
@@ -330,12 +335,28 @@ mod tests {
     }
 
     #[test]
+    fn the_sender_alone_can_come_from_the_message() {
+        let given = Prebuilt {
+            recipients: vec![Address::parse("list@example.org").expect("valid")],
+            read_sender: true,
+            ..Prebuilt::default()
+        };
+        let (envelope, _) = send("From: a@example.com\nTo: b@example.org\n\nhi\n", given);
+        assert_eq!(envelope.from.as_str(), "a@example.com");
+        assert_eq!(recipients(&envelope), ["list@example.org"]);
+    }
+
+    #[test]
     fn unsendable_messages_are_refused_with_the_line() {
         let long = format!("To: b@example.org\n\n{}\n", "x".repeat(999));
         let cases = [
             (long.as_str(), 3, "999 octets long"),
             ("To: b@example.org\n\na\0b\n", 3, "NUL byte"),
-            ("To: b@example.org\r\nSubject: a\rb\r\n\r\n", 2, "CR that does not end"),
+            (
+                "To: b@example.org\r\nSubject: a\rb\r\n\r\n",
+                2,
+                "CR that does not end",
+            ),
         ];
         for (input, line, why) in cases {
             let error = read_envelope()
@@ -345,7 +366,10 @@ mod tests {
             assert!(text.contains(&format!("line {line}")), "{text}");
             assert!(text.contains(why), "{text}");
         }
-        let exactly = format!("From: a@example.com\nTo: b@example.org\n\n{}\n", "x".repeat(998));
+        let exactly = format!(
+            "From: a@example.com\nTo: b@example.org\n\n{}\n",
+            "x".repeat(998)
+        );
         assert!(read_envelope().build(exactly.as_bytes()).is_ok());
     }
 

@@ -302,7 +302,11 @@ impl Plan {
         };
         // The embedded server's demo account is added when it starts.
         let embedded_auth = server == Server::Embedded && options.user.is_none();
-        check_stage(options.quit_after, tls, credentials.is_some() || embedded_auth)?;
+        check_stage(
+            options.quit_after,
+            tls,
+            credentials.is_some() || embedded_auth,
+        )?;
         if let (Some(provider), Some(credentials)) = (options.provider, &credentials)
             && provider.wants_oauth()
             && !credentials.mechanism.is_some_and(AuthChoice::takes_token)
@@ -379,7 +383,9 @@ fn check_stage(stage: Option<Stage>, tls: TlsMode, credentials: bool) -> Result<
         }
         _ => return Ok(()),
     };
-    Err(Failure::Combination { why: why.to_owned() })
+    Err(Failure::Combination {
+        why: why.to_owned(),
+    })
 }
 
 /// `host[:port]`, `[v6]:port` or a bare IPv6 address; the default port follows the TLS mode.
@@ -678,7 +684,11 @@ fn prebuilt_message(
         (None, false) => None,
     };
     let mut recipients = Vec::new();
-    for (field, list) in [("To", &options.to), ("Cc", &options.cc), ("Bcc", &options.bcc)] {
+    for (field, list) in [
+        ("To", &options.to),
+        ("Cc", &options.cc),
+        ("Bcc", &options.bcc),
+    ] {
         for text in list {
             recipients.push(mailbox(text, field)?.address);
         }
@@ -694,6 +704,7 @@ fn prebuilt_message(
         from,
         recipients,
         read_envelope: options.read_envelope,
+        read_sender: options.sender_from_message,
         add_missing: options.add_missing_headers,
     };
     Ok(prebuilt.build(&input)?)

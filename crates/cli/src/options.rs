@@ -4,6 +4,27 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use heading::{AUTHENTICATION, CONNECTION, ENVELOPE, MESSAGE, OUTPUT, TLS};
+
+/// The `--help` headings, in the order `--help` shows them (clap orders the headings by
+/// their first option, and the options under a heading as they are declared).
+pub mod heading {
+    /// Where and how to connect, and how far to go.
+    pub const CONNECTION: &str = "Connection";
+    /// Certificates and the TLS mode.
+    pub const TLS: &str = "TLS";
+    /// AUTH: the user, the secret and the mechanism.
+    pub const AUTHENTICATION: &str = "Authentication";
+    /// MAIL FROM and RCPT TO: who sends and who receives.
+    pub const ENVELOPE: &str = "Envelope";
+    /// What the message says, or the prebuilt message to send.
+    pub const MESSAGE: &str = "Message";
+    /// The transcript, the outcome and what is kept.
+    pub const OUTPUT: &str = "Output";
+    /// raw-client's load generator.
+    pub const LOAD: &str = "Load";
+}
+
 /// How to protect the connection (`--tls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TlsChoice {
@@ -23,181 +44,181 @@ pub enum TlsChoice {
 pub struct Options {
     /// Server as host[:port] (IPv6 as [addr]:port); default port 587, or 465 with --tls implicit.
     /// Without it, an embedded test server on 127.0.0.1 is started for this run.
-    #[arg(long, env = "SMTP_SERVER", value_name = "HOST[:PORT]")]
+    #[arg(help_heading = CONNECTION, long, env = "SMTP_SERVER", value_name = "HOST[:PORT]")]
     pub server: Option<String>,
 
     /// Use the settings of this account from the account file (see --config); options and
     /// SMTP_* variables given too win over the file.
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = CONNECTION, long, value_name = "NAME")]
     pub account: Option<String>,
 
     /// The account file (TOML) [default: smtp-workbench/accounts.toml in the XDG config
     /// directory, ~/.config unless XDG_CONFIG_HOME says otherwise].
-    #[arg(long, value_name = "FILE", requires = "account")]
+    #[arg(help_heading = CONNECTION, long, value_name = "FILE", requires = "account")]
     pub config: Option<PathBuf>,
 
     /// A provider's submission server, TLS mode and advice (docs/providers.md); --server,
     /// --tls and --auth override what it sets.
-    #[arg(long, value_enum, value_name = "NAME")]
+    #[arg(help_heading = CONNECTION, long, value_enum, value_name = "NAME")]
     pub provider: Option<Provider>,
 
     /// TLS mode [default: implicit on port 465, starttls otherwise].
-    #[arg(long, value_enum, env = "SMTP_TLS")]
+    #[arg(help_heading = TLS, long, value_enum, env = "SMTP_TLS")]
     pub tls: Option<TlsChoice>,
 
     /// Extra trusted CA certificates (PEM), added to the built-in web PKI roots.
-    #[arg(long, env = "SMTP_CA_FILE", value_name = "PEM")]
+    #[arg(help_heading = TLS, long, env = "SMTP_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
     /// Skip certificate verification (dangerous: anyone on the path can read the mail).
-    #[arg(long)]
+    #[arg(help_heading = TLS, long)]
     pub insecure: bool,
 
     /// Accept only the server certificate with this SHA-256 fingerprint (hex, colons
     /// optional), whatever CA signed it, like msmtp's tls_fingerprint.
-    #[arg(long, value_name = "HEX")]
+    #[arg(help_heading = TLS, long, value_name = "HEX")]
     pub pin_sha256: Option<String>,
 
     /// Name sent with EHLO (RFC 5321 §4.1.1.1) [default: this machine's host name].
-    #[arg(long, env = "SMTP_HELO_NAME", value_name = "NAME")]
+    #[arg(help_heading = CONNECTION, long, env = "SMTP_HELO_NAME", value_name = "NAME")]
     pub helo_name: Option<String>,
 
     /// User name for AUTH (RFC 4954); the password comes from --password-env,
     /// --password-file, SMTP_PASSWORD or a prompt.
-    #[arg(long, env = "SMTP_USER")]
+    #[arg(help_heading = AUTHENTICATION, long, env = "SMTP_USER")]
     pub user: Option<String>,
 
     /// Read the password from this environment variable.
-    #[arg(long, value_name = "VAR")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "VAR")]
     pub password_env: Option<String>,
 
     /// Read the password from the first line of this file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
     /// The password itself (visible to other users in the process list; prefer
     /// --password-env or --password-file).
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "PASSWORD")]
     pub password: Option<String>,
 
     /// Run this command with `sh -c` and use the first line it prints as the password
     /// (msmtp's passwordeval): for password managers and keyrings.
-    #[arg(long, value_name = "CMD")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "CMD")]
     pub password_command: Option<String>,
 
     /// The SASL mechanism for AUTH (RFC 4954) [default: PLAIN if the server offers it, else
     /// LOGIN; XOAUTH2 when an OAuth 2.0 token is given]. For XOAUTH2 and OAUTHBEARER the
     /// secret is an OAuth 2.0 access token.
-    #[arg(long, value_enum, ignore_case = true, value_name = "MECH")]
+    #[arg(help_heading = AUTHENTICATION, long, value_enum, ignore_case = true, value_name = "MECH")]
     pub auth: Option<AuthChoice>,
 
     /// Read an OAuth 2.0 access token from this environment variable (implies --auth
     /// XOAUTH2 unless --auth says otherwise).
-    #[arg(long, value_name = "VAR")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "VAR")]
     pub oauth2_token_env: Option<String>,
 
     /// Read an OAuth 2.0 access token from the first line of this file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "FILE")]
     pub oauth2_token_file: Option<PathBuf>,
 
     /// Run this command with `sh -c` and use the first line it prints as the OAuth 2.0
     /// access token: a token helper that refreshes it (oama, a provider's CLI...).
-    #[arg(long, value_name = "CMD")]
+    #[arg(help_heading = AUTHENTICATION, long, value_name = "CMD")]
     pub oauth2_token_command: Option<String>,
 
     /// Allow AUTH over a connection that is not encrypted (--tls none).
-    #[arg(long)]
+    #[arg(help_heading = AUTHENTICATION, long)]
     pub allow_plaintext_auth: bool,
 
     /// Sender, as "Name <addr>" or addr; also the envelope reverse-path.
-    #[arg(long, env = "SMTP_FROM", value_name = "MAILBOX")]
+    #[arg(help_heading = ENVELOPE, long, env = "SMTP_FROM", value_name = "MAILBOX")]
     pub from: Option<String>,
 
     /// Recipient in the To header and the envelope (repeatable).
-    #[arg(long, value_name = "MAILBOX")]
+    #[arg(help_heading = ENVELOPE, long, value_name = "MAILBOX")]
     pub to: Vec<String>,
 
     /// Recipient in the Cc header and the envelope (repeatable).
-    #[arg(long, value_name = "MAILBOX")]
+    #[arg(help_heading = ENVELOPE, long, value_name = "MAILBOX")]
     pub cc: Vec<String>,
 
     /// Recipient in the envelope only, never in a header (repeatable).
-    #[arg(long, value_name = "MAILBOX")]
+    #[arg(help_heading = ENVELOPE, long, value_name = "MAILBOX")]
     pub bcc: Vec<String>,
 
     /// Reply-To header (repeatable).
-    #[arg(long, value_name = "MAILBOX")]
+    #[arg(help_heading = MESSAGE, long, value_name = "MAILBOX")]
     pub reply_to: Vec<String>,
 
     /// Subject header.
-    #[arg(long)]
+    #[arg(help_heading = MESSAGE, long)]
     pub subject: Option<String>,
 
     /// Plain-text body.
-    #[arg(long, conflicts_with = "body_file")]
+    #[arg(help_heading = MESSAGE, long, conflicts_with = "body_file")]
     pub body: Option<String>,
 
     /// Plain-text body from a file, or "-" for standard input.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = MESSAGE, long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
 
     /// HTML alternative body from a file (sent as multipart/alternative).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = MESSAGE, long, value_name = "FILE")]
     pub html_file: Option<PathBuf>,
 
     /// Attach a file; append ";type=MIME/TYPE" to override the guessed type (repeatable).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = MESSAGE, long, value_name = "FILE")]
     pub attach: Vec<String>,
 
     /// Extra header "Name: value" (repeatable).
-    #[arg(long, value_name = "NAME: VALUE")]
+    #[arg(help_heading = MESSAGE, long, value_name = "NAME: VALUE")]
     pub header: Vec<String>,
 
     /// Date header, as RFC 5322 date-time or Unix seconds [default: now].
-    #[arg(long)]
+    #[arg(help_heading = MESSAGE, long)]
     pub date: Option<String>,
 
     /// Message-ID header, as id@host [default: generated].
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = MESSAGE, long, value_name = "ID")]
     pub message_id: Option<String>,
 
     /// Timeout for connecting and for each command's reply, from 1ms to 24h, e.g. 60, 30s,
     /// 500ms, 2m.
-    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    #[arg(help_heading = CONNECTION, long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
 
     /// Timeout for the reply to the end of the message data (RFC 5321 §4.5.3.2.6), from 1ms
     /// to 24h.
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    #[arg(help_heading = CONNECTION, long, default_value = "10m", value_name = "DURATION")]
     pub data_timeout: String,
 
     /// Transcript format on standard output.
-    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    #[arg(help_heading = OUTPUT, long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub transcript_format: TranscriptFormatChoice,
 
     /// Show AUTH payloads in the transcript instead of <redacted>.
-    #[arg(long)]
+    #[arg(help_heading = OUTPUT, long)]
     pub show_secrets: bool,
 
     /// After each transcript line, say what it means and which RFC defines it: lines that
     /// start with "# " (in JSON, an "explain" list on each event). Without them the
     /// transcript is exactly the one printed without --explain.
-    #[arg(long)]
+    #[arg(help_heading = OUTPUT, long)]
     pub explain: bool,
 
     /// Show details only this client knows (TLS version and cipher suite).
-    #[arg(long)]
+    #[arg(help_heading = OUTPUT, long)]
     pub details: bool,
 
     /// Print no transcript, only errors.
-    #[arg(long, short)]
+    #[arg(help_heading = OUTPUT, long, short)]
     pub quiet: bool,
 
     /// Send this prebuilt RFC 5322 message ("-" for standard input) as it is: line ends
     /// become CRLF, lines starting with "." are dot-stuffed on the wire, Bcc header fields
     /// are removed, nothing is added. The envelope comes from --from and --to/--cc/--bcc,
     /// or with -t from the message's headers.
-    #[arg(long, value_name = "FILE", conflicts_with_all = [
+    #[arg(help_heading = MESSAGE, long, value_name = "FILE", conflicts_with_all = [
         "subject", "body", "body_file", "html_file", "attach", "header", "date", "message_id",
         "reply_to",
     ])]
@@ -205,46 +226,46 @@ pub struct Options {
 
     /// With --data: add a Date, Message-ID and From header field where the message has none
     /// (msmtp's default); From is --from.
-    #[arg(long, requires = "data")]
+    #[arg(help_heading = MESSAGE, long, requires = "data")]
     pub add_missing_headers: bool,
 
     /// With --data: take the envelope from the message (sendmail -t): recipients from To,
     /// Cc and Bcc (or the newest Resent-To/Cc/Bcc), the sender from Sender or From unless
     /// --from names it. Recipients given with --to, --cc or --bcc are added.
-    #[arg(long, short = 't', requires = "data")]
+    #[arg(help_heading = ENVELOPE, long, short = 't', requires = "data")]
     pub read_envelope: bool,
 
     /// Do the dialogue up to and including this stage, then QUIT (after `connect`, close;
     /// after `data`'s 354, close without sending the message): nothing is delivered.
-    #[arg(long, value_enum, value_name = "STAGE")]
+    #[arg(help_heading = CONNECTION, long, value_enum, value_name = "STAGE")]
     pub quit_after: Option<Stage>,
 
     /// Connect, set up TLS as configured, send EHLO, and describe what the server offers
     /// (greeting, extensions, TLS version, cipher and certificate chain); then QUIT.
-    #[arg(long, conflicts_with_all = ["quit_after", "data"])]
+    #[arg(help_heading = CONNECTION, long, conflicts_with_all = ["quit_after", "data"])]
     pub serverinfo: bool,
 
     /// With several recipients of which some are refused, send to the accepted ones (exit 0
     /// with a warning naming each refused one) instead of abandoning the transaction.
-    #[arg(long)]
+    #[arg(help_heading = ENVELOPE, long)]
     pub allow_partial: bool,
 
     /// Also write the outcome (the JSON object that ends --transcript-format json) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = OUTPUT, long, value_name = "FILE")]
     pub result_file: Option<PathBuf>,
 
     /// Show the message data as one line, `C: <message: N octets, M lines>`, not line by
     /// line.
-    #[arg(long)]
+    #[arg(help_heading = OUTPUT, long)]
     pub hide_data: bool,
 
     /// Start each transcript line with the seconds since the connection opened.
-    #[arg(long)]
+    #[arg(help_heading = OUTPUT, long)]
     pub timestamps: bool,
 
     /// Keep the embedded test server's store (the .eml, .json and .transcript files) after
     /// the run, and print where it is; without it the store is removed at exit.
-    #[arg(long)]
+    #[arg(help_heading = OUTPUT, long)]
     pub keep: bool,
 
     /// sendmail without -i: a line that is only "." ends the message on standard input.
@@ -254,6 +275,10 @@ pub struct Options {
     /// sendmail mode: never fall back to the embedded test server.
     #[arg(skip)]
     pub no_embedded: bool,
+
+    /// sendmail mode: without -f, the envelope sender is the message's Sender or From.
+    #[arg(skip)]
+    pub sender_from_message: bool,
 }
 
 /// `--provider`: submission settings of large mail providers, as published by each (see

@@ -33,7 +33,9 @@ pub fn options(args: impl IntoIterator<Item = OsString>) -> Result<Options, Stri
     let mut dot_ends_input = true;
     let mut verbose = false;
     let mut recipients = Vec::new();
-    let mut args = args.into_iter().map(|arg| arg.to_string_lossy().into_owned());
+    let mut args = args
+        .into_iter()
+        .map(|arg| arg.to_string_lossy().into_owned());
     let value = |flag: &str, attached: &str, args: &mut dyn Iterator<Item = String>| {
         if attached.is_empty() {
             args.next()
@@ -108,6 +110,7 @@ pub fn options(args: impl IntoIterator<Item = OsString>) -> Result<Options, Stri
     options.dot_ends_input = dot_ends_input;
     options.quiet = !verbose;
     options.no_embedded = true;
+    options.sender_from_message = true;
     if options.server.is_none()
         && options.account.is_none()
         && options.provider.is_none()
@@ -161,10 +164,24 @@ mod tests {
         let php = parse(&["-t", "-i"]);
         assert!(php.read_envelope && !php.dot_ends_input && php.quiet && php.no_embedded);
         assert_eq!(php.data.as_deref(), Some(std::path::Path::new("-")));
-        let cron = parse(&["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "-f", "root@host.example", "user@example.org"]);
+        let cron = parse(&[
+            "-FCronDaemon",
+            "-i",
+            "-B8BITMIME",
+            "-oem",
+            "-f",
+            "root@host.example",
+            "user@example.org",
+        ]);
         assert_eq!(cron.from.as_deref(), Some("CronDaemon <root@host.example>"));
         assert_eq!(cron.to, ["user@example.org"]);
-        let git = parse(&["-i", "-fme@example.com", "a@example.org,b@example.org", "--", "-c@example.org"]);
+        let git = parse(&[
+            "-i",
+            "-fme@example.com",
+            "a@example.org,b@example.org",
+            "--",
+            "-c@example.org",
+        ]);
         assert_eq!(git.to, ["a@example.org", "b@example.org", "-c@example.org"]);
         assert!(parse(&["-v", "x@example.org"]).dot_ends_input);
         assert!(!parse(&["-v", "x@example.org"]).quiet);

@@ -98,6 +98,10 @@ pub enum Error {
     )]
     NoEnvelopeRecipients,
 
+    /// A prebuilt message is empty.
+    #[error("the message is empty: give a file (or standard input) that holds an RFC 5322 message")]
+    EmptyMessage,
+
     /// A prebuilt message gives no envelope sender.
     #[error(
         "the message has no envelope sender: give --from (sendmail: -f), or -t with a From field in the message"

@@ -49,6 +49,9 @@ struct Field {
 impl Prebuilt {
     /// Checks and normalises `input`, and works out the envelope.
     pub fn build(&self, input: &[u8]) -> Result<Message, Error> {
+        if input.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::EmptyMessage);
+        }
         let normalised = normalise(input)?;
         let fields = header_fields(&normalised);
         let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
@@ -389,6 +392,10 @@ mod tests {
 
     #[test]
     fn no_recipient_or_sender_is_an_error() {
+        assert!(matches!(
+            read_envelope().build(b"\n\n"),
+            Err(Error::EmptyMessage)
+        ));
         assert!(matches!(
             read_envelope().build(b"From: a@example.com\nTo: undisclosed-recipients:;\n\nhi\n"),
             Err(Error::NoEnvelopeRecipients)

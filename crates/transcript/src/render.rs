@@ -513,6 +513,8 @@ fn explained(rendered: &[Rendered], options: RenderOptions, closing: &[Note]) ->
         .iter()
         .map(|Rendered { event, text, .. }| match event {
             Event::Connected { peer } => Line::Connected(peer),
+            // --hide-data's one line for the message: a remark, not a line of it.
+            Event::Client(line) if line.is_empty() => Line::Note(text),
             Event::Client(_) => Line::Client(text),
             Event::Server(_) => Line::Server(text),
             Event::TlsEstablished {

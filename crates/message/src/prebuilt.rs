@@ -53,7 +53,7 @@ impl Prebuilt {
             return Err(Error::EmptyMessage);
         }
         let normalised = normalise(input)?;
-        let fields = header_fields(&normalised);
+        let fields = header_fields(&normalised)?;
         let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
 
         let header_end = fields.last().map_or(0, |f| f.range.end);
@@ -184,39 +184,55 @@ fn normalise(input: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 /// The header fields up to the first empty line (or the end), each with its folded lines.
-/// A line that is neither a field nor a continuation ends the header section too, as it
-/// would for a receiving parser.
-fn header_fields(message: &[u8]) -> Vec<Field> {
+/// Any other line there is refused: a receiving parser might end the header section at it
+/// or not, and a Bcc field after it could then reach every recipient.
+fn header_fields(message: &[u8]) -> Result<Vec<Field>, Error> {
     let mut fields: Vec<Field> = Vec::new();
     let mut at = 0;
-    for line in message.split_inclusive(|&b| b == b'\n') {
+    for (index, line) in message.split_inclusive(|&b| b == b'\n').enumerate() {
         let end = at + line.len();
         if line == b"\r\n" {
             break;
         }
+        let refuse = |reason: &str| Error::Unsendable {
+            line: index + 1,
+            reason: reason.to_owned(),
+        };
         if matches!(line.first(), Some(b' ' | b'\t')) {
             match fields.last_mut() {
                 Some(field) => field.range.end = end,
-                None => break,
+                None => {
+                    return Err(refuse(
+                        "a folded line with no header field before it; start the message with its header fields",
+                    ));
+                }
             }
         } else {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                break;
-            };
-            let name = String::from_utf8_lossy(&line[..colon])
-                .trim_end()
-                .to_owned();
-            if name.is_empty() || name.contains(' ') {
-                break;
+            // RFC 5322 §3.6.8: a field name is printable ASCII without ":" or space.
+            let name_end = line.iter().position(|&b| b == b':');
+            let name = name_end.map(|colon| &line[..colon]);
+            match name {
+                Some(name) if !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b)) => {
+                    fields.push(Field {
+                        name: String::from_utf8_lossy(name).into_owned(),
+                        range: at..end,
+                    });
+                }
+                _ if index == 0 && line.starts_with(b"From ") => {
+                    return Err(refuse(
+                        "it is an mbox \"From \" line (as git format-patch writes), not part of the message; remove it, or send patches with git send-email",
+                    ));
+                }
+                _ => {
+                    return Err(refuse(
+                        "it is not a header field (Name: value), and no blank line before it ends the header fields",
+                    ));
+                }
             }
-            fields.push(Field {
-                name,
-                range: at..end,
-            });
         }
         at = end;
     }
-    fields
+    Ok(fields)
 }
 
 /// The address fields that matter for the envelope, lower-case name and valid addresses,
@@ -374,6 +390,36 @@ mod tests {
             "x".repeat(998)
         );
         assert!(read_envelope().build(exactly.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_malformed_header_section_is_refused() {
+        let cases = [
+            (
+                "From 1a2b3c Mon Sep 17 00:00:00 2001\nFrom: a@example.com\n\nx\n",
+                1,
+                "mbox",
+            ),
+            (" folded\nTo: b@example.org\n\nx\n", 1, "folded line"),
+            (
+                "To: b@example.org\nhello\nBcc: c@example.org\n\nx\n",
+                2,
+                "not a header field",
+            ),
+            (
+                "To: b@example.org\nBad Name: x\n\nx\n",
+                2,
+                "not a header field",
+            ),
+        ];
+        for (input, line, why) in cases {
+            let text = read_envelope()
+                .build(input.as_bytes())
+                .expect_err(input)
+                .to_string();
+            assert!(text.contains(&format!("line {line} ")), "{text}");
+            assert!(text.contains(why), "{text}");
+        }
     }
 
     #[test]

@@ -135,3 +135,80 @@ proptest! {
         }
     }
 }
+
+/// A prebuilt message: header-like lines (Bcc among them, some folded), a blank line, and
+/// body lines, joined by any line endings; sometimes any bytes at all.
+fn prebuilt_input() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just("To: b@example.org".to_owned()),
+        Just("Bcc: hidden@example.net".to_owned()),
+        Just("bcc: x@example.net,\n y@example.net".to_owned()),
+        "[A-Za-z-]{1,12}: [ -~]{0,60}",
+        " [ -~]{0,40}",
+    ];
+    let body = prop_oneof![
+        "[^\r\n]{0,80}",
+        "\\.[ -~]{0,10}",
+        Just("Bcc: in the body".to_owned())
+    ];
+    let ending = prop_oneof![Just("\n"), Just("\r\n")];
+    let structured = (
+        prop::collection::vec((field, ending.clone()), 0..8),
+        prop::collection::vec((body, ending), 0..8),
+    )
+        .prop_map(|(fields, body)| {
+            let mut out = String::new();
+            for (line, end) in fields {
+                out.push_str(&line);
+                out.push_str(end);
+            }
+            out.push('\n');
+            for (line, end) in body {
+                out.push_str(&line);
+                out.push_str(end);
+            }
+            out.into_bytes()
+        });
+    prop_oneof![4 => structured, 1 => prop::collection::vec(any::<u8>(), 0..400)]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever the input, a prebuilt message is refused or keeps the wire invariants: CRLF
+    /// only, lines of at most 998 octets, no NUL, no Bcc field left in the header section,
+    /// and the body exactly as given (line ends aside).
+    #[test]
+    fn prebuilt_messages_are_refused_or_sendable(input in prebuilt_input()) {
+        let prebuilt = message::Prebuilt {
+            from: Some(Mailbox::parse("a@example.com").expect("valid")),
+            recipients: vec![Address::parse("r@example.org").expect("valid")],
+            ..message::Prebuilt::default()
+        };
+        let Ok(message) = prebuilt.build(&input) else {
+            return Ok(());
+        };
+        let bytes = message.to_bytes().expect("renders");
+        prop_assert!(bytes.ends_with(b"\r\n"));
+        prop_assert!(!bytes.contains(&0));
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        for line in &lines {
+            prop_assert!(line.ends_with(b"\r\n"));
+            prop_assert!(!line[..line.len() - 2].contains(&b'\r'));
+            prop_assert!(line.len() - 2 <= message::MAX_LINE);
+        }
+        let header_end = lines.iter().position(|l| *l == b"\r\n").unwrap_or(lines.len());
+        for line in &lines[..header_end] {
+            prop_assert!(!line.to_ascii_lowercase().starts_with(b"bcc:"));
+        }
+        let body_in = input.split(|&b| b == b'\n').collect::<Vec<_>>();
+        if let Some(blank) = body_in.iter().position(|l| l.is_empty() || *l == b"\r") {
+            let tail: Vec<u8> = body_in[blank + 1..]
+                .iter()
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join(&b"\r\n"[..]);
+            prop_assert!(bytes.windows(tail.len().max(1)).any(|w| w == tail.as_slice()) || tail.is_empty());
+        }
+    }
+}

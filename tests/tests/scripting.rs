@@ -541,6 +541,21 @@ fn allow_partial_sends_to_the_accepted_recipients() {
         assert_eq!(value["recipients"]["refused"][0]["reply"]["code"], 550);
         assert_eq!(value["warnings"].as_array().map(Vec::len), Some(1));
 
+        // raw-client pipelined: the refusal comes back among the group's replies.
+        if client == "raw-client" {
+            let mut pipelined = partial.clone();
+            pipelined.push("--pipelining");
+            let run = target.run(client, &pipelined, b"", &[]);
+            assert_eq!(run.code, 0, "pipelined: {}", run.stderr);
+            assert!(
+                run.stdout.contains("pipelining (RFC 2920)"),
+                "{}",
+                run.stdout
+            );
+            assert!(run.stderr.contains("<gone@example.org>"), "{}", run.stderr);
+            assert_eq!(target.stored()[1].envelope.recipients, ["ok@example.org"]);
+        }
+
         // Every recipient refused: still a failure.
         let run = target.run(
             client,

@@ -13,6 +13,7 @@ mod certificate;
 pub mod embedded;
 mod exit;
 mod failure;
+pub mod help;
 mod job;
 mod options;
 mod outcome;
@@ -30,7 +31,9 @@ pub use job::{
     TranscriptFormat, Verify,
 };
 pub use outcome::{outcome, queue_id};
-pub use options::{AuthChoice, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice};
+pub use options::{
+    AuthChoice, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice, heading,
+};
 #[cfg(feature = "embedded")]
 pub use run::{job_for, run};
 

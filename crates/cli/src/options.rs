@@ -146,10 +146,6 @@ pub struct Options {
     #[arg(help_heading = ENVELOPE, long, value_name = "MAILBOX")]
     pub bcc: Vec<String>,
 
-    /// Reply-To header (repeatable).
-    #[arg(help_heading = MESSAGE, long, value_name = "MAILBOX")]
-    pub reply_to: Vec<String>,
-
     /// Subject header.
     #[arg(help_heading = MESSAGE, long)]
     pub subject: Option<String>,
@@ -181,6 +177,10 @@ pub struct Options {
     /// Message-ID header, as id@host [default: generated].
     #[arg(help_heading = MESSAGE, long, value_name = "ID")]
     pub message_id: Option<String>,
+
+    /// Reply-To header (repeatable).
+    #[arg(help_heading = MESSAGE, long, value_name = "MAILBOX")]
+    pub reply_to: Vec<String>,
 
     /// Timeout for connecting and for each command's reply, from 1ms to 24h, e.g. 60, 30s,
     /// 500ms, 2m.

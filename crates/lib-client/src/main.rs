@@ -7,7 +7,12 @@ use clap::Parser;
 /// rebuilt from lettre's own events. With no --server it sends a demo message to an
 /// embedded test server. It takes the same options as raw-client.
 #[derive(Debug, Parser)]
-#[command(name = "lib-client", version)]
+#[command(
+    name = "lib-client",
+    version,
+    after_help = cli::help::after_help(cli::help::Client::Lib),
+    after_long_help = cli::help::after_long_help(cli::help::Client::Lib)
+)]
 struct Arguments {
     #[command(flatten)]
     options: cli::Options,

@@ -8,29 +8,34 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Sends an email over SMTP, written by hand over TCP and rustls, and prints every line of
 /// the dialogue. With no --server it sends a demo message to an embedded test server.
 #[derive(Debug, Parser)]
-#[command(name = "raw-client", version)]
+#[command(
+    name = "raw-client",
+    version,
+    after_help = cli::help::after_help(cli::help::Client::Raw),
+    after_long_help = cli::help::after_long_help(cli::help::Client::Raw)
+)]
 struct Arguments {
     #[command(flatten)]
     options: cli::Options,
 
     /// Group commands into as few writes as the RFCs allow when the server offers
     /// PIPELINING (RFC 2920): AUTH PLAIN + MAIL + RCPT + DATA, then message + . + QUIT.
-    #[arg(long)]
+    #[arg(long, help_heading = cli::heading::CONNECTION)]
     pipelining: bool,
 
     /// Send the message N times on each connection (a load generator, like smtp-source).
-    #[arg(long, conflicts_with_all = ["quit_after", "serverinfo"], value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, help_heading = cli::heading::LOAD, conflicts_with_all = ["quit_after", "serverinfo"], value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
 
     /// Run C connections in parallel, each sending --repeat messages.
-    #[arg(long, conflicts_with_all = ["quit_after", "serverinfo"], value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, help_heading = cli::heading::LOAD, conflicts_with_all = ["quit_after", "serverinfo"], value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     connections: u32,
 
     /// An SMTP shell: type the dialogue yourself, line by line, and read each reply. STARTTLS,
     /// AUTH PLAIN/LOGIN (typed alone: it asks for the user and password) and the message after
     /// DATA get help; ? says what the server accepts next. With --quiet or a non-terminal
     /// standard input it reads commands from standard input, for scripts.
-    #[arg(long, conflicts_with_all = [
+    #[arg(long, help_heading = cli::heading::CONNECTION, conflicts_with_all = [
         "pipelining", "repeat", "connections", "to", "cc", "bcc", "reply_to", "subject",
         "body", "body_file", "html_file", "attach", "header", "date", "message_id",
         "data", "quit_after", "serverinfo",

@@ -14,15 +14,7 @@ use crate::Job;
 /// loses the explanation).
 pub fn describe_certificate(der: &[u8], checked: Checked) -> Option<Certificate> {
     let (_, parsed) = X509Certificate::from_der(der).ok()?;
-    let names = match parsed.subject_alternative_name() {
-        Ok(Some(extension)) => extension
-            .value
-            .general_names
-            .iter()
-            .filter_map(general_name)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let names = names(&parsed);
     let not_after = parsed.validity().not_after.to_datetime();
     Some(Certificate {
         subject: parsed.subject().to_string(),
@@ -59,6 +51,19 @@ impl Job {
             name: self.tls_name.clone(),
             roots,
         }
+    }
+}
+
+/// The DNS names and IP addresses of the certificate's subject alternative name extension.
+pub(crate) fn names(parsed: &X509Certificate<'_>) -> Vec<String> {
+    match parsed.subject_alternative_name() {
+        Ok(Some(extension)) => extension
+            .value
+            .general_names
+            .iter()
+            .filter_map(general_name)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

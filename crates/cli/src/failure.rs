@@ -848,6 +848,9 @@ pub struct Sent {
     pub warnings: Vec<Warning>,
     /// `--quit-after`: the dialogue stopped, as asked, after this stage; nothing was sent.
     pub stopped: Option<crate::Stage>,
+    /// `--serverinfo`: what the server offers; nothing was sent. It is printed instead of
+    /// the transcript.
+    pub serverinfo: Option<Box<crate::ServerInfo>>,
 }
 
 #[cfg(test)]

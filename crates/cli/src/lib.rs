@@ -21,6 +21,7 @@ mod outcome;
 mod run;
 mod secret;
 pub mod sendmail;
+mod serverinfo;
 
 pub use arguments::parse_arguments;
 pub use certificate::describe_certificate;
@@ -31,6 +32,7 @@ pub use job::{
     TranscriptFormat, Verify,
 };
 pub use outcome::{outcome, queue_id};
+pub use serverinfo::{ServerInfo, TlsInfo};
 pub use options::{
     AuthChoice, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice, heading,
 };

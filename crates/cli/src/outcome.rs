@@ -48,6 +48,11 @@ fn fields(job: &Job, transcript: &Transcript, result: Result<&Sent, &Failure>) -
         Ok(sent) => {
             let reply = sent.reply.clone().or(last_before_quit);
             let (status, sentence) = match (sent.stopped, &reply) {
+                _ if sent.serverinfo.is_some() => (
+                    "described",
+                    "the server was described (--serverinfo): EHLO and QUIT, nothing was sent"
+                        .to_owned(),
+                ),
                 (Some(stage), _) => (
                     "stopped",
                     format!(

@@ -11,8 +11,8 @@ use crate::{Exit, Failure, Job, Options, Plan, Sent, TranscriptFormat};
 /// Runs one send and returns the process exit status.
 ///
 /// `send` does the SMTP work and returns the transcript whatever happened. The transcript
-/// goes to standard output; warnings, errors and the stored message's path go to standard
-/// error as `program: sentence`.
+/// (or, for `--serverinfo`, the server's description) goes to standard output; warnings,
+/// errors and the stored message's path go to standard error as `program: sentence`.
 pub fn run(
     program: &str,
     options: &Options,
@@ -46,15 +46,25 @@ pub fn run(
     };
     let (transcript, result) = send(&job);
     let outcome = crate::outcome(&job, &transcript, result.as_ref());
+    // --serverinfo that worked prints its description instead of the transcript: in JSON
+    // one document, without the outcome line (which still goes to --result-file).
+    let described = result
+        .as_ref()
+        .ok()
+        .and_then(|sent| sent.serverinfo.as_deref());
     if !job.output.quiet {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(
-            job.output
-                .render(&transcript, result.as_ref().err())
-                .as_bytes(),
-        );
-        if job.output.format == TranscriptFormat::Json {
-            let _ = writeln!(stdout, "{outcome}");
+        if let Some(info) = described {
+            let _ = stdout.write_all(info.render(job.output.format).as_bytes());
+        } else {
+            let _ = stdout.write_all(
+                job.output
+                    .render(&transcript, result.as_ref().err())
+                    .as_bytes(),
+            );
+            if job.output.format == TranscriptFormat::Json {
+                let _ = writeln!(stdout, "{outcome}");
+            }
         }
         let _ = stdout.flush();
     }
@@ -87,6 +97,10 @@ pub fn run(
     };
     for warning in &sent.warnings {
         warn(&warning.to_string());
+    }
+    if sent.serverinfo.is_some() {
+        // Nothing was sent, so the embedded server has nothing to report.
+        return Exit::Sent.code();
     }
     if let Some(stage) = sent.stopped {
         eprintln!(

@@ -372,6 +372,7 @@ impl Record {
                         accepted: accepted.clone(),
                     }],
                     stopped: None,
+                    serverinfo: None,
                 });
             }
             if let Some(failure) = self.last_refusal() {
@@ -611,6 +612,8 @@ mod tests {
             Ok(Sent {
                 reply: Some(accepted.clone()),
                 warnings: vec![Warning::QuitUnanswered { accepted }],
+                stopped: None,
+                serverinfo: None,
             })
         );
     }

@@ -25,6 +25,7 @@
 
 mod capture;
 mod errors;
+mod serverinfo;
 
 use std::net::ToSocketAddrs as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -43,6 +44,9 @@ use crate::capture::{Capture, Wake};
 
 /// Sends the job's message through lettre; returns the rebuilt transcript whatever happened.
 pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
+    if job.serverinfo {
+        return serverinfo::describe(job);
+    }
     let mut transcript = Transcript::new();
     if job.verify.insecure {
         transcript.note("certificate verification disabled (--insecure)");
@@ -150,6 +154,7 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
                 .find(|(command, _)| !command.eq_ignore_ascii_case("QUIT"))
                 .map(|(_, reply)| reply.clone()),
             warnings: Vec::new(),
+            serverinfo: None,
         }),
         Ok(Ok(Finished::Sent {
             response,
@@ -172,6 +177,7 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
                 reply: Some(reply),
                 warnings,
                 stopped: None,
+                serverinfo: None,
             })
         }
         Ok(Err(failure)) => Err(failure),

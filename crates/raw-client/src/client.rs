@@ -61,6 +61,10 @@ pub(crate) struct Open {
 }
 
 /// How [`open`] ended.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per connection, moved once: boxing the common variant would only add an allocation"
+)]
 pub(crate) enum Ended {
     /// The dialogue finished; the connection is closed.
     Done {

@@ -35,6 +35,16 @@ impl Stream {
     }
 }
 
+/// What rustls negotiated, for `--serverinfo`.
+pub(crate) struct TlsSession {
+    /// `TLS 1.2` or `TLS 1.3`.
+    pub(crate) version: Option<String>,
+    /// The cipher suite's IANA-style name as rustls spells it.
+    pub(crate) cipher: Option<String>,
+    /// The certificate chain as the server sent it (DER), end-entity first.
+    pub(crate) chain: Vec<Vec<u8>>,
+}
+
 /// One SMTP connection.
 pub(crate) struct Connection {
     stream: Stream,
@@ -208,6 +218,34 @@ impl Connection {
                 .first()
                 .map(|der| der.as_ref()),
         }
+    }
+
+    /// The negotiated TLS session, once TLS is up (for `--serverinfo`).
+    pub(crate) fn tls_session(&self) -> Option<TlsSession> {
+        let Stream::Tls(tls) = &self.stream else {
+            return None;
+        };
+        let version = tls.conn.protocol_version().map(|version| match version {
+            rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2".to_owned(),
+            rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".to_owned(),
+            other => format!("{other:?}"),
+        });
+        let cipher = tls.conn.negotiated_cipher_suite().map(|suite| {
+            let suite = suite.suite();
+            suite
+                .as_str()
+                .map_or_else(|| format!("{suite:?}"), str::to_owned)
+        });
+        let chain = tls
+            .conn
+            .peer_certificates()
+            .map(|chain| chain.iter().map(|der| der.as_ref().to_vec()).collect())
+            .unwrap_or_default();
+        Some(TlsSession {
+            version,
+            cipher,
+            chain,
+        })
     }
 
     /// Bytes the server sent that no reply has taken yet.

@@ -6,7 +6,8 @@
 //! functions over bytes; [`auth`](crate::auth) holds the SASL mechanisms. The I/O is in two
 //! drivers of the same session: `client` (one send, blocking) and `event_loop` (the rest of
 //! a load run's messages, over `poll(2)`). [`interactive`] is the SMTP shell of
-//! `--interactive`, where a person types the dialogue. Failures are the shared
+//! `--interactive`, where a person types the dialogue; [`serverinfo`] describes a server
+//! (`--serverinfo`) with the same session, stopped after EHLO. Failures are the shared
 //! [`cli::Failure`].
 
 mod auth;
@@ -19,11 +20,13 @@ mod interactive;
 pub mod load;
 pub mod reply;
 pub mod session;
+mod serverinfo;
 mod tls;
 
 pub use client::{send, send_observed};
 pub use interactive::run as interactive;
 pub use load::{Observer, Report, send_many};
+pub use serverinfo::describe as serverinfo;
 
 /// Choices only raw-client has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -100,6 +100,9 @@ fn send(
     let load = total > 1;
     let terminal = !options.quiet && std::io::stderr().is_terminal();
     cli::run(program, options, |job| {
+        if job.serverinfo {
+            return raw_client::serverinfo(job);
+        }
         // A load run counts messages; one large message counts its bytes.
         let size = job.message.expected_len();
         let progress = match (terminal, load) {
@@ -123,6 +126,7 @@ fn send(
             reply: report.reply,
             warnings: report.warnings,
             stopped: report.stopped,
+            serverinfo: None,
         });
         (transcript, sent)
     })

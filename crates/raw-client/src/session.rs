@@ -875,6 +875,7 @@ impl Session {
                     reply: reply.flatten(),
                     warnings: Vec::new(),
                     stopped: stage,
+                    serverinfo: None,
                 })
             }
             (None, Some(accepted)) => {
@@ -900,6 +901,7 @@ impl Session {
                     warnings,
                     reply: Some(accepted),
                     stopped: None,
+                    serverinfo: None,
                 })
             }
             (None, None) => Err(Failure::Internal("QUIT before any message".into())),

@@ -14,6 +14,8 @@ mod codes;
 mod extensions;
 mod message;
 
+pub use extensions::{ehlo_offer, size_in_words};
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 

@@ -2,6 +2,8 @@
 //! Extensions registry, and a few common private ones), the SASL mechanisms, and the MAIL and
 //! RCPT parameters.
 
+use super::Note;
+
 /// A client command verb: what it does, and where it is defined.
 pub(crate) fn command(verb: &str) -> Option<(&'static str, &'static str)> {
     Some(match verb {
@@ -55,6 +57,55 @@ pub(crate) fn command(verb: &str) -> Option<(&'static str, &'static str)> {
 
 /// An EHLO keyword (RFC 5321 §4.1.1.1: one per line after the first), with its argument.
 pub(crate) fn keyword(keyword: &str, argument: &str) -> (String, &'static str) {
+    known_keyword(keyword, argument).unwrap_or_else(|| {
+        (
+            format!(
+                "{keyword}: an extension this explainer does not know (not in the IANA registry)"
+            ),
+            "RFC 5321 §4.1.1.1",
+        )
+    })
+}
+
+/// What an EHLO keyword offers, for a description of the server (`--serverinfo`): the
+/// explanation `--explain` gives, without the keyword it starts with, and where it is
+/// defined; the SIZE limit in MiB and in octets. `None` for a keyword this tool does not
+/// know.
+pub fn ehlo_offer(keyword: &str, parameters: &str) -> Option<Note> {
+    if keyword.eq_ignore_ascii_case("SIZE") {
+        let parameters = parameters.trim();
+        let text = match parameters.parse::<u64>() {
+            Ok(limit) if limit > 0 => {
+                format!("the server accepts messages up to {}", size_in_words(limit))
+            }
+            // RFC 1870 §4: no number (or 0) means no fixed limit.
+            Ok(_) => "the server announces no fixed limit on message size".to_owned(),
+            Err(_) if parameters.is_empty() => {
+                "the server announces no fixed limit on message size".to_owned()
+            }
+            Err(_) => format!("the server announces a limit that is not a number ({parameters})"),
+        };
+        return Some(Note::new(text, "RFC 1870 §4"));
+    }
+    let (text, source) = known_keyword(keyword, parameters)?;
+    // Each explanation reads `KEYWORD …: meaning`; a description shows the keyword itself.
+    let meaning = text
+        .split_once(": ")
+        .map_or(text.as_str(), |(_, meaning)| meaning);
+    Some(Note::new(meaning, source))
+}
+
+/// A message size for people, and exactly: `35 MiB (36700160 octets)`; below 1 KiB only
+/// the octets, `500 octets`.
+pub fn size_in_words(octets: u64) -> String {
+    if octets < 1024 {
+        return bytes(octets);
+    }
+    format!("{} ({octets} octets)", bytes(octets))
+}
+
+/// A registered (or common private) EHLO keyword's explanation; `None` for any other.
+fn known_keyword(keyword: &str, argument: &str) -> Option<(String, &'static str)> {
     let upper = keyword.to_ascii_uppercase();
     let (text, source): (String, &'static str) = match upper.as_str() {
         "PIPELINING" => (
@@ -156,14 +207,9 @@ pub(crate) fn keyword(keyword: &str, argument: &str) -> (String, &'static str) {
             format!("{upper}: an old Sendmail extension"),
             "the IANA registry",
         ),
-        _ => (
-            format!(
-                "{keyword}: an extension this explainer does not know (not in the IANA registry)"
-            ),
-            "RFC 5321 §4.1.1.1",
-        ),
+        _ => return None,
     };
-    (text, source)
+    Some((text, source))
 }
 
 /// `SIZE n` with the limit in words.
@@ -379,6 +425,58 @@ mod tests {
         assert!(auth.contains("XOAUTH2 ("), "{auth}");
         assert_eq!(bytes(157_286_400), "150 MiB");
         assert_eq!(bytes(35_882_577), "34.2 MiB");
+    }
+
+    #[test]
+    fn sizes_in_words_give_the_exact_octets_too() {
+        for (octets, words) in [
+            (36_700_160, "35 MiB (36700160 octets)"),
+            (35_882_577, "34.2 MiB (35882577 octets)"),
+            (10_240, "10 KiB (10240 octets)"),
+            (1024, "1 KiB (1024 octets)"),
+            (1023, "1023 octets"),
+            (0, "0 octets"),
+        ] {
+            assert_eq!(size_in_words(octets), words, "{octets}");
+        }
+    }
+
+    #[test]
+    fn offers_are_the_explanations_without_their_keyword() {
+        let offer = |keyword: &str, parameters: &str| {
+            ehlo_offer(keyword, parameters).map(|note| (note.text, note.rfc))
+        };
+        assert_eq!(
+            offer("SIZE", "36700160"),
+            Some((
+                "the server accepts messages up to 35 MiB (36700160 octets)".to_owned(),
+                Some("RFC 1870 §4".to_owned())
+            ))
+        );
+        for parameters in ["", "0"] {
+            let (text, _) = offer("size", parameters).expect("SIZE is known");
+            assert_eq!(text, "the server announces no fixed limit on message size");
+        }
+        let (text, _) = offer("SIZE", "lots").expect("SIZE is known");
+        assert!(text.contains("not a number (lots)"), "{text}");
+        let (text, rfc) = offer("PIPELINING", "").expect("PIPELINING is known");
+        assert_eq!(
+            text,
+            "the client may send several commands without waiting for each reply"
+        );
+        assert_eq!(rfc.as_deref(), Some("RFC 2920"));
+        let (text, _) = offer("AUTH", "PLAIN LOGIN").expect("AUTH is known");
+        assert!(
+            text.starts_with("the server offers SASL login with PLAIN ("),
+            "{text}"
+        );
+        assert!(text.contains("LOGIN ("), "{text}");
+        assert_eq!(offer("X-FROBNICATE", "1"), None);
+        // The explanation --explain gives is unchanged.
+        assert_eq!(
+            keyword("PIPELINING", "").0,
+            "PIPELINING: the client may send several commands without waiting for each reply"
+        );
     }
 
     #[test]

@@ -1,0 +1,157 @@
+//! `--serverinfo` through lettre: `SmtpConnection::connect` (greeting and EHLO), `starttls`
+//! (STARTTLS and EHLO again), `certificate_chain`, then `abort` (QUIT) — and the description
+//! of what the server offered.
+//!
+//! The greeting and the EHLO replies are read back from the dialogue captured from lettre's
+//! own events, as every lib-client transcript is. lettre 0.11 does not expose the negotiated
+//! TLS version or cipher suite (its rustls connection is private): the description says so
+//! instead of showing them, a named difference from raw-client.
+
+use std::net::ToSocketAddrs as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
+use cli::{Failure, Job, Sent, ServerInfo, ServerReply, Stage, TlsInfo, TlsMode};
+use lettre::transport::smtp::client::SmtpConnection;
+use transcript::Transcript;
+
+use crate::capture::{Capture, Wake};
+use crate::{Finished, Prepared, errors};
+
+/// What the description says instead of the version and cipher suite.
+pub(crate) const NOT_KNOWN_TO_LETTRE: &str =
+    "not known to lettre (lettre 0.11 keeps its TLS connection private)";
+
+/// The chain lettre's thread read, handed to the caller.
+type Chain = Arc<Mutex<Option<Vec<Vec<u8>>>>>;
+
+/// Describes the job's server through lettre; returns the rebuilt transcript whatever
+/// happened, and on success a [`Sent`] that carries the description.
+pub(crate) fn describe(job: &Job) -> (Transcript, Result<Sent, Failure>) {
+    let mut transcript = Transcript::new();
+    if job.verify.insecure {
+        transcript.note("certificate verification disabled (--insecure)");
+    }
+    let prepared = match crate::prepare(job) {
+        Ok(prepared) => prepared,
+        Err(failure) => return (transcript, Err(failure)),
+    };
+    // As in `send`: lettre reports a name that does not resolve as a plain I/O error.
+    let endpoint = &job.endpoint;
+    let resolved = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|error| error.to_string())
+        .and_then(|mut addresses| match addresses.next() {
+            Some(_) => Ok(()),
+            None => Err("the name has no address".to_owned()),
+        });
+    if let Err(reason) = resolved {
+        let host = endpoint.host.clone();
+        return (transcript, Err(Failure::Resolve { host, reason }));
+    }
+    let (done, finished) = mpsc::channel();
+    let capture = Capture::new(
+        transcript,
+        &endpoint.shown,
+        job.tls == TlsMode::Implicit,
+        done.clone(),
+    );
+    let chain: Chain = Arc::new(Mutex::new(None));
+    let (lettre_side, lettre_chain) = (capture.clone(), chain.clone());
+    let spawned = std::thread::Builder::new()
+        .name("lettre".into())
+        .spawn(move || {
+            let outcome = lettre_side.during(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    dialogue(&prepared, &lettre_side, &lettre_chain)
+                }))
+            });
+            let _ = done.send(Wake::Finished(outcome));
+        });
+    if let Err(error) = spawned {
+        return (
+            capture.finish(),
+            Err(Failure::Internal(format!(
+                "cannot start lettre's thread: {error}"
+            ))),
+        );
+    }
+    let result = crate::watch(&capture, &finished, job).and_then(|sent| {
+        let record = capture.lock();
+        // The greeting is the reply to no command; raw-client names EHLO without its name.
+        let greeting = reply_to(&record.exchanges, "").next();
+        let mut ehlo: Vec<ServerReply> = reply_to(&record.exchanges, "EHLO").collect();
+        let greeting = greeting.ok_or_else(|| missing("the greeting"))?;
+        let last = ehlo.pop().ok_or_else(|| missing("the EHLO reply"))?;
+        let before_tls = match job.tls {
+            TlsMode::StartTls => ehlo.pop(),
+            TlsMode::None | TlsMode::Implicit => None,
+        };
+        let chain = chain.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let tls = chain.map(|chain| TlsInfo {
+            version: None,
+            cipher: None,
+            unknown: Some(NOT_KNOWN_TO_LETTRE.to_owned()),
+            chain,
+            checked: job.certificate_checked(),
+        });
+        let info = ServerInfo::new(job, greeting, before_tls, last, tls);
+        Ok(Sent {
+            reply: None,
+            warnings: sent.warnings,
+            stopped: None,
+            serverinfo: Some(Box::new(info)),
+        })
+    });
+    (capture.finish(), result)
+}
+
+/// The replies to `command` (as the capture names it), in order.
+fn reply_to<'a>(
+    exchanges: &'a [(String, ServerReply)],
+    command: &'a str,
+) -> impl Iterator<Item = ServerReply> + 'a {
+    exchanges
+        .iter()
+        .filter(move |(written, _)| written == command)
+        .map(|(_, reply)| reply.clone())
+}
+
+/// lettre's calls for `--serverinfo`: what `send` does up to STARTTLS, then the chain, then
+/// QUIT.
+fn dialogue(job: &Prepared, capture: &Capture, chain: &Chain) -> Result<Finished, Failure> {
+    let mapped = |error: lettre::transport::smtp::Error| {
+        errors::failure(&error, &capture.lock(), &job.names)
+    };
+    let wrapper = match job.tls_mode {
+        TlsMode::Implicit => job.tls.as_ref(),
+        TlsMode::None | TlsMode::StartTls => None,
+    };
+    let mut connection = SmtpConnection::connect(
+        (job.host.as_str(), job.port),
+        Some(job.timeout),
+        &job.hello,
+        wrapper,
+        None,
+    )
+    .map_err(mapped)?;
+    if job.tls_mode == TlsMode::StartTls
+        && let Some(tls) = &job.tls
+    {
+        connection.starttls(tls, &job.hello).map_err(mapped)?;
+    }
+    if job.tls.is_some() {
+        let certificates = connection.certificate_chain().map_err(mapped)?;
+        *chain.lock().unwrap_or_else(PoisonError::into_inner) = Some(certificates);
+    }
+    // lettre's `abort` says QUIT, reads its reply, and closes.
+    connection.abort();
+    Ok(Finished::Stopped(match job.tls_mode {
+        TlsMode::StartTls => Stage::Tls,
+        TlsMode::None | TlsMode::Implicit => Stage::Ehlo,
+    }))
+}
+
+fn missing(what: &str) -> Failure {
+    Failure::Internal(format!("--serverinfo ended without {what}"))
+}

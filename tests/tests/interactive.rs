@@ -3,7 +3,7 @@
 //! Each run talks to a fresh test server, which proves what arrived byte for byte.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 

@@ -31,13 +31,13 @@ pub use job::{
     Credentials, DURATION_RANGE, Endpoint, Job, Output, Plan, Server, Timeouts, TlsMode,
     TranscriptFormat, Verify,
 };
-pub use outcome::{outcome, queue_id};
-pub use serverinfo::{ServerInfo, TlsInfo};
 pub use options::{
     AuthChoice, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice, heading,
 };
+pub use outcome::{outcome, queue_id};
 #[cfg(feature = "embedded")]
 pub use run::{job_for, run};
+pub use serverinfo::{ServerInfo, TlsInfo};
 
 /// The demo account of the embedded server.
 pub const DEMO_USER: &str = "demo";

@@ -60,7 +60,9 @@ fn fields(job: &Job, transcript: &Transcript, result: Result<&Sent, &Failure>) -
                         stage.name()
                     ),
                 ),
-                (None, Some(reply)) => ("sent", format!("the server accepted the message: {reply}")),
+                (None, Some(reply)) => {
+                    ("sent", format!("the server accepted the message: {reply}"))
+                }
                 (None, None) => ("sent", "the server accepted the message".to_owned()),
             };
             (Exit::Sent.code(), status, sentence, reply)
@@ -174,11 +176,7 @@ pub fn queue_id(text: &str) -> Option<String> {
         .windows(3)
         .find(|w| w[0].eq_ignore_ascii_case("queued") && w[1].eq_ignore_ascii_case("as"))
         .map(|w| clean(w[2]))
-        .or_else(|| {
-            words
-                .iter()
-                .find_map(|w| w.strip_prefix("id=").map(clean))
-        })
+        .or_else(|| words.iter().find_map(|w| w.strip_prefix("id=").map(clean)))
         .or_else(|| {
             words
                 .iter()
@@ -186,11 +184,15 @@ pub fn queue_id(text: &str) -> Option<String> {
         })
         .or_else(|| {
             let gsmtp = words.last().is_some_and(|w| *w == "gsmtp");
-            let at = words.iter().position(|w| w.chars().all(|c| c.is_ascii_digit()))?;
+            let at = words
+                .iter()
+                .position(|w| w.chars().all(|c| c.is_ascii_digit()))?;
             gsmtp.then(|| words.get(at + 1).map(|w| clean(w)))?
         })
         .or_else(|| {
-            let at = words.iter().position(|w| w.eq_ignore_ascii_case("Message"))?;
+            let at = words
+                .iter()
+                .position(|w| w.eq_ignore_ascii_case("Message"))?;
             let accepted = words.get(at + 1)?.eq_ignore_ascii_case("accepted");
             (accepted && at > 0).then(|| clean(words[at - 1]))
         });

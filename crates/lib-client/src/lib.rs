@@ -328,15 +328,26 @@ fn transaction(
     };
     let mut parameters = Vec::new();
     // lettre's `Envelope::has_non_ascii_addresses`, which is not public.
-    let non_ascii = job.envelope.from().into_iter().chain(job.envelope.to()).any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+    let non_ascii = job
+        .envelope
+        .from()
+        .into_iter()
+        .chain(job.envelope.to())
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
     if non_ascii {
-        if !connection.server_info().supports_feature(Extension::SmtpUtfEight) {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::SmtpUtfEight)
+        {
             return fail(connection, Failure::needs_smtputf8());
         }
         parameters.push(MailParameter::SmtpUtfEight);
     }
     if !job.bytes.is_ascii() {
-        if !connection.server_info().supports_feature(Extension::EightBitMime) {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::EightBitMime)
+        {
             return fail(connection, Failure::needs_8bitmime());
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));

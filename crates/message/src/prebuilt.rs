@@ -152,9 +152,8 @@ impl Prebuilt {
 /// [`MAX_LINE`] octets refused with its line number.
 fn normalise(input: &[u8]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(input.len() + input.len() / 32 + 2);
-    let mut line_number = 0;
-    for line in input.split_inclusive(|&b| b == b'\n') {
-        line_number += 1;
+    for (index, line) in input.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line_number = index + 1;
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let content = content.strip_suffix(b"\r").unwrap_or(content);
         if let Some(at) = content.iter().position(|&b| b == 0 || b == b'\r') {

@@ -62,7 +62,12 @@ fn main() {
                 pipelining: arguments.pipelining,
                 repeat: arguments.repeat,
             };
-            ("raw-client", arguments.options, settings, arguments.connections)
+            (
+                "raw-client",
+                arguments.options,
+                settings,
+                arguments.connections,
+            )
         }
     };
     std::process::exit(send(program, &options, &settings, connections));

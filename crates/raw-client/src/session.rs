@@ -518,7 +518,11 @@ impl Session {
     fn start_transactions(&mut self, pipelined_auth: Option<Vec<u8>>) -> Result<(), Failure> {
         // --quit-after auth without AUTH to do (no credentials): stop all the same, before
         // anything of the message is said.
-        if let Some(stage) = self.dialogue.quit_after.filter(|&stage| stage <= Stage::Auth) {
+        if let Some(stage) = self
+            .dialogue
+            .quit_after
+            .filter(|&stage| stage <= Stage::Auth)
+        {
             self.stop_with(stage, None);
             return Ok(());
         }
@@ -734,6 +738,10 @@ impl Session {
                 self.dialogue.messages - 1
             )));
             self.actions.push_back(Action::StopRecording);
+        }
+        if more {
+            // The warning is about the last message; each transaction starts afresh.
+            self.refused.clear();
         }
         match (more, self.pipelining) {
             (true, true) => {

@@ -33,6 +33,8 @@ fn dialogue(recipients: &[&str]) -> Dialogue {
         pipelining: false,
         messages: 1,
         server: ("mail.example".into(), 587),
+        quit_after: None,
+        allow_partial: false,
     }
 }
 
@@ -630,4 +632,129 @@ S: 334 TW9yZTo=
     for (name, dialogue, trace) in cases {
         check(name, dialogue.clone(), trace);
     }
+}
+
+fn quit_after(mut dialogue: Dialogue, stage: cli::Stage) -> Dialogue {
+    dialogue.quit_after = Some(stage);
+    dialogue
+}
+
+fn partial(mut dialogue: Dialogue) -> Dialogue {
+    dialogue.allow_partial = true;
+    dialogue
+}
+
+#[test]
+fn quit_after_mail_and_data() {
+    check(
+        "--quit-after mail: QUIT after MAIL's 250, even with pipelining asked for",
+        quit_after(pipelined(dialogue(&["bob@example.org"])), cli::Stage::Mail),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250-mx.example
+S: 250 PIPELINING
+C: MAIL FROM:<alice@example.com>
+S: 250 2.1.0 Ok
+-- note: stopping after mail (--quit-after): QUIT, and nothing is sent
+C: QUIT
+S: 221 bye
+-- sent
+",
+    );
+    check(
+        "--quit-after data: after 354 no QUIT (it would be message text): the connection ends",
+        quit_after(dialogue(&["bob@example.org"]), cli::Stage::Data),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250 mx.example
+C: MAIL FROM:<alice@example.com>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+-- note: stopping after DATA's 354 (--quit-after data): QUIT would now be message data, so the connection is closed and the server drops the unfinished message
+-- sent
+",
+    );
+    check(
+        "--quit-after auth without credentials: stops before MAIL all the same",
+        quit_after(dialogue(&["bob@example.org"]), cli::Stage::Auth),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250 mx.example
+-- note: stopping after auth (--quit-after): QUIT, and nothing is sent
+C: QUIT
+S: 221 bye
+-- sent
+",
+    );
+}
+
+#[test]
+fn allow_partial() {
+    check(
+        "one of two refused: the message goes to the other, with a warning",
+        partial(dialogue(&["bob@example.org", "gone@example.org"])),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250 mx.example
+C: MAIL FROM:<alice@example.com>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.org>
+S: 250 2.1.5 Ok
+C: RCPT TO:<gone@example.org>
+S: 550 5.1.1 no such user
+C: DATA
+S: 354 go ahead
+C: <message data>
+S: 250 2.0.0 Ok: queued as 1
+-- accepted
+C: QUIT
+S: 221 bye
+-- sent, warning: the message went to 1 recipient(s) but the server refused 1: <gone@example.org> (\"550 5.1.1 no such user\"); send it to them again once the cause is fixed
+",
+    );
+    check(
+        "pipelined, every recipient refused: the group's DATA got 354, so a lone dot ends it",
+        partial(pipelined(dialogue(&["gone@example.org"]))),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250-mx.example
+S: 250 PIPELINING
+-- note: pipelining (RFC 2920): MAIL, 1 RCPT and DATA in one write
+C: MAIL FROM:<alice@example.com>
+C: RCPT TO:<gone@example.org>
+C: DATA
+S: 250 2.1.0 Ok
+S: 550 5.1.1 no such user
+S: 354 go ahead
+C: .
+S: 250 2.0.0 empty
+C: QUIT
+S: 221 bye
+-- failed (exit 69): the server rejected RCPT TO:<gone@example.org> with \"550 5.1.1 no such user\"
+",
+    );
+    check(
+        "a 421 is never partial: the service is closing",
+        partial(dialogue(&["bob@example.org", "gone@example.org"])),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250 mx.example
+C: MAIL FROM:<alice@example.com>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.org>
+S: 250 2.1.5 Ok
+C: RCPT TO:<gone@example.org>
+S: 421 4.3.2 going down
+-- failed (exit 75): the server is shutting down the connection: it answered RCPT TO:<gone@example.org> with \"421 4.3.2 going down\"; try again later
+",
+    );
 }

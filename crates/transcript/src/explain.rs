@@ -949,6 +949,14 @@ fn recorder_note(text: &str) -> Note {
         Note::tool(
             "the transcript keeps the first 256 KiB of each message's data; the rest was sent, and only counted here",
         )
+    } else if starts("<message: ") {
+        Note::tool(
+            "--hide-data shows the message data as one line: the octets and lines as sent, dot-stuffed, before the final \".\"",
+        )
+    } else if starts("stopping after") {
+        Note::tool(
+            "--quit-after ends the dialogue at this stage, so what a server would answer can be tested without sending a message",
+        )
     } else if starts("client connected") {
         Note::new(
             "a client opened a TCP connection; the server speaks first",

@@ -98,7 +98,11 @@ impl Scenario {
         if read_envelope {
             dropped.push("--from");
         }
-        if read_envelope || extra.iter().any(|a| matches!(*a, "--to" | "--cc" | "--bcc")) {
+        if read_envelope
+            || extra
+                .iter()
+                .any(|a| matches!(*a, "--to" | "--cc" | "--bcc"))
+        {
             dropped.push("--to");
         }
         let mut args = Vec::new();
@@ -381,7 +385,9 @@ pub fn binary(package: &str) -> PathBuf {
     use std::sync::{Mutex, OnceLock};
     static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(BTreeMap::new()));
-    let mut built = built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut built = built
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(path) = built.get(package) {
         return path.clone();
     }

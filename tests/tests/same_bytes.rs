@@ -401,7 +401,10 @@ fn prebuilt_data_read_envelope() {
     assert_eq!(String::from_utf8_lossy(&stored_data(&raw)), expected);
     assert_eq!(stored_data(&raw), stored_data(&lib));
     let wire = String::from_utf8_lossy(&raw.server_received()).into_owned();
-    assert!(wire.contains("\r\n..a line that starts with a dot\r\n"), "{wire}");
+    assert!(
+        wire.contains("\r\n..a line that starts with a dot\r\n"),
+        "{wire}"
+    );
     assert!(!wire.contains("Bcc: eve"), "{wire}");
     let envelope = &raw.stored[0].envelope;
     assert_eq!(envelope.from, "alice@example.com");
@@ -425,7 +428,10 @@ fn prebuilt_data_with_given_envelope() {
     let path = dir.file("message.eml", b"Subject: bare\n\nno Date, no From\n");
     let scenario = Scenario::prebuilt("none", &path, &["--to", "zed@example.org"]);
     let (raw, _) = prove("prebuilt_data_with_given_envelope", &scenario);
-    assert_eq!(stored_data(&raw), b"Subject: bare\r\n\r\nno Date, no From\r\n");
+    assert_eq!(
+        stored_data(&raw),
+        b"Subject: bare\r\n\r\nno Date, no From\r\n"
+    );
     assert_eq!(raw.stored[0].envelope.recipients, ["zed@example.org"]);
     assert_eq!(raw.stored[0].envelope.from, "alice@example.com");
 }
@@ -450,7 +456,13 @@ fn quit_after_rcpt() {
 fn allow_partial() {
     let scenario = Scenario::new(
         "none",
-        &["--to", "bob@example.org", "--to", "nobody@example.org", "--allow-partial"],
+        &[
+            "--to",
+            "bob@example.org",
+            "--to",
+            "nobody@example.org",
+            "--allow-partial",
+        ],
     )
     .server(|config| config.faults.reject_recipients = vec!["nobody@example.org".into()]);
     let (raw, _) = prove("allow_partial", &scenario);

@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask compare | interop | fuzz | bench | tidy`.
+//! Project automation: `cargo xtask compare | interop | fuzz | bench | dist | tidy`.
 //!
 //! `compare` runs raw-client and lib-client with the same options and diffs their
 //! transcripts — the diff students study. `interop` proves both clients against real
@@ -8,6 +8,7 @@
 
 mod bench;
 mod compare;
+mod dist;
 mod fuzz;
 mod helpers;
 mod interop;
@@ -55,6 +56,12 @@ enum Task {
     /// and 100 MiB attachments, our clients against swaks, msmtp, curl, smtplib and
     /// smtp-source, plus criterion micro-benchmarks.
     Bench(bench::Args),
+    /// Write both clients' shell completions and man pages to target/dist/.
+    ///
+    /// Builds raw-client and lib-client (release unless --debug) and runs them with their
+    /// hidden --generate-completions SHELL (bash, zsh, fish, elvish, powershell) and
+    /// --generate-man; prints each file it wrote.
+    Dist(dist::Args),
     /// Check the tree's conventions: crate edges, `//!` lines, no ignored tests, workspace
     /// dependencies, no absolute machine paths, markdown links.
     ///
@@ -69,6 +76,7 @@ fn main() {
         Task::Interop(args) => interop::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Dist(args) => dist::run(&args),
         Task::Tidy => tidy::run(),
     };
     match result {
@@ -99,6 +107,8 @@ mod tests {
     #[test]
     fn every_task_keeps_its_options() {
         assert!(matches!(parse(&["tidy"]), Ok(Task::Tidy)));
+        assert!(matches!(parse(&["dist"]), Ok(Task::Dist(args)) if !args.debug));
+        assert!(matches!(parse(&["dist", "--debug"]), Ok(Task::Dist(args)) if args.debug));
         assert!(matches!(
             parse(&["interop", "--only", "curl,smtplib"]),
             Ok(Task::Interop(args)) if args.only == ["curl", "smtplib"]

@@ -1,6 +1,6 @@
 //! `cargo xtask interop`: our clients against real servers (Postfix, aiosmtpd, a Node.js
-//! `smtp-server`) and real clients (swaks, curl, Python's smtplib, msmtp, Nodemailer)
-//! against our test-server, all on 127.0.0.1.
+//! `smtp-server`), real clients (swaks, curl, Python's smtplib, msmtp, Nodemailer) against
+//! our test-server, and git send-email through raw-client's sendmail mode, all on 127.0.0.1.
 //!
 //! It installs what is missing (apt-get, pip into `target/interop/venv`, npm into
 //! `target/interop/node`), starts each peer on a free loopback port, runs the checks,
@@ -13,6 +13,7 @@
 
 mod aiosmtpd;
 mod clients;
+mod git;
 pub(crate) mod install;
 mod lab;
 mod mail;
@@ -34,6 +35,8 @@ use mail::Fixtures;
 const OURS_TO_PEER: &str = "our client → peer";
 /// Direction of a check: a real client sending to our test-server.
 const PEER_TO_OURS: &str = "peer → test-server";
+/// Direction of a check: a real program handing mail to raw-client as its sendmail.
+const PEER_THROUGH_OURS: &str = "peer → raw-client → test-server";
 
 /// The peer groups, in the order they run; `--only` picks some.
 const GROUPS: &[&str] = &[
@@ -46,6 +49,7 @@ const GROUPS: &[&str] = &[
     "msmtp",
     "nodemailer",
     "lab",
+    "git",
 ];
 
 /// `cargo xtask interop [--only GROUP,...]`
@@ -114,7 +118,7 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
     let client_groups: Vec<&str> = GROUPS[3..]
         .iter()
         .copied()
-        .filter(|g| *g != "lab" && selected(g))
+        .filter(|g| !matches!(*g, "lab" | "git") && selected(g))
         .collect();
     if !client_groups.is_empty() {
         timed("real clients against test-server", &mut report, &|report| {
@@ -127,6 +131,14 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
             "real clients graded by test-server lab",
             &mut report,
             &|report| lab::run(&ctx, report),
+        );
+    }
+
+    if selected("git") {
+        timed(
+            "git send-email through raw-client --sendmail",
+            &mut report,
+            &|report| git::run(&ctx, report),
         );
     }
 

@@ -42,8 +42,9 @@ enum Task {
     /// Prove our clients against real servers and real clients against test-server.
     ///
     /// Postfix, aiosmtpd and a Node.js smtp-server; swaks, curl, Python smtplib, msmtp and
-    /// Nodemailer; all on 127.0.0.1. Installs what is missing (apt-get, a pip venv and npm
-    /// under target/interop/) and prints a pass/fail table; exit 0 when every check passed.
+    /// Nodemailer; git send-email through raw-client --sendmail; all on 127.0.0.1. Installs
+    /// what is missing (apt-get, a pip venv and npm under target/interop/) and prints a
+    /// pass/fail table; exit 0 when every check passed.
     Interop(interop::Args),
     /// Build the libFuzzer targets in fuzz/ on stable Rust and run each for a while.
     ///
@@ -112,6 +113,10 @@ mod tests {
         assert!(matches!(
             parse(&["interop", "--only", "curl,smtplib"]),
             Ok(Task::Interop(args)) if args.only == ["curl", "smtplib"]
+        ));
+        assert!(matches!(
+            parse(&["interop", "--only", "git"]),
+            Ok(Task::Interop(args)) if args.only == ["git"]
         ));
         assert!(matches!(
             parse(&["interop", "--only", "curl,nope"]),

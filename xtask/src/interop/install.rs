@@ -92,6 +92,16 @@ fn install_apt() -> BTreeMap<&'static str, Result<(), String>> {
     if !works("node", &["--version"]) || !works("npm", &["--version"]) {
         missing.extend(["nodejs", "npm"]);
     }
+    // git send-email is Debian's git-email package (git itself is a dependency of it), only
+    // when this git has no send-email of its own. Debian's send-email has no bundled
+    // Mail::Address to fall back on, so it also needs libmailtools-perl (a Recommends of
+    // git-email, which --no-install-recommends leaves out): without it every address
+    // fails with "Compilation failed in require".
+    if !send_email_available() {
+        missing.extend(["git-email", "libmailtools-perl"]);
+    } else if installed("git-email") && !installed("libmailtools-perl") {
+        missing.push("libmailtools-perl");
+    }
     let result = if missing.is_empty() {
         Ok(())
     } else {
@@ -113,7 +123,37 @@ fn install_apt() -> BTreeMap<&'static str, Result<(), String>> {
             *entry = now;
         }
     }
+    let mail_address = !installed("git-email") || installed("libmailtools-perl");
+    let git = if send_email_available() && mail_address {
+        Ok(())
+    } else {
+        Err(match &result {
+            Err(error) => {
+                format!("apt-get could not install git-email and libmailtools-perl: {error}")
+            }
+            Ok(()) => {
+                "git send-email is still not available after apt-get install git-email".to_owned()
+            }
+        })
+    };
+    tools.insert("git", git);
     tools
+}
+
+/// Whether `git send-email` can run: git is there and its exec path has the send-email
+/// script (`git send-email -h` would exit 129 either way).
+fn send_email_available() -> bool {
+    procs::run(
+        Command::new("git").arg("--exec-path"),
+        None,
+        Duration::from_secs(30),
+    )
+    .is_ok_and(|outcome| {
+        outcome.success()
+            && Path::new(outcome.stdout.trim())
+                .join("git-send-email")
+                .is_file()
+    })
 }
 
 fn apt_get(packages: &[&str]) -> Result<()> {
@@ -285,6 +325,7 @@ pub(crate) fn versions(tools: &Tools) -> Vec<(String, String)> {
         ("swaks".to_owned(), first_line("swaks", &["--version"])),
         ("curl".to_owned(), first_line("curl", &["--version"])),
         ("msmtp".to_owned(), first_line("msmtp", &["--version"])),
+        ("git".to_owned(), first_line("git", &["--version"])),
         ("OpenSSL".to_owned(), first_line("openssl", &["version"])),
     ];
     match &tools.python {

@@ -23,6 +23,20 @@ pub fn outcome(job: &Job, transcript: &Transcript, result: Result<&Sent, &Failur
     }
 }
 
+/// The outcome line of a JSON transcript: with `--explain`, an `explain` list last, as on
+/// every other event.
+pub(crate) fn explained(outcome: &str, options: transcript::RenderOptions) -> String {
+    if !options.explain {
+        return outcome.to_owned();
+    }
+    let note = json!([{
+        "rfc": null,
+        "text": "how the run ended, for scripts: the exit status, the deciding reply, the recipients, octets and times (docs/scripting.md)",
+    }]);
+    let open = outcome.strip_suffix('}').unwrap_or(outcome);
+    format!("{open},\"explain\":{note}}}")
+}
+
 /// The outcome's members but `kind`.
 fn fields(job: &Job, transcript: &Transcript, result: Result<&Sent, &Failure>) -> Value {
     let pairs = pairs(transcript);

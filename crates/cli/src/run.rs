@@ -63,7 +63,11 @@ pub fn run(
                     .as_bytes(),
             );
             if job.output.format == TranscriptFormat::Json {
-                let _ = writeln!(stdout, "{outcome}");
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    crate::outcome::explained(&outcome, job.output.render)
+                );
             }
         }
         let _ = stdout.flush();

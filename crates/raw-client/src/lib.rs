@@ -19,8 +19,8 @@ mod event_loop;
 mod interactive;
 pub mod load;
 pub mod reply;
-pub mod session;
 mod serverinfo;
+pub mod session;
 mod tls;
 
 pub use client::{send, send_observed};

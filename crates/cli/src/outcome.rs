@@ -25,6 +25,7 @@ pub fn outcome(job: &Job, transcript: &Transcript, result: Result<&Sent, &Failur
 
 /// The outcome line of a JSON transcript: with `--explain`, an `explain` list last, as on
 /// every other event.
+#[cfg(feature = "embedded")]
 pub(crate) fn explained(outcome: &str, options: transcript::RenderOptions) -> String {
     if !options.explain {
         return outcome.to_owned();

@@ -31,6 +31,7 @@ impl Client {
     pub const RAW: Client = Client::Raw(raw_client::Settings {
         pipelining: false,
         repeat: 1,
+        ..raw_client::Settings::DEFAULT
     });
 }
 

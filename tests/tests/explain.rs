@@ -65,6 +65,7 @@ fn every_line_the_test_server_records_is_explained() {
             Client::Raw(raw_client::Settings {
                 pipelining: true,
                 repeat: 2,
+                ..raw_client::Settings::DEFAULT
             }),
             Scenario::new("starttls", &[]).with_login(),
         ),

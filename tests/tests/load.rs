@@ -19,7 +19,11 @@ fn load(job: &Job, pipelining: bool, repeat: u32, connections: u32) -> Load {
         ticks.fetch_add(1, Ordering::Relaxed);
     };
     let started = Instant::now();
-    let settings = Settings { pipelining, repeat };
+    let settings = Settings {
+        pipelining,
+        repeat,
+        ..Settings::DEFAULT
+    };
     let (transcript, result) = raw_client::send_many(job, &settings, connections, &tick);
     Load {
         transcript: transcript.render_text(Default::default()),

@@ -10,6 +10,7 @@ use workspace_tests::{Client, ClientRun, Scenario, TempDir, job, run, run_job};
 const PIPELINING: Client = Client::Raw(raw_client::Settings {
     pipelining: true,
     repeat: 1,
+    ..raw_client::Settings::DEFAULT
 });
 
 fn failure(run: &ClientRun) -> (Exit, String) {
@@ -425,6 +426,7 @@ fn repeat_sends_the_message_n_times_on_one_connection() {
         let settings = raw_client::Settings {
             pipelining,
             repeat: 5,
+            ..raw_client::Settings::DEFAULT
         };
         let accepted = std::sync::atomic::AtomicU32::new(0);
         let count = || {
@@ -460,6 +462,7 @@ fn connections_run_in_parallel() {
     let settings = raw_client::Settings {
         pipelining: true,
         repeat: 3,
+        ..raw_client::Settings::DEFAULT
     };
     let (_, result) = raw_client::send_many(&job, &settings, 4, &|| {});
     let report = result.expect("sent");

@@ -301,6 +301,7 @@ fn pipelining_dialogue() {
         Client::Raw(raw_client::Settings {
             pipelining: true,
             repeat: 1,
+            ..raw_client::Settings::DEFAULT
         }),
         &scenario,
     );

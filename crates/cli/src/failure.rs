@@ -458,6 +458,12 @@ pub enum Failure {
 
     // TLS required but unavailable, the certificate is invalid, or the account file is
     // wrong (78).
+    /// `--require-tls` cannot be honoured (RFC 8689): nothing was sent.
+    #[error("{why}: nothing was sent, because --require-tls asks for TLS on every hop")]
+    RequireTls {
+        /// Why.
+        why: &'static str,
+    },
     /// `--result-file` cannot be written (checked before connecting).
     #[error("the result file {} cannot be written ({reason}): choose a path in a writable directory", path.display())]
     ResultFile {
@@ -612,6 +618,7 @@ impl Failure {
             SecretCommandTimeout { .. } => Exit::TempFail,
             ResultFile { .. } => Exit::CantCreate,
             AccountConfig { .. }
+            | RequireTls { .. }
             | SendmailServer
             | StartTlsUnavailable
             | EhloRejectedTlsRequired { .. }
@@ -824,6 +831,12 @@ pub enum Warning {
         /// The reply to the end of the data.
         accepted: ServerReply,
     },
+    /// `--dsn-optional`: the server offers no DSN, so the message went without the DSN
+    /// parameters.
+    #[error(
+        "the server does not offer DSN (RFC 3461), so the message was sent without NOTIFY, RET, ENVID and ORCPT, as --dsn-optional allows: no delivery status notification was asked for"
+    )]
+    DsnNotOffered,
     /// `--allow-partial`: some recipients were refused, the message went to the others.
     #[error(
         "the message went to {accepted} recipient(s) but the server refused {}: {}; send it to them again once the cause is fixed",

@@ -7,8 +7,8 @@ use std::time::Duration;
 use message::{Address, Attachment, Date, Mailbox, Message, MessageBuilder, Prebuilt};
 use transcript::RenderOptions;
 
-use crate::options::{AuthChoice, Provider, Stage, TranscriptFormatChoice};
-use crate::{Failure, Options, TlsChoice, secret};
+use crate::options::{AuthChoice, DsnRet, Provider, Stage, TranscriptFormatChoice};
+use crate::{Delivery, Dsn, Failure, Options, TlsChoice, secret};
 
 /// Where to send, as the options say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +191,8 @@ pub struct Job<At = Endpoint> {
     pub allow_partial: bool,
     /// `--result-file`: where to write the outcome object too.
     pub result_file: Option<PathBuf>,
+    /// DSN, REQUIRETLS and SIZE parameters.
+    pub delivery: Delivery,
 }
 
 /// The validated options before the endpoint is known (see [`Job`]).
@@ -224,6 +226,7 @@ impl Plan {
             serverinfo: self.serverinfo,
             allow_partial: self.allow_partial,
             result_file: self.result_file,
+            delivery: self.delivery,
         }
     }
 
@@ -323,6 +326,40 @@ impl Plan {
             Some(path) => prebuilt_message(options, path, demo_defaults)?,
             None => build_message(options, demo_defaults)?,
         };
+        let dsn_asked = options.dsn_notify.is_some()
+            || options.dsn_ret.is_some()
+            || options.dsn_envid.is_some();
+        let delivery = Delivery {
+            dsn: if dsn_asked {
+                Some(Dsn {
+                    notify: options
+                        .dsn_notify
+                        .as_deref()
+                        .map(crate::delivery::parse_notify)
+                        .transpose()?,
+                    ret: options.dsn_ret.map(|ret| match ret {
+                        DsnRet::Full => "FULL",
+                        DsnRet::Hdrs => "HDRS",
+                    }),
+                    envid: options
+                        .dsn_envid
+                        .as_deref()
+                        .map(crate::delivery::check_envid)
+                        .transpose()?,
+                })
+            } else {
+                None
+            },
+            dsn_optional: options.dsn_optional,
+            require_tls: options.require_tls,
+            declare_size: options.declare_size,
+        };
+        let verify = Verify {
+            ca_pem,
+            insecure: options.insecure,
+            pin_sha256: options.pin_sha256.as_deref().map(parse_pin).transpose()?,
+        };
+        delivery.check_tls(tls, &verify)?;
         let output = Output {
             format: match options.transcript_format {
                 TranscriptFormatChoice::Text => TranscriptFormat::Text,
@@ -342,11 +379,7 @@ impl Plan {
             endpoint: server,
             tls,
             tls_name,
-            verify: Verify {
-                ca_pem,
-                insecure: options.insecure,
-                pin_sha256: options.pin_sha256.as_deref().map(parse_pin).transpose()?,
-            },
+            verify,
             helo_name,
             credentials,
             allow_plaintext_auth: options.allow_plaintext_auth,
@@ -358,6 +391,7 @@ impl Plan {
             serverinfo: options.serverinfo,
             allow_partial: options.allow_partial,
             result_file: options.result_file.clone(),
+            delivery,
         })
     }
 }

@@ -9,6 +9,7 @@
 mod accounts;
 mod arguments;
 mod certificate;
+mod delivery;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod exit;
@@ -25,6 +26,7 @@ mod serverinfo;
 
 pub use arguments::parse_arguments;
 pub use certificate::describe_certificate;
+pub use delivery::{Delivery, Dsn, Parameter, Parameters, xtext};
 pub use exit::Exit;
 pub use failure::{Failure, Sent, ServerReply, Violation, Warning};
 pub use job::{
@@ -32,7 +34,7 @@ pub use job::{
     TranscriptFormat, Verify,
 };
 pub use options::{
-    AuthChoice, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice, heading,
+    AuthChoice, DsnRet, Options, Provider, Stage, TlsChoice, TranscriptFormatChoice, heading,
 };
 pub use outcome::{outcome, queue_id};
 #[cfg(feature = "embedded")]

@@ -250,6 +250,33 @@ pub struct Options {
     #[arg(help_heading = ENVELOPE, long)]
     pub allow_partial: bool,
 
+    /// Ask for delivery status notifications (RFC 3461): `never`, or a comma list of
+    /// `success`, `failure`, `delay`; sent as NOTIFY= on each RCPT, with ORCPT=.
+    #[arg(help_heading = ENVELOPE, long, value_name = "WHEN")]
+    pub dsn_notify: Option<String>,
+
+    /// What a bounce returns (RFC 3461 §4.3): the full message or its headers (RET=).
+    #[arg(help_heading = ENVELOPE, long, value_enum, value_name = "WHAT")]
+    pub dsn_ret: Option<DsnRet>,
+
+    /// An envelope id the notifications quote (RFC 3461 §4.4, ENVID=, xtext-encoded).
+    #[arg(help_heading = ENVELOPE, long, value_name = "ID")]
+    pub dsn_envid: Option<String>,
+
+    /// When the server does not offer DSN, send without the DSN parameters and warn,
+    /// instead of failing (exit 69).
+    #[arg(help_heading = ENVELOPE, long)]
+    pub dsn_optional: bool,
+
+    /// REQUIRETLS (RFC 8689): ask every server on the way to use verified TLS or bounce the
+    /// message; refused (exit 78) when the server does not offer it or TLS is not verified.
+    #[arg(help_heading = ENVELOPE, long)]
+    pub require_tls: bool,
+
+    /// Put SIZE=<octets> on MAIL (RFC 1870 §6): the exact size of what will be sent.
+    #[arg(help_heading = ENVELOPE, long)]
+    pub declare_size: bool,
+
     /// Also write the outcome (the JSON object that ends --transcript-format json) to FILE.
     #[arg(help_heading = OUTPUT, long, value_name = "FILE")]
     pub result_file: Option<PathBuf>,
@@ -356,6 +383,15 @@ impl AuthChoice {
     pub fn takes_token(self) -> bool {
         matches!(self, AuthChoice::Xoauth2 | AuthChoice::Oauthbearer)
     }
+}
+
+/// `--dsn-ret`: what a delivery status notification returns (RFC 3461 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnRet {
+    /// The whole message (RET=FULL).
+    Full,
+    /// Its header section only (RET=HDRS).
+    Hdrs,
 }
 
 /// `--quit-after`: the stages of the dialogue, in order (RFC 5321 §3).

@@ -433,6 +433,22 @@ impl Record {
         })
     }
 
+    /// Whether the last EHLO reply offers `keyword` (lettre's `ServerInfo` knows only the
+    /// extensions lettre uses: not DSN, REQUIRETLS or CHUNKING).
+    pub(crate) fn offers(&self, keyword: &str) -> bool {
+        self.exchanges
+            .iter()
+            .rev()
+            .find(|(command, _)| command.to_ascii_uppercase().starts_with("EHLO"))
+            .is_some_and(|(_, reply)| {
+                reply.lines.iter().skip(1).any(|line| {
+                    line.split_ascii_whitespace()
+                        .next()
+                        .is_some_and(|word| word.eq_ignore_ascii_case(keyword))
+                })
+            })
+    }
+
     /// The AUTH mechanisms of the last EHLO reply, as raw-client words them.
     pub(crate) fn offered_auth(&self) -> String {
         let offered: Vec<String> = self

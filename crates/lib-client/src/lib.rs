@@ -107,6 +107,8 @@ pub(crate) enum Finished {
         response: Response,
         refused: Vec<(String, ServerReply)>,
         accepted: usize,
+        /// `--dsn-optional` without DSN offered.
+        warning: Option<cli::Warning>,
     },
     /// `--quit-after`: stopped after this stage.
     Stopped(Stage),
@@ -160,6 +162,7 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
             response,
             refused,
             accepted,
+            warning,
         })) => {
             let reply = server_reply(&response);
             // lettre's `abort` says QUIT and ignores what becomes of it.
@@ -173,6 +176,7 @@ fn verdict(outcome: Outcome, capture: &Capture) -> Result<Sent, Failure> {
             if !refused.is_empty() {
                 warnings.push(cli::Warning::RecipientsRefused { accepted, refused });
             }
+            warnings.extend(warning);
             Ok(Sent {
                 reply: Some(reply),
                 warnings,
@@ -224,6 +228,10 @@ struct Prepared {
     quit_after: Option<Stage>,
     /// `--allow-partial`.
     allow_partial: bool,
+    /// DSN, REQUIRETLS and SIZE parameters.
+    delivery: cli::Delivery,
+    /// The envelope recipients, as the message has them (for ORCPT).
+    recipients: Vec<message::Address>,
 }
 
 /// `SmtpTransport::send_raw`, one call at a time (lettre 0.11's `transport.rs` and
@@ -297,7 +305,7 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Finished, Failure> {
             limit,
         });
     }
-    if job.quit_after.is_some() || job.allow_partial {
+    if job.quit_after.is_some() || job.allow_partial || job.delivery != cli::Delivery::default() {
         return transaction(&mut connection, job, capture, &mapped);
     }
     let response = connection.send(&job.envelope, &job.bytes).map_err(mapped)?;
@@ -306,6 +314,7 @@ fn dialogue(job: &Prepared, capture: &Capture) -> Result<Finished, Failure> {
         response,
         refused: Vec::new(),
         accepted: job.envelope.to().len(),
+        warning: None,
     })
 }
 
@@ -320,7 +329,9 @@ fn transaction(
     mapped: &dyn Fn(lettre::transport::smtp::Error) -> Failure,
 ) -> Result<Finished, Failure> {
     use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
-    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    use lettre::transport::smtp::extension::{
+        Extension, MailBodyParameter, MailParameter, RcptParameter,
+    };
 
     let fail = |connection: &mut SmtpConnection, failure: Failure| {
         connection.abort();
@@ -352,6 +363,27 @@ fn transaction(
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    // SIZE, DSN, REQUIRETLS: the parameters raw-client adds, in its order, from the same
+    // rules; lettre sends them as `Other` values.
+    let delivery = job.delivery.parameters(
+        &|keyword| capture.lock().offers(keyword),
+        job.size,
+        &job.recipients,
+    );
+    let delivery = match delivery {
+        Ok(delivery) => delivery,
+        Err(failure) => return fail(connection, failure),
+    };
+    if let Some(warning) = &delivery.warning {
+        capture.lock().note(warning.to_string());
+    }
+    // lettre xtext-encodes `Other` values itself (RFC 3461 §4), as raw-client does.
+    for parameter in &delivery.mail {
+        parameters.push(MailParameter::Other {
+            keyword: parameter.keyword.to_owned(),
+            value: parameter.value.clone(),
+        });
+    }
     if let Err(error) = connection.command(Mail::new(job.envelope.from().cloned(), parameters)) {
         return fail(connection, mapped(error));
     }
@@ -367,8 +399,18 @@ fn transaction(
     }
     let mut refused = Vec::new();
     let mut first_refusal = None;
-    for to in job.envelope.to() {
-        match connection.command(Rcpt::new(to.clone(), vec![])) {
+    for (index, to) in job.envelope.to().iter().enumerate() {
+        let rcpt_parameters = delivery
+            .rcpt
+            .get(index)
+            .into_iter()
+            .flatten()
+            .map(|parameter| RcptParameter::Other {
+                keyword: parameter.keyword.to_owned(),
+                value: parameter.value.clone(),
+            })
+            .collect();
+        match connection.command(Rcpt::new(to.clone(), rcpt_parameters)) {
             Ok(_) => {}
             Err(error) => {
                 let failure = mapped(error);
@@ -408,6 +450,7 @@ fn transaction(
                 response,
                 accepted: job.envelope.to().len() - refused.len(),
                 refused,
+                warning: delivery.warning,
             })
         }
         Err(error) => fail(connection, mapped(error)),
@@ -521,6 +564,8 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
         },
         quit_after: job.quit_after,
         allow_partial: job.allow_partial,
+        delivery: job.delivery.clone(),
+        recipients: message.envelope().recipients.clone(),
     })
 }
 

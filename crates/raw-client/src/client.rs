@@ -13,10 +13,11 @@ use rustls::pki_types::ServerName;
 use transcript::Transcript;
 
 use crate::Settings;
+use crate::command::Command;
 use crate::connection::{Connection, io_error};
 use crate::data::DotStuffer;
 use crate::load::Observer;
-use crate::session::{Action, Dialogue, Flight, Session};
+use crate::session::{Action, Bytes, Chunking, Dialogue, Flight, Session, Wait, chunk_verdict};
 use crate::tls;
 
 /// Sends the job's message; returns the transcript whatever happened.
@@ -153,7 +154,9 @@ pub(crate) fn open(job: &Job, settings: &Settings, observer: &dyn Observer, unti
         Ok(connection) => connection,
         Err(failure) => return failed(transcript, failure),
     };
-    let session = Session::new(Dialogue::for_job(job, settings.pipelining, settings.repeat));
+    let mut dialogue = Dialogue::for_job(job, settings.pipelining, settings.repeat);
+    dialogue.chunking = settings.chunking;
+    let session = Session::new(dialogue);
     drive(connection, session, job, tls.as_ref(), observer, until)
 }
 
@@ -239,7 +242,162 @@ fn write(
     if flight.message {
         return message_data(connection, job, &flight.commands, observer);
     }
+    if let Some(size) = flight.chunks {
+        return message_chunks(connection, job, flight, size, observer);
+    }
     connection.send(&flight.commands)
+}
+
+/// RFC 3030 §2: the message as BDAT chunks of at most `size` octets, streamed (one chunk in
+/// memory at a time), the last one `BDAT n LAST`; `flight.lead` before the first, and
+/// `flight.commands` after the last, in their writes. Without pipelining (no lead, no
+/// commands) each chunk's reply is read before the next chunk goes.
+fn message_chunks(
+    connection: &mut Connection,
+    job: &Job,
+    flight: &Flight,
+    size: u64,
+    observer: &dyn Observer,
+) -> Result<(), Failure> {
+    let sending = "sending the message data";
+    let total = job.message.expected_len();
+    let chunking = Chunking {
+        required: false,
+        size,
+    };
+    let mut chunker = Chunker {
+        connection,
+        job,
+        size: usize::try_from(size).unwrap_or(usize::MAX).max(1),
+        count: chunking.count(total),
+        index: 0,
+        buffer: Vec::new(),
+        scratch: Vec::new(),
+        lead: Some(flight.lead.clone()),
+        trailer: flight.commands.clone(),
+        pipelined: !(flight.lead.is_empty() && flight.commands.is_empty()),
+        refused: None,
+        observer,
+    };
+    let rendered = job.message.render(&mut chunker);
+    if let Some(failure) = chunker.refused.take() {
+        return Err(failure);
+    }
+    rendered.map_err(|error| match error {
+        message::Error::Io(source) => io_error(source, sending),
+        other => Failure::from(other),
+    })?;
+    chunker.finish()
+}
+
+/// Cuts the rendered message into BDAT chunks as it comes (see [`message_chunks`]).
+struct Chunker<'a> {
+    connection: &'a mut Connection,
+    job: &'a Job,
+    size: usize,
+    /// How many chunks the message's expected length makes: the replies the session counts.
+    count: u64,
+    index: u64,
+    buffer: Vec<u8>,
+    scratch: Vec<u8>,
+    lead: Option<Bytes>,
+    trailer: Bytes,
+    pipelined: bool,
+    /// A chunk's refusal (without pipelining), which stops the rendering.
+    refused: Option<Failure>,
+    observer: &'a dyn Observer,
+}
+
+impl Chunker<'_> {
+    /// Writes the buffered octets as the next chunk.
+    fn emit(&mut self, last: bool) -> std::io::Result<()> {
+        if !last && self.index + 1 >= self.count {
+            return Err(self.stop(changed()));
+        }
+        let header = Command::Bdat {
+            size: self.buffer.len() as u64,
+            last,
+        }
+        .encode()
+        .map_err(|failure| self.stop(failure))?;
+        let mut lead = self
+            .lead
+            .take()
+            .map(|lead| lead.to_vec())
+            .unwrap_or_default();
+        lead.extend_from_slice(&header);
+        let trailer = if last {
+            self.trailer.clone()
+        } else {
+            Arc::from(&[][..])
+        };
+        self.connection
+            .send_chunk(&lead, &self.buffer, &trailer, &mut self.scratch)?;
+        self.observer.data_sent(self.buffer.len() as u64);
+        self.buffer.clear();
+        if !last && !self.pipelined {
+            let reply = self
+                .connection
+                .read_reply_within(self.job.timeouts.command, Wait::Reply("BDAT"))
+                .map_err(|failure| self.stop(failure))?;
+            if let Err(failure) = chunk_verdict(reply, self.index, self.count) {
+                return Err(self.stop(failure));
+            }
+        }
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Keeps `failure` to report, and stops the rendering.
+    fn stop(&mut self, failure: Failure) -> std::io::Error {
+        self.refused = Some(failure);
+        std::io::Error::other("the BDAT chunks stopped")
+    }
+
+    /// The last chunk, with what is left.
+    fn finish(mut self) -> Result<(), Failure> {
+        if self.index + 1 != self.count {
+            return Err(changed());
+        }
+        let sent = self.emit(true);
+        match (self.refused.take(), sent) {
+            (Some(failure), _) => Err(failure),
+            (None, Err(error)) => Err(io_error(error, "sending the message data")),
+            (None, Ok(())) => Ok(()),
+        }
+    }
+}
+
+/// The message's length is not what it was when the chunk count was worked out: an
+/// attachment changed while it was being sent.
+fn changed() -> Failure {
+    Failure::Internal(
+        "the message's length changed while it was sent (an attachment file changed?): the BDAT chunks no longer add up".into(),
+    )
+}
+
+impl Write for Chunker<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        // A full buffer goes as a chunk only once more is known to follow, so the last
+        // chunk is never empty (no `BDAT 0 LAST` but for an empty message).
+        if self.buffer.len() >= self.size {
+            self.emit(false)?;
+        }
+        let room = self.size - self.buffer.len();
+        let taken = room.min(bytes.len());
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(self.size.min(16 * 1024 * 1024));
+        }
+        self.buffer.extend_from_slice(&bytes[..taken]);
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// RFC 5321 §4.5.2: the message, dot-stuffed, streamed into the socket, then `.` and the

@@ -35,6 +35,20 @@ pub enum Command<'a> {
     },
     /// RFC 5321 §4.1.1.3: `RCPT TO:<forward-path>`.
     Rcpt(&'a str),
+    /// RCPT TO with ESMTP parameters such as `NOTIFY=NEVER` (RFC 3461).
+    RcptWith {
+        /// The forward-path address.
+        to: &'a str,
+        /// The parameters.
+        parameters: &'a [String],
+    },
+    /// RFC 3030 §2: `BDAT <size> [LAST]`; exactly `size` octets of the message follow.
+    Bdat {
+        /// The octets in this chunk.
+        size: u64,
+        /// The last chunk of the message.
+        last: bool,
+    },
     /// RFC 5321 §4.1.1.4.
     Data,
     /// RFC 5321 §4.1.1.5.
@@ -74,6 +88,16 @@ impl Command<'_> {
                 line
             }
             Command::Rcpt(to) => format!("RCPT TO:<{}>", path(to)?),
+            Command::RcptWith { to, parameters } => {
+                let mut line = format!("RCPT TO:<{}>", path(to)?);
+                for parameter in *parameters {
+                    line.push(' ');
+                    line.push_str(word(parameter)?);
+                }
+                line
+            }
+            Command::Bdat { size, last: false } => format!("BDAT {size}"),
+            Command::Bdat { size, last: true } => format!("BDAT {size} LAST"),
             Command::Data => "DATA".to_owned(),
             Command::Rset => "RSET".to_owned(),
             Command::Quit => "QUIT".to_owned(),
@@ -132,9 +156,30 @@ pub struct Extensions {
     pub size: Option<u64>,
     /// RFC 4954: the SASL mechanisms offered, upper-cased.
     pub auth: Vec<String>,
+    /// RFC 3030 §2.
+    pub chunking: bool,
+    /// RFC 3030 §3.
+    pub binarymime: bool,
+    /// RFC 3461.
+    pub dsn: bool,
+    /// RFC 8689.
+    pub requiretls: bool,
 }
 
 impl Extensions {
+    /// Whether the server offered `keyword` (upper case), for `cli::Delivery`.
+    pub fn offers(&self, keyword: &str) -> bool {
+        match keyword {
+            "SIZE" => self.size.is_some(),
+            "DSN" => self.dsn,
+            "REQUIRETLS" => self.requiretls,
+            "CHUNKING" => self.chunking,
+            "BINARYMIME" => self.binarymime,
+            "PIPELINING" => self.pipelining,
+            _ => false,
+        }
+    }
+
     /// Reads the extension lines of an EHLO reply. The first line is the server's greeting
     /// (its domain), so it is skipped; keywords are case-insensitive (RFC 5321 §2.4).
     pub fn from_ehlo(reply: &Reply) -> Extensions {
@@ -150,6 +195,10 @@ impl Extensions {
                 "8BITMIME" => extensions.eight_bit_mime = true,
                 "SMTPUTF8" => extensions.smtputf8 = true,
                 "ENHANCEDSTATUSCODES" => extensions.enhanced_status_codes = true,
+                "CHUNKING" => extensions.chunking = true,
+                "BINARYMIME" => extensions.binarymime = true,
+                "DSN" => extensions.dsn = true,
+                "REQUIRETLS" => extensions.requiretls = true,
                 "SIZE" => {
                     extensions.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0))
                 }

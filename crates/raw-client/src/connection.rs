@@ -127,6 +127,36 @@ impl Connection {
             .map_err(|source| io_error(source, "sending a command"))
     }
 
+    /// RFC 3030 §2: `lead` (pipelined commands and the BDAT line), one chunk's octets and
+    /// `trailer` (pipelined commands after it), in one write. The transcript records the
+    /// command lines, and the octets as a count: they are not lines, and may be binary.
+    pub(crate) fn send_chunk(
+        &mut self,
+        lead: &[u8],
+        octets: &[u8],
+        trailer: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        scratch.clear();
+        scratch.extend_from_slice(lead);
+        scratch.extend_from_slice(octets);
+        scratch.extend_from_slice(trailer);
+        match &mut self.stream {
+            Stream::Plain(tcp) => tcp.write_all(scratch)?,
+            Stream::Tls(tls) => tls.write_all(scratch)?,
+        }
+        match &mut self.stream {
+            Stream::Plain(tcp) => tcp.flush()?,
+            Stream::Tls(tls) => tls.flush()?,
+        }
+        self.record(lead);
+        if self.recording {
+            self.transcript.chunk_data(octets.len() as u64);
+        }
+        self.record(trailer);
+        Ok(())
+    }
+
     /// Reads one reply, waiting at most `timeout` for all of it: a server that trickles a
     /// byte at a time cannot keep the client waiting longer than that.
     pub(crate) fn read_reply_within(

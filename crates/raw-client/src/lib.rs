@@ -35,13 +35,21 @@ pub struct Settings {
     pub pipelining: bool,
     /// Send the message this many times on the one connection.
     pub repeat: u32,
+    /// `--chunking`: send the message with BDAT when the server offers CHUNKING (RFC 3030).
+    pub chunking: Option<session::Chunking>,
+}
+
+impl Settings {
+    /// lettre's dialogue: one command at a time, one message, DATA.
+    pub const DEFAULT: Settings = Settings {
+        pipelining: false,
+        repeat: 1,
+        chunking: None,
+    };
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            pipelining: false,
-            repeat: 1,
-        }
+        Settings::DEFAULT
     }
 }

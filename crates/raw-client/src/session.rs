@@ -18,7 +18,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use cli::{Credentials, Failure, Job, Sent, ServerReply, Stage, TlsMode, Violation, Warning};
+use cli::{
+    Credentials, Delivery, Failure, Job, Sent, ServerReply, Stage, TlsMode, Violation, Warning,
+};
 use message::Envelope;
 
 use crate::auth::{Exchange, Mechanism};
@@ -54,6 +56,26 @@ pub struct Dialogue {
     /// `--allow-partial`: a refused recipient does not end the transaction while another
     /// is accepted.
     pub allow_partial: bool,
+    /// DSN, REQUIRETLS and SIZE parameters.
+    pub delivery: Delivery,
+    /// `--chunking`: send the message with BDAT (RFC 3030) when the server offers CHUNKING.
+    pub chunking: Option<Chunking>,
+}
+
+/// `--chunking`: how to send the message with BDAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// Fail (exit 69) instead of falling back to DATA when CHUNKING is not offered.
+    pub required: bool,
+    /// The largest chunk, in octets.
+    pub size: u64,
+}
+
+impl Chunking {
+    /// How many chunks a message of `size` octets takes (at least one: `BDAT 0 LAST`).
+    pub fn count(&self, size: u64) -> u64 {
+        size.div_ceil(self.size.max(1)).max(1)
+    }
 }
 
 impl Dialogue {
@@ -71,6 +93,8 @@ impl Dialogue {
             server: (job.endpoint.host.clone(), job.endpoint.port),
             quit_after: job.quit_after,
             allow_partial: job.allow_partial,
+            delivery: job.delivery.clone(),
+            chunking: None,
         }
     }
 }
@@ -84,6 +108,13 @@ pub struct Flight {
     pub handshake: bool,
     /// Write the message data first: dot-stuffed, ending with the `.` line (RFC 5321 §4.5.2).
     pub message: bool,
+    /// Instead, write `lead` (pipelined commands), then the message as BDAT chunks of at
+    /// most this many octets, the last one `BDAT n LAST` (RFC 3030 §2), then the commands.
+    /// Without pipelining the driver reads each chunk's reply before the next chunk and
+    /// hands it to [`chunk_verdict`]; the session reads the last one.
+    pub chunks: Option<u64>,
+    /// Commands written before BDAT chunks (MAIL and RCPT, pipelined).
+    pub lead: Bytes,
     /// Command lines, as `Command::encode` wrote them.
     pub commands: Bytes,
 }
@@ -174,6 +205,8 @@ enum State {
     Group(GroupReply),
     /// The reply to a lone `.` that ends DATA after a pipelined refusal (RFC 2920 §3.1).
     EmptyData,
+    /// The reply to BDAT chunk `index` of a pipelined flight (RFC 3030 §2, §4.2).
+    Chunk(u64),
     Quit,
     Done,
 }
@@ -238,6 +271,10 @@ pub struct Session {
     /// `--allow-partial`: the recipients refused in this transaction, with the failure each
     /// would have been.
     refused: Vec<(String, Failure)>,
+    /// The message goes by BDAT on this connection.
+    chunked: Option<Chunking>,
+    /// Each recipient's RCPT parameters (DSN), for the transaction.
+    warnings: Vec<Warning>,
 }
 
 impl Session {
@@ -260,6 +297,8 @@ impl Session {
             exchange: None,
             stopped: None,
             refused: Vec::new(),
+            chunked: None,
+            warnings: Vec::new(),
         };
         if session.dialogue.tls == TlsMode::Implicit {
             // RFC 8314 §3: with implicit TLS the handshake comes before any SMTP byte.
@@ -306,6 +345,7 @@ impl Session {
             State::DataEnd => self.data_end(reply),
             State::Group(which) => self.group_reply(reply, which),
             State::EmptyData => self.empty_data(),
+            State::Chunk(index) => self.chunk(reply, index),
             State::Quit => {
                 self.finish(true);
                 Ok(())
@@ -548,7 +588,42 @@ impl Session {
                 limit,
             });
         }
-        let transaction = Transaction::new(envelope, &parameters)?;
+        let extensions = &self.extensions;
+        let delivery = self.dialogue.delivery.parameters(
+            &|keyword| extensions.offers(keyword),
+            self.dialogue.message_size,
+            &envelope.recipients,
+        )?;
+        // RFC 3030 §2: BDAT when asked for and offered; else DATA, or fail when required.
+        self.chunked = match self.dialogue.chunking {
+            Some(chunking) if self.extensions.chunking => Some(chunking),
+            Some(Chunking { required: true, .. }) => {
+                return Err(Failure::MissingExtension {
+                    extension: "CHUNKING",
+                    why: "--chunking=required sends the message with BDAT (RFC 3030)",
+                });
+            }
+            Some(_) => {
+                self.actions.push_back(Action::Note(
+                    "the server does not offer CHUNKING (RFC 3030): the message goes with DATA"
+                        .into(),
+                ));
+                None
+            }
+            None => None,
+        };
+        if let Some(warning) = delivery.warning {
+            self.actions.push_back(Action::Note(warning.to_string()));
+            self.warnings.push(warning);
+        }
+        let mut parameters: Vec<String> = parameters.into_iter().map(str::to_owned).collect();
+        parameters.extend(delivery.mail.iter().map(cli::Parameter::encoded));
+        let rcpt: Vec<Vec<String>> = delivery
+            .rcpt
+            .iter()
+            .map(|list| list.iter().map(cli::Parameter::encoded).collect())
+            .collect();
+        let transaction = Transaction::new(envelope, &parameters, &rcpt, self.chunked)?;
         self.refused.clear();
         self.actions.push_back(Action::Transaction);
         if self.pipelining {
@@ -556,13 +631,18 @@ impl Session {
             let mut flight = pipelined_auth.clone().unwrap_or_default();
             flight.extend_from_slice(&transaction.group);
             self.actions.push_back(Action::Note(format!(
-                "pipelining (RFC 2920): {}MAIL, {} RCPT and DATA in one write",
+                "pipelining (RFC 2920): {}MAIL, {} RCPT and {} in one write",
                 if pipelined_auth.is_some() {
                     "AUTH PLAIN, "
                 } else {
                     ""
                 },
-                transaction.rcpts.len()
+                transaction.rcpts.len(),
+                if self.chunked.is_some() {
+                    "the message in BDAT chunks (RFC 3030), then QUIT,"
+                } else {
+                    "DATA"
+                }
             )));
             self.group = Group::default();
             let first = if pipelined_auth.is_some() {
@@ -571,7 +651,12 @@ impl Session {
                 GroupReply::Mail
             };
             self.transaction = Some(transaction);
-            self.write(false, false, flight.into());
+            if let Some(chunking) = self.chunked {
+                // No 354 to wait for: the chunks and QUIT follow in the same write.
+                self.write_chunks(chunking, flight.into(), self.quit.clone());
+            } else {
+                self.write(false, false, flight.into());
+            }
             self.await_group(first);
         } else {
             let mail = transaction.mail.clone();
@@ -603,6 +688,15 @@ impl Session {
     fn send_rcpt(&mut self, index: usize) -> Result<(), Failure> {
         let transaction = self.transaction()?;
         let Some(rcpt) = transaction.rcpts.get(index).cloned() else {
+            if let Some(chunking) = self.chunked {
+                // RFC 3030 §2: BDAT needs no go-ahead; the driver reads the reply to each
+                // chunk but the last, the session that one.
+                self.state = State::DataEnd;
+                self.quit_unsafe = false;
+                self.write_chunks(chunking, Arc::from(&[][..]), Arc::from(&[][..]));
+                self.read(Wait::DataEnd);
+                return Ok(());
+            }
             // RFC 5321 §4.1.1.4: DATA, answered 354 before the content may follow.
             let data = transaction.data.clone();
             self.state = State::Data;
@@ -641,7 +735,11 @@ impl Session {
     fn partial(&mut self, verdict: Result<Reply, Failure>, index: usize) -> Result<bool, Failure> {
         match verdict {
             Ok(_) => Ok(true),
-            Err(failure @ Failure::Rejected { .. }) if self.dialogue.allow_partial => {
+            // Pipelined BDAT chunks leave with the RCPTs: the message goes to whoever was
+            // accepted, so a refusal can only be reported, as --allow-partial does.
+            Err(failure @ Failure::Rejected { .. })
+                if self.dialogue.allow_partial || (self.pipelining && self.chunked.is_some()) =>
+            {
                 let address = self
                     .dialogue
                     .envelope
@@ -763,6 +861,12 @@ impl Session {
     /// RFC 2920 §3.1: the replies to a pipelined group come in order, one per command, and
     /// every one is read before acting on any refusal.
     fn await_group(&mut self, which: GroupReply) {
+        if let (GroupReply::Data, Some(chunking)) = (which, self.chunked) {
+            // The chunks came right after the RCPTs: their replies come next. The server
+            // knows where each chunk ends, so a QUIT is never message data here.
+            self.quit_unsafe = false;
+            return self.await_chunk(0, chunking);
+        }
         self.state = State::Group(which);
         self.quit_unsafe = true;
         let wait = match which {
@@ -809,6 +913,59 @@ impl Session {
             GroupReply::Data => return self.group_data(reply),
         }
         Ok(())
+    }
+
+    /// The reply to pipelined chunk `index` (RFC 3030 §2): `250` for each; the last one's
+    /// says whether the message was accepted. The QUIT is on its way already.
+    fn chunk(&mut self, reply: Reply, index: u64) -> Result<(), Failure> {
+        let count = self
+            .chunked
+            .map_or(1, |chunking| chunking.count(self.dialogue.message_size));
+        let verdict = chunk_verdict(reply.clone(), index, count);
+        if index + 1 < count {
+            if let Err(failure) = verdict {
+                self.group.first_error.get_or_insert(failure);
+            }
+            if let Some(chunking) = self.chunked {
+                self.await_chunk(index + 1, chunking);
+            }
+            return Ok(());
+        }
+        let group = std::mem::take(&mut self.group);
+        match (verdict, group.auth_error.or(group.first_error)) {
+            // The message was accepted: whatever RCPT refused, it went to the others.
+            (Ok(_), _) => {
+                self.accepted += 1;
+                let accepted: ServerReply = reply.into();
+                self.last_accepted = Some(accepted.clone());
+                self.actions.push_back(Action::Accepted(accepted));
+            }
+            (Err(failure), earlier) => self.after_quit = Some(earlier.unwrap_or(failure)),
+        }
+        self.await_quit();
+        Ok(())
+    }
+
+    /// Waits for the reply to chunk `index`; the last one's has the data timeout.
+    fn await_chunk(&mut self, index: u64, chunking: Chunking) {
+        self.state = State::Chunk(index);
+        let last = index + 1 >= chunking.count(self.dialogue.message_size);
+        self.read(if last {
+            Wait::DataEnd
+        } else {
+            Wait::Reply("BDAT")
+        });
+    }
+
+    /// Sends the message as BDAT chunks after `lead`, then `trailer`.
+    fn write_chunks(&mut self, chunking: Chunking, lead: Bytes, trailer: Bytes) {
+        self.actions.push_back(Action::Write(Flight {
+            handshake: false,
+            message: false,
+            chunks: Some(chunking.size),
+            lead,
+            commands: trailer,
+        }));
     }
 
     /// The reply to the group's DATA decides what to do with the refusals before it. After
@@ -905,6 +1062,7 @@ impl Session {
                             .collect(),
                     });
                 }
+                warnings.append(&mut self.warnings);
                 Ok(Sent {
                     warnings,
                     reply: Some(accepted),
@@ -937,6 +1095,8 @@ impl Session {
         self.actions.push_back(Action::Write(Flight {
             handshake,
             message,
+            chunks: None,
+            lead: Arc::from(&[][..]),
             commands,
         }));
     }
@@ -953,22 +1113,42 @@ impl Session {
 }
 
 impl Transaction {
-    fn new(envelope: &Envelope, parameters: &[&str]) -> Result<Transaction, Failure> {
+    /// `rcpt_parameters` has one list per recipient (DSN); with `chunked`, the pipelined
+    /// group ends with the last RCPT, since BDAT chunks follow it.
+    fn new(
+        envelope: &Envelope,
+        parameters: &[String],
+        rcpt_parameters: &[Vec<String>],
+        chunked: Option<Chunking>,
+    ) -> Result<Transaction, Failure> {
+        let parameters: Vec<&str> = parameters.iter().map(String::as_str).collect();
         let mail: Bytes = Command::Mail {
             from: envelope.from.as_str(),
-            parameters,
+            parameters: &parameters,
         }
         .encode()?
         .into();
         let rcpts = envelope
             .recipients
             .iter()
-            .map(|recipient| Command::Rcpt(recipient.as_str()).encode().map(Bytes::from))
+            .enumerate()
+            .map(|(index, recipient)| {
+                let command = match rcpt_parameters.get(index) {
+                    Some(parameters) if !parameters.is_empty() => Command::RcptWith {
+                        to: recipient.as_str(),
+                        parameters,
+                    },
+                    _ => Command::Rcpt(recipient.as_str()),
+                };
+                command.encode().map(Bytes::from)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let data: Bytes = Command::Data.encode()?.into();
         let mut group = mail.to_vec();
         rcpts.iter().for_each(|rcpt| group.extend_from_slice(rcpt));
-        group.extend_from_slice(&data);
+        if chunked.is_none() {
+            group.extend_from_slice(&data);
+        }
         Ok(Transaction {
             mail,
             rcpts,
@@ -994,6 +1174,15 @@ fn next_in_group(index: usize, recipients: usize) -> GroupReply {
     } else {
         GroupReply::Data
     }
+}
+
+/// RFC 3030 §2: each BDAT chunk is answered `250`; a refusal names the chunk.
+pub fn chunk_verdict(reply: Reply, index: u64, count: u64) -> Result<Reply, Failure> {
+    judge(
+        reply,
+        |code| code == 250,
+        || format!("BDAT (chunk {} of {count})", index + 1),
+    )
 }
 
 /// RFC 4954 §6: 235 is success; 535 (or any 5xx) means the credentials were refused; a

@@ -35,6 +35,8 @@ fn dialogue(recipients: &[&str]) -> Dialogue {
         server: ("mail.example".into(), 587),
         quit_after: None,
         allow_partial: false,
+        delivery: cli::Delivery::default(),
+        chunking: None,
     }
 }
 
@@ -105,6 +107,12 @@ fn play(dialogue: Dialogue, trace: &str) -> String {
                 }
                 if flight.message {
                     out.push_str("C: <message data>\n");
+                }
+                for line in String::from_utf8_lossy(&flight.lead).split_terminator("\r\n") {
+                    out.push_str(&format!("C: {line}\n"));
+                }
+                if let Some(size) = flight.chunks {
+                    out.push_str(&format!("C: <message in BDAT chunks of {size}>\n"));
                 }
                 for line in String::from_utf8_lossy(&flight.commands).split_terminator("\r\n") {
                     out.push_str(&format!("C: {line}\n"));
@@ -755,6 +763,114 @@ S: 250 2.1.5 Ok
 C: RCPT TO:<gone@example.org>
 S: 421 4.3.2 going down
 -- failed (exit 75): the server is shutting down the connection: it answered RCPT TO:<gone@example.org> with \"421 4.3.2 going down\"; try again later
+",
+    );
+}
+
+fn chunked(mut dialogue: Dialogue) -> Dialogue {
+    dialogue.chunking = Some(raw_client::session::Chunking {
+        required: false,
+        size: 65536,
+    });
+    dialogue
+}
+
+#[test]
+fn chunking() {
+    check(
+        "pipelined BDAT: AUTH, MAIL, RCPT, the message and QUIT in one write (RFC 3030 §4.2)",
+        chunked(pipelined({
+            let mut plaintext = login(dialogue(&["bob@example.org"]));
+            plaintext.allow_plaintext_auth = true;
+            plaintext
+        })),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250-mx.example
+S: 250-PIPELINING
+S: 250-CHUNKING
+S: 250 AUTH PLAIN
+-- note: pipelining (RFC 2920): AUTH PLAIN, MAIL, 1 RCPT and the message in BDAT chunks (RFC 3030), then QUIT, in one write
+C: AUTH PLAIN AGFsaWNlAGh1bnRlcjI=
+C: MAIL FROM:<alice@example.com>
+C: RCPT TO:<bob@example.org>
+C: <message in BDAT chunks of 65536>
+C: QUIT
+S: 235 2.7.0 ok
+S: 250 2.1.0 Ok
+S: 250 2.1.5 Ok
+S: 250 2.0.0 Ok: queued as 1
+-- accepted
+S: 221 bye
+-- sent
+",
+    );
+    check(
+        "not offered: a note, then DATA",
+        chunked(dialogue(&["bob@example.org"])),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250 mx.example
+-- note: the server does not offer CHUNKING (RFC 3030): the message goes with DATA
+C: MAIL FROM:<alice@example.com>
+S: 250 2.1.0 Ok
+C: RCPT TO:<bob@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 go ahead
+C: <message data>
+S: 250 2.0.0 Ok: queued as 1
+-- accepted
+C: QUIT
+S: 221 bye
+-- sent
+",
+    );
+    check(
+        "pipelined BDAT and a refused recipient: the message already went to the other",
+        chunked(pipelined(dialogue(&["bob@example.org", "gone@example.org"]))),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250-mx.example
+S: 250-PIPELINING
+S: 250 CHUNKING
+-- note: pipelining (RFC 2920): MAIL, 2 RCPT and the message in BDAT chunks (RFC 3030), then QUIT, in one write
+C: MAIL FROM:<alice@example.com>
+C: RCPT TO:<bob@example.org>
+C: RCPT TO:<gone@example.org>
+C: <message in BDAT chunks of 65536>
+C: QUIT
+S: 250 2.1.0 Ok
+S: 250 2.1.5 Ok
+S: 550 5.1.1 no such user
+S: 250 2.0.0 Ok: queued as 1
+-- accepted
+S: 221 bye
+-- sent, warning: the message went to 1 recipient(s) but the server refused 1: <gone@example.org> (\"550 5.1.1 no such user\"); send it to them again once the cause is fixed
+",
+    );
+    check(
+        "pipelined BDAT, MAIL refused: the chunk is refused too, and MAIL's refusal is reported",
+        chunked(pipelined(dialogue(&["bob@example.org"]))),
+        "\
+S: 220 mx.example ESMTP
+C: EHLO client.example
+S: 250-mx.example
+S: 250-PIPELINING
+S: 250 CHUNKING
+-- note: pipelining (RFC 2920): MAIL, 1 RCPT and the message in BDAT chunks (RFC 3030), then QUIT, in one write
+C: MAIL FROM:<alice@example.com>
+C: RCPT TO:<bob@example.org>
+C: <message in BDAT chunks of 65536>
+C: QUIT
+S: 550 5.7.1 not you
+S: 503 5.5.1 no MAIL
+S: 503 5.5.1 no MAIL
+S: 221 bye
+-- failed (exit 69): the server rejected MAIL FROM:<alice@example.com> with \"550 5.7.1 not you\"
 ",
     );
 }

@@ -949,6 +949,11 @@ fn recorder_note(text: &str) -> Note {
         Note::tool(
             "the transcript keeps the first 256 KiB of each message's data; the rest was sent, and only counted here",
         )
+    } else if text.ends_with("as they are (BDAT: no dot-stuffing)") {
+        Note::new(
+            "the chunk's octets follow its BDAT line exactly as counted: no dot-stuffing and no final \".\" line, since the count says where the data ends",
+            "RFC 3030 §2",
+        )
     } else if starts("<message: ") {
         Note::tool(
             "--hide-data shows the message data as one line: the octets and lines as sent, dot-stuffed, before the final \".\"",

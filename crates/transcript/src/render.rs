@@ -104,6 +104,20 @@ fn skipped_note(lines: u64, bytes: u64) -> String {
     format!("{lines} more lines ({bytes} bytes) of message data not recorded")
 }
 
+/// The note that stands for one BDAT chunk's octets (RFC 3030 §2): they are not lines, and
+/// may be binary, so they are counted, not shown.
+fn chunk_note(octets: u64) -> String {
+    format!("{octets} octets of message data in this chunk, as they are (BDAT: no dot-stuffing)")
+}
+
+/// The count in a [`chunk_note`].
+fn parse_chunk(note: &str) -> Option<u64> {
+    let count = note.strip_suffix(
+        " octets of message data in this chunk, as they are (BDAT: no dot-stuffing)",
+    )?;
+    count.parse().ok()
+}
+
 /// The counts in a [`skipped_note`].
 fn parse_skipped(note: &str) -> Option<(u64, u64)> {
     let rest = note.strip_suffix(" bytes) of message data not recorded")?;
@@ -198,6 +212,11 @@ impl Transcript {
         if let Some(slot) = latest {
             *slot = Some(Box::new(certificate));
         }
+    }
+
+    /// Records the octets of one BDAT chunk the client sent (RFC 3030 §2), as a count.
+    pub fn chunk_data(&mut self, octets: u64) {
+        self.push(Event::Note(chunk_note(octets)));
     }
 
     /// Records a remark shown as `-- text`.
@@ -409,7 +428,10 @@ impl Transcript {
             .iter()
             .map(|event| match event {
                 Event::Client(line) => line.len() as u64,
-                Event::Note(note) => parse_skipped(note).map_or(0, |(_, bytes)| bytes),
+                Event::Note(note) => parse_skipped(note)
+                    .map(|(_, bytes)| bytes)
+                    .or_else(|| parse_chunk(note))
+                    .unwrap_or(0),
                 _ => 0,
             })
             .sum()
@@ -430,6 +452,9 @@ impl Transcript {
                     timing.tls.get_or_insert(since(at));
                 }
                 Event::Server(line) => phase = after_server_line(line, phase),
+                Event::Note(note) if parse_chunk(note).is_some() => {
+                    timing.data.get_or_insert(since(at));
+                }
                 Event::Client(line) => {
                     if phase == Phase::Data {
                         timing.data.get_or_insert(since(at));

@@ -703,7 +703,7 @@ fn build_message(options: &Options, demo_defaults: bool) -> Result<Message, Fail
     if let Some(id) = &options.message_id {
         builder = builder.message_id(id.clone());
     }
-    Ok(builder.build()?)
+    Ok(builder.binary_attachments(options.binarymime).build()?)
 }
 
 /// `--data FILE`: the prebuilt message, checked, with its envelope (see [`Prebuilt`]).

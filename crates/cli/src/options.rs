@@ -224,6 +224,11 @@ pub struct Options {
     ])]
     pub data: Option<PathBuf>,
 
+    /// Send attachments as they are (Content-Transfer-Encoding: binary) instead of base64:
+    /// raw-client with --chunking, to a server that offers BINARYMIME (RFC 3030 §3).
+    #[arg(help_heading = MESSAGE, long, conflicts_with = "data")]
+    pub binarymime: bool,
+
     /// With --data: add a Date, Message-ID and From header field where the message has none
     /// (msmtp's default); From is --from.
     #[arg(help_heading = MESSAGE, long, requires = "data")]

@@ -474,6 +474,12 @@ fn prepare(job: &Job) -> Result<Prepared, Failure> {
             option: "--pin-sha256",
         });
     }
+    if job.message.envelope().binary {
+        return Err(Failure::LettreCannot {
+            what: "send attachments unencoded (BINARYMIME needs BDAT, which lettre does not speak)",
+            option: "--binarymime",
+        });
+    }
     // lettre's `SmtpConnection::connect` reads the greeting and says EHLO in one call.
     match job.quit_after {
         Some(Stage::Connect) => {

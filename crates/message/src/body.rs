@@ -145,6 +145,30 @@ pub(crate) fn write_base64_file<W: Write>(path: &Path, out: &mut W) -> Result<u6
     Ok(written)
 }
 
+/// Streams the file at `path` into `out` as it is (a BINARYMIME part, RFC 3030 §3) and
+/// returns the number of bytes written. Memory use is one read chunk.
+pub(crate) fn copy_file<W: Write>(path: &Path, out: &mut W) -> Result<u64, Error> {
+    let mut file = open_attachment(path)?;
+    let mut input = vec![0u8; READ_CHUNK];
+    let mut written = 0u64;
+    loop {
+        let filled =
+            read_full(&mut file, &mut input).map_err(|source| Error::AttachmentUnreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+        if filled == 0 {
+            break;
+        }
+        out.write_all(&input[..filled])?;
+        written += filled as u64;
+        if filled < input.len() {
+            break;
+        }
+    }
+    Ok(written)
+}
+
 /// Appends `input` as base64 lines: every full 57-byte group makes one 76-character line.
 ///
 /// The whole input is encoded in one call and then cut into lines, which keeps the

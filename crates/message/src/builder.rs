@@ -34,6 +34,7 @@ pub struct MessageBuilder {
     text: Option<String>,
     html: Option<String>,
     attachments: Vec<Attachment>,
+    binary: bool,
 }
 
 impl MessageBuilder {
@@ -52,7 +53,16 @@ impl MessageBuilder {
             text: None,
             html: None,
             attachments: Vec::new(),
+            binary: false,
         }
+    }
+
+    /// Sends attachments as they are, `Content-Transfer-Encoding: binary`, instead of
+    /// base64 (RFC 3030 §3): smaller and faster, but only over BDAT to a server that offers
+    /// BINARYMIME; the envelope then asks for `BODY=BINARYMIME`.
+    pub fn binary_attachments(mut self, binary: bool) -> MessageBuilder {
+        self.binary = binary;
+        self
     }
 
     /// Adds a To recipient (header and envelope).
@@ -177,6 +187,7 @@ impl MessageBuilder {
                 content_type,
                 filename,
                 path: attachment.path().to_owned(),
+                binary: self.binary,
             });
         }
 
@@ -199,6 +210,7 @@ impl MessageBuilder {
                 recipients,
                 smtputf8,
                 eight_bit,
+                binary: self.binary && !self.attachments.is_empty(),
             },
             message_id,
             date: Some(date),
@@ -296,6 +308,8 @@ enum Entity {
         content_type: String,
         filename: String,
         path: PathBuf,
+        /// Sent as it is (BINARYMIME) rather than base64.
+        binary: bool,
     },
     Multipart {
         subtype: &'static str,
@@ -331,6 +345,7 @@ impl Entity {
             Entity::Attachment {
                 content_type,
                 filename,
+                binary,
                 ..
             } => {
                 let mut field = HeaderField::new("Content-Type");
@@ -341,10 +356,12 @@ impl Entity {
                 field.word("attachment;");
                 push_parameter(&mut field, "filename", filename, true);
                 headers.push_str(&field.finish()?);
-                headers.push_str(&format!(
-                    "Content-Transfer-Encoding: {}\r\n",
+                let encoding = if *binary {
+                    "binary"
+                } else {
                     TransferEncoding::Base64.as_str()
-                ));
+                };
+                headers.push_str(&format!("Content-Transfer-Encoding: {encoding}\r\n"));
             }
             Entity::Multipart {
                 subtype, boundary, ..
@@ -363,6 +380,9 @@ impl Entity {
     fn write_content(&self, out: &mut Segments) -> Result<(), Error> {
         match self {
             Entity::Text { content, .. } => out.push_bytes(content),
+            Entity::Attachment {
+                path, binary: true, ..
+            } => out.0.push(Segment::Raw(path.clone())),
             Entity::Attachment { path, .. } => out.0.push(Segment::File(path.clone())),
             Entity::Multipart {
                 boundary, parts, ..
@@ -455,6 +475,8 @@ enum Segment {
     Bytes(Vec<u8>),
     /// An attachment, written as base64 lines.
     File(PathBuf),
+    /// An attachment, written as it is (BINARYMIME).
+    Raw(PathBuf),
 }
 
 /// The SMTP envelope (RFC 5321 §2.3.1): who MAIL FROM and RCPT TO name, and which
@@ -469,6 +491,8 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// The rendered message has a byte >= 0x80: send `BODY=8BITMIME` (RFC 6152).
     pub eight_bit: bool,
+    /// Attachments go as they are: send `BODY=BINARYMIME`, over BDAT only (RFC 3030 §3).
+    pub binary: bool,
 }
 
 /// A checked message, ready to render as often as needed.
@@ -517,6 +541,7 @@ impl Message {
                 Segment::File(path) => {
                     base64_encoded_len(std::fs::metadata(path).map_or(0, |m| m.len()))
                 }
+                Segment::Raw(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
             })
             .sum()
     }
@@ -532,6 +557,7 @@ impl Message {
                     written += bytes.len() as u64;
                 }
                 Segment::File(path) => written += write_base64_file(path, &mut out)?,
+                Segment::Raw(path) => written += crate::body::copy_file(path, &mut out)?,
             }
         }
         out.flush()?;

@@ -141,6 +141,7 @@ impl Prebuilt {
                 recipients: unique,
                 smtputf8,
                 eight_bit,
+                binary: false,
             },
             message_id.unwrap_or_default(),
             bytes,

@@ -574,7 +574,19 @@ impl Session {
             }
             parameters.push("SMTPUTF8");
         }
-        if envelope.eight_bit {
+        let binary_ok = self.dialogue.chunking.is_some()
+            && self.extensions.chunking
+            && self.extensions.binarymime;
+        if envelope.binary {
+            // RFC 3030 §3: unencoded binary only in BDAT chunks, to a server that offers it.
+            if !binary_ok {
+                return Err(Failure::MissingExtension {
+                    extension: "BINARYMIME",
+                    why: "--binarymime sends attachments unencoded, which needs --chunking and a server offering CHUNKING and BINARYMIME",
+                });
+            }
+            parameters.push("BODY=BINARYMIME");
+        } else if envelope.eight_bit {
             if !self.extensions.eight_bit_mime {
                 return Err(Failure::needs_8bitmime());
             }

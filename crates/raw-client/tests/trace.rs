@@ -28,6 +28,7 @@ fn dialogue(recipients: &[&str]) -> Dialogue {
             recipients: recipients.iter().map(|r| address(r)).collect(),
             smtputf8: false,
             eight_bit: false,
+            binary: false,
         },
         message_size: 1000,
         pipelining: false,

@@ -1,9 +1,10 @@
 //! The server's own SMTP command parser: one command line (without its line ending) in,
-//! a [`Command`] or the reason it is refused out. Pure over bytes, no I/O.
+//! a [`Command`] or the reason it is refused out, and the syntax of the ESMTP parameter
+//! values it checks (DSN's xtext, `NOTIFY=`, `ORCPT=`). Pure over bytes, no I/O.
 //!
 //! Written independently of the clients' protocol code so that each checks the other.
 
-/// A parsed SMTP command (RFC 5321 §4.1, RFC 3207, RFC 4954).
+/// A parsed SMTP command (RFC 5321 §4.1, RFC 3207, RFC 4954, RFC 3030).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
     Ehlo(String),
@@ -17,6 +18,11 @@ pub(crate) enum Command {
         parameters: Vec<Parameter>,
     },
     Data,
+    /// `BDAT size [LAST]` (RFC 3030 §2): `size` octets follow the command line.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
     Noop,
     Quit,
@@ -52,6 +58,9 @@ pub(crate) enum Refusal {
     Syntax(&'static str),
     /// `501 5.1.7` (MAIL) or `501 5.1.3` (RCPT): the path is not an address.
     BadPath { rcpt: bool, why: &'static str },
+    /// `501 5.5.4`: a BDAT line whose chunk size cannot be read, so the octets that follow
+    /// cannot be told from commands.
+    BadChunk(&'static str),
 }
 
 /// RFC 5321 §4.5.3.1: local-part 64 octets, domain 255, path 256 (with brackets).
@@ -86,6 +95,7 @@ pub(crate) fn parse(line: &[u8]) -> Result<Command, Refusal> {
             Ok(Command::Rcpt { path, parameters })
         }
         "DATA" => no_argument(Command::Data, "DATA takes no parameters"),
+        "BDAT" => bdat(argument),
         "RSET" => no_argument(Command::Rset, "RSET takes no parameters"),
         "QUIT" => no_argument(Command::Quit, "QUIT takes no parameters"),
         "STARTTLS" => no_argument(Command::StartTls, "STARTTLS takes no parameters"),
@@ -108,11 +118,124 @@ pub(crate) fn parse(line: &[u8]) -> Result<Command, Refusal> {
                 )),
             }
         }
-        known @ ("EXPN" | "TURN" | "ETRN" | "BDAT" | "SEND" | "SOML" | "SAML" | "ATRN") => {
+        known @ ("EXPN" | "TURN" | "ETRN" | "SEND" | "SOML" | "SAML" | "ATRN") => {
             Ok(Command::NotImplemented(known.to_owned()))
         }
         _ => Err(Refusal::Unrecognized),
     }
+}
+
+/// The most digits a chunk size may have (leading zeros aside): 20 hold every `u64`.
+const MAX_CHUNK_DIGITS: usize = 20;
+
+/// `BDAT SP chunk-size [SP "LAST"]`, where chunk-size is `1*DIGIT` (RFC 3030 §2): no sign,
+/// no spaces inside, no hexadecimal, and a number of octets a `u64` can hold.
+fn bdat(argument: Option<&str>) -> Result<Command, Refusal> {
+    let mut words = argument.unwrap_or("").split(' ').filter(|w| !w.is_empty());
+    let (size, marker) = match (words.next(), words.next(), words.next()) {
+        (None, ..) => return Err(Refusal::BadChunk("BDAT needs a chunk size in octets")),
+        (Some(size), marker, None) => (size, marker),
+        _ => {
+            return Err(Refusal::BadChunk(
+                "BDAT takes a chunk size and an optional LAST",
+            ));
+        }
+    };
+    if !size.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Refusal::BadChunk(
+            "the BDAT chunk size must be a number of octets, digits only",
+        ));
+    }
+    let significant = size.trim_start_matches('0');
+    let size = match significant.len() {
+        0 => 0,
+        1..=MAX_CHUNK_DIGITS => significant.parse::<u64>().map_err(|_| {
+            Refusal::BadChunk("the BDAT chunk size is too large to be a number of octets")
+        })?,
+        _ => {
+            return Err(Refusal::BadChunk(
+                "the BDAT chunk size is too large to be a number of octets",
+            ));
+        }
+    };
+    match marker {
+        None => Ok(Command::Bdat { size, last: false }),
+        Some(word) if word.eq_ignore_ascii_case("LAST") => Ok(Command::Bdat { size, last: true }),
+        Some(_) => Err(Refusal::BadChunk(
+            "BDAT takes a chunk size and an optional LAST",
+        )),
+    }
+}
+
+/// Whether `value` is xtext (RFC 3461 §4): printable US-ASCII from `!` to `~` except `+`
+/// and `=`, which appear only as `+` and two upper-case hexadecimal digits.
+pub(crate) fn is_xtext(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                let hex = |at: usize| {
+                    bytes
+                        .get(at)
+                        .is_some_and(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b))
+                };
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'=' => return false,
+            b'!'..=b'~' => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Why a DSN `NOTIFY=` value (RFC 3461 §4.1) is malformed, if it is: `NEVER` alone, or a
+/// comma-separated list of `SUCCESS`, `FAILURE` and `DELAY`, each at most once, in any
+/// case.
+pub(crate) fn notify_error(value: &str) -> Option<&'static str> {
+    let words: Vec<String> = value.split(',').map(str::to_ascii_uppercase).collect();
+    if words.iter().any(|w| w == "NEVER") {
+        return (words.len() > 1).then_some("NEVER must stand alone in NOTIFY");
+    }
+    for (i, word) in words.iter().enumerate() {
+        if !matches!(word.as_str(), "SUCCESS" | "FAILURE" | "DELAY") {
+            return Some("NOTIFY must be NEVER, or a list of SUCCESS, FAILURE and DELAY");
+        }
+        if words[..i].contains(word) {
+            return Some("NOTIFY lists a value twice");
+        }
+    }
+    None
+}
+
+/// The longest `ORCPT=` value (RFC 3461 §4.2) and the longest `ENVID=` value (§4.4).
+const MAX_ORCPT: usize = 500;
+pub(crate) const MAX_ENVID: usize = 100;
+
+/// Why a DSN `ORCPT=` value is malformed, if it is: `addr-type ";" xtext` (RFC 3461
+/// §4.2), the address type an atom such as `rfc822`, the address non-empty xtext, at most
+/// 500 characters in all.
+pub(crate) fn orcpt_error(value: &str) -> Option<&'static str> {
+    if value.len() > MAX_ORCPT {
+        return Some("ORCPT is longer than 500 characters");
+    }
+    let Some((addr_type, address)) = value.split_once(';') else {
+        return Some("ORCPT must be an address type, \";\" and the address in xtext");
+    };
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if addr_type.is_empty() || !addr_type.chars().all(atext) {
+        return Some("the ORCPT address type must be an atom such as rfc822");
+    }
+    if address.is_empty() || !is_xtext(address) {
+        return Some(
+            "the ORCPT address must be xtext (RFC 3461 4), \"+\" and two hex digits for \"+\", \"=\" and bytes outside ! to ~",
+        );
+    }
+    None
 }
 
 /// The single argument of EHLO or HELO: a domain or an address literal.
@@ -332,6 +455,41 @@ mod tests {
                 },
             ),
             (b"EXPN list", Command::NotImplemented("EXPN".into())),
+            (
+                b"BDAT 1048576",
+                Command::Bdat {
+                    size: 1_048_576,
+                    last: false,
+                },
+            ),
+            (
+                b"bdat 0 last",
+                Command::Bdat {
+                    size: 0,
+                    last: true,
+                },
+            ),
+            (
+                b"BDAT 007 LAST",
+                Command::Bdat {
+                    size: 7,
+                    last: true,
+                },
+            ),
+            (
+                b"BDAT 18446744073709551615",
+                Command::Bdat {
+                    size: u64::MAX,
+                    last: false,
+                },
+            ),
+            (
+                b"BDAT 000000000000000000000000000042",
+                Command::Bdat {
+                    size: 42,
+                    last: false,
+                },
+            ),
         ];
         for (line, expected) in table {
             assert_eq!(
@@ -407,6 +565,42 @@ mod tests {
             ),
             (b"VRFY", Refusal::Syntax("VRFY needs a user or mailbox")),
             (b"AUTH", Refusal::Syntax("AUTH needs a mechanism")),
+            (
+                b"BDAT",
+                Refusal::BadChunk("BDAT needs a chunk size in octets"),
+            ),
+            (
+                b"BDAT +5",
+                Refusal::BadChunk("the BDAT chunk size must be a number of octets, digits only"),
+            ),
+            (
+                b"BDAT -1 LAST",
+                Refusal::BadChunk("the BDAT chunk size must be a number of octets, digits only"),
+            ),
+            (
+                b"BDAT 0x10",
+                Refusal::BadChunk("the BDAT chunk size must be a number of octets, digits only"),
+            ),
+            (
+                b"BDAT 1.5",
+                Refusal::BadChunk("the BDAT chunk size must be a number of octets, digits only"),
+            ),
+            (
+                b"BDAT 18446744073709551616",
+                Refusal::BadChunk("the BDAT chunk size is too large to be a number of octets"),
+            ),
+            (
+                b"BDAT 999999999999999999999999",
+                Refusal::BadChunk("the BDAT chunk size is too large to be a number of octets"),
+            ),
+            (
+                b"BDAT 5 FIRST",
+                Refusal::BadChunk("BDAT takes a chunk size and an optional LAST"),
+            ),
+            (
+                b"BDAT 5 LAST now",
+                Refusal::BadChunk("BDAT takes a chunk size and an optional LAST"),
+            ),
         ];
         for (line, expected) in table {
             assert_eq!(
@@ -421,5 +615,56 @@ mod tests {
             parse(long_local.as_bytes()),
             Err(Refusal::BadPath { .. })
         ));
+    }
+
+    #[test]
+    fn xtext_notify_and_orcpt() {
+        for (value, valid) in [
+            ("", true),
+            ("abc", true),
+            ("QQ314159", true),
+            ("a+2Bb+3D", true),
+            ("a+2b", false),
+            ("a+2", false),
+            ("a+", false),
+            ("a=b", false),
+            ("a b", false),
+            ("caf\u{e9}", false),
+            ("a\x7f", false),
+        ] {
+            assert_eq!(is_xtext(value), valid, "{value:?}");
+        }
+        for (value, error) in [
+            ("NEVER", None),
+            ("never", None),
+            ("SUCCESS,FAILURE,DELAY", None),
+            ("delay", None),
+            ("FAILURE,SUCCESS", None),
+            ("NEVER,SUCCESS", Some("NEVER must stand alone in NOTIFY")),
+            ("SUCCESS,SUCCESS", Some("NOTIFY lists a value twice")),
+            (
+                "SUCCESS,",
+                Some("NOTIFY must be NEVER, or a list of SUCCESS, FAILURE and DELAY"),
+            ),
+            (
+                "ALWAYS",
+                Some("NOTIFY must be NEVER, or a list of SUCCESS, FAILURE and DELAY"),
+            ),
+        ] {
+            assert_eq!(notify_error(value), error, "{value:?}");
+        }
+        assert_eq!(orcpt_error("rfc822;bob@example.com"), None);
+        assert_eq!(orcpt_error("rfc822;bob+2Bx@example.com"), None);
+        assert_eq!(orcpt_error("utf-8;bob@example.com"), None);
+        for value in [
+            "bob@example.com",
+            ";bob@example.com",
+            "rfc 822;b@x",
+            "rfc822;",
+            "rfc822;a+b@x",
+        ] {
+            assert!(orcpt_error(value).is_some(), "{value:?}");
+        }
+        assert!(orcpt_error(&format!("rfc822;{}@x", "a".repeat(500))).is_some());
     }
 }

@@ -292,6 +292,15 @@ pub struct Faults {
     pub reject_data: bool,
     /// Close the connection after the first line of message data, without a reply.
     pub drop_mid_data: bool,
+    /// The chunk numbers (1 for a transaction's first BDAT) answered `554 5.6.0` instead of
+    /// `250`; the transaction then fails, and its later chunks are discarded.
+    pub reject_chunks: Vec<u64>,
+    /// Close the connection in the middle of a BDAT chunk (once some of its octets have
+    /// arrived), without a reply.
+    pub drop_mid_chunk: bool,
+    /// Do not advertise CHUNKING or BINARYMIME, and answer BDAT as a server without it
+    /// would: `502 5.5.1`, without reading the chunk.
+    pub no_chunking: bool,
     /// Sleep before the reply at a stage (to exercise client timeouts). Every entry
     /// applies; several entries for one stage add up (see [`Faults::stall_before`]).
     pub stall: Vec<(Stage, Duration)>,
@@ -330,20 +339,23 @@ pub enum Stage {
     Rcpt,
     /// Before the `354` reply to DATA.
     Data,
-    /// Before the reply to the end-of-data `.`.
+    /// Before the reply to the end-of-data `.`, and to `BDAT ... LAST`.
     EndOfData,
+    /// Before the reply to each BDAT chunk, the `LAST` one included.
+    Bdat,
     /// Before the `221` reply to QUIT.
     Quit,
 }
 
 impl Stage {
-    const ALL: [(Stage, &'static str); 7] = [
+    const ALL: [(Stage, &'static str); 8] = [
         (Stage::Greeting, "greeting"),
         (Stage::Ehlo, "ehlo"),
         (Stage::Mail, "mail"),
         (Stage::Rcpt, "rcpt"),
         (Stage::Data, "data"),
         (Stage::EndOfData, "end-of-data"),
+        (Stage::Bdat, "bdat"),
         (Stage::Quit, "quit"),
     ];
 
@@ -390,7 +402,7 @@ impl FromStr for Stage {
     type Err = Error;
 
     /// Parses `greeting`, `ehlo` (or `helo`), `mail`, `rcpt`, `data`, `end-of-data`
-    /// (or `dot`, `eod`) and `quit`, case-insensitively.
+    /// (or `dot`, `eod`), `bdat` and `quit`, case-insensitively.
     fn from_str(s: &str) -> Result<Self, Error> {
         let lower = s.trim().to_ascii_lowercase();
         let alias = Self::ALIASES
@@ -429,14 +441,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
 }
 
 /// Every fault of [`Faults::add`]: its name and how it is written.
-const FAULTS: [(&str, &str); 12] = [
+const FAULTS: [(&str, &str); 16] = [
     ("reject-rcpt", "reject-rcpt=ADDR"),
     ("tempfail-rcpt", "tempfail-rcpt=ADDR"),
     ("tempfail-mail", "tempfail-mail"),
     ("reject-data", "reject-data"),
     ("drop-mid-data", "drop-mid-data"),
+    ("reject-chunk", "reject-chunk=K"),
+    ("drop-mid-chunk", "drop-mid-chunk"),
     ("stall", "stall=STAGE:DURATION"),
     ("no-starttls", "no-starttls"),
+    ("no-8bitmime", "no-8bitmime"),
+    ("no-chunking", "no-chunking"),
     ("auth-login-only", "auth-login-only"),
     ("reject-auth", "reject-auth"),
     ("inject-after-starttls", "inject-after-starttls=TEXT"),
@@ -455,12 +471,13 @@ fn syntax(name: &str) -> &'static str {
 impl Faults {
     /// Adds one fault given as on the command line (`--fault`):
     /// `reject-rcpt=ADDR`, `tempfail-rcpt=ADDR`, `tempfail-mail`, `reject-data`,
-    /// `drop-mid-data`, `stall=STAGE:DURATION`, `no-starttls`, `auth-login-only`,
-    /// `reject-auth`, `inject-after-starttls=TEXT` (`\r` and `\n` in TEXT are escapes),
+    /// `drop-mid-data`, `reject-chunk=K`, `drop-mid-chunk`, `stall=STAGE:DURATION`,
+    /// `no-starttls`, `no-8bitmime`, `no-chunking`, `auth-login-only`, `reject-auth`,
+    /// `inject-after-starttls=TEXT` (`\r` and `\n` in TEXT are escapes),
     /// `scram-bad-server-signature`, `scram-bad-server-first`.
     ///
-    /// Faults compose: every `reject-rcpt`, `tempfail-rcpt` and `stall` given applies
-    /// (stalls at one stage add up), several `inject-after-starttls` texts are written one
+    /// Faults compose: every `reject-rcpt`, `tempfail-rcpt`, `reject-chunk` and `stall`
+    /// given applies (stalls at one stage add up), several `inject-after-starttls` texts are written one
     /// after the other, and repeating a fault without a value changes nothing. Faults that
     /// contradict each other are refused (see [`Faults::check`]); on an error `self` is left
     /// as it was.
@@ -507,8 +524,28 @@ impl Faults {
             "tempfail-mail" => self.tempfail_mail = flag(value)?,
             "reject-data" => self.reject_data = flag(value)?,
             "drop-mid-data" => self.drop_mid_data = flag(value)?,
+            "drop-mid-chunk" => self.drop_mid_chunk = flag(value)?,
             "no-starttls" => self.no_starttls = flag(value)?,
             "no-8bitmime" => self.no_8bitmime = flag(value)?,
+            "no-chunking" => self.no_chunking = flag(value)?,
+            "reject-chunk" => {
+                let value = need(value)?;
+                let chunk = Some(value.trim())
+                    .filter(|v| {
+                        !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit())
+                    })
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|&k| k >= 1)
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "fault reject-chunk needs a chunk number from 1 on, such as \
+                             reject-chunk=2, got {value:?}"
+                        ))
+                    })?;
+                if !self.reject_chunks.contains(&chunk) {
+                    self.reject_chunks.push(chunk);
+                }
+            }
             "auth-login-only" => self.auth_login_only = flag(value)?,
             "reject-auth" => self.reject_auth = flag(value)?,
             "scram-bad-server-signature" => self.scram_bad_server_signature = flag(value)?,
@@ -550,8 +587,10 @@ impl Faults {
     }
 
     /// Refuses faults that contradict each other, where one would silently cancel the
-    /// other: a recipient both rejected and tempfailed, and `inject-after-starttls` with
-    /// `no-starttls` (which answers every STARTTLS `454`, so nothing would be injected).
+    /// other: a recipient both rejected and tempfailed, `inject-after-starttls` with
+    /// `no-starttls` (which answers every STARTTLS `454`, so nothing would be injected),
+    /// and a chunk fault (`reject-chunk`, `drop-mid-chunk`) with `no-chunking` (no chunk
+    /// is ever read).
     /// [`Server::start`](crate::Server::start) calls it too.
     pub fn check(&self) -> Result<(), Error> {
         if let Some(both) = self.reject_recipients.iter().find(|rejected| {
@@ -569,6 +608,19 @@ impl Faults {
                  STARTTLS nothing is injected); keep one of them"
                     .to_owned(),
             ));
+        }
+        if self.no_chunking {
+            let chunk_fault = match (self.reject_chunks.is_empty(), self.drop_mid_chunk) {
+                (false, _) => Some("reject-chunk"),
+                (true, true) => Some("drop-mid-chunk"),
+                (true, false) => None,
+            };
+            if let Some(fault) = chunk_fault {
+                return Err(Error::Config(format!(
+                    "faults no-chunking and {fault} exclude each other (without CHUNKING no \
+                     BDAT chunk is read); keep one of them"
+                )));
+            }
         }
         Ok(())
     }
@@ -589,6 +641,7 @@ mod tests {
             ("data", Stage::Data),
             ("end-of-data", Stage::EndOfData),
             ("dot", Stage::EndOfData),
+            ("BDAT", Stage::Bdat),
             ("quit", Stage::Quit),
         ] {
             assert_eq!(text.parse::<Stage>().ok(), Some(stage), "{text}");
@@ -644,15 +697,28 @@ mod tests {
             "inject-after-starttls=250 evil\\r\\n",
             "scram-bad-server-signature",
             "scram_bad_server_first",
+            "reject-chunk=2",
+            "reject-chunk=7",
+            "reject-chunk=2",
+            "drop-mid-chunk",
+            "stall=bdat:250ms",
         ] {
             faults.add(spec).expect(spec);
         }
         assert!(faults.scram_bad_server_signature && faults.scram_bad_server_first);
+        assert_eq!(faults.reject_chunks, [2, 7], "the same chunk twice is once");
+        assert!(faults.drop_mid_chunk && !faults.no_chunking);
         assert_eq!(faults.reject_recipients, ["bad@example.com"]);
         assert_eq!(faults.tempfail_recipients, ["later@example.com"]);
         assert!(faults.tempfail_mail && faults.reject_data && faults.drop_mid_data);
         assert!(faults.auth_login_only && faults.reject_auth && !faults.no_starttls);
-        assert_eq!(faults.stall, [(Stage::Mail, Duration::from_secs(5))]);
+        assert_eq!(
+            faults.stall,
+            [
+                (Stage::Mail, Duration::from_secs(5)),
+                (Stage::Bdat, Duration::from_millis(250))
+            ]
+        );
         assert_eq!(
             faults.inject_after_starttls.as_deref(),
             Some(&b"250 evil\r\n"[..])
@@ -724,20 +790,22 @@ mod tests {
             (
                 "stall=foo:1s",
                 "unknown stage \"foo\"; use one of greeting, ehlo (or helo), mail, rcpt, \
-                 data, end-of-data (or dot), quit",
+                 data, end-of-data (or dot), bdat, quit",
             ),
             (
                 "explode",
                 "unknown fault \"explode\"; use one of reject-rcpt=ADDR, tempfail-rcpt=ADDR, \
-                 tempfail-mail, reject-data, drop-mid-data, stall=STAGE:DURATION, \
-                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT, \
+                 tempfail-mail, reject-data, drop-mid-data, reject-chunk=K, drop-mid-chunk, \
+                 stall=STAGE:DURATION, no-starttls, no-8bitmime, no-chunking, \
+                 auth-login-only, reject-auth, inject-after-starttls=TEXT, \
                  scram-bad-server-signature, scram-bad-server-first",
             ),
             (
                 "Explode=now",
                 "unknown fault \"Explode\"; use one of reject-rcpt=ADDR, tempfail-rcpt=ADDR, \
-                 tempfail-mail, reject-data, drop-mid-data, stall=STAGE:DURATION, \
-                 no-starttls, auth-login-only, reject-auth, inject-after-starttls=TEXT, \
+                 tempfail-mail, reject-data, drop-mid-data, reject-chunk=K, drop-mid-chunk, \
+                 stall=STAGE:DURATION, no-starttls, no-8bitmime, no-chunking, \
+                 auth-login-only, reject-auth, inject-after-starttls=TEXT, \
                  scram-bad-server-signature, scram-bad-server-first",
             ),
             (
@@ -760,6 +828,20 @@ mod tests {
                 "tempfail-mail=yes",
                 "fault tempfail-mail takes no value, got \"yes\"; write it as tempfail-mail",
             ),
+            (
+                "reject-chunk=0",
+                "fault reject-chunk needs a chunk number from 1 on, such as reject-chunk=2, \
+                 got \"0\"",
+            ),
+            (
+                "reject-chunk=-1",
+                "fault reject-chunk needs a chunk number from 1 on, such as reject-chunk=2, \
+                 got \"-1\"",
+            ),
+            (
+                "reject-chunk",
+                "fault reject-chunk needs a value; write it as reject-chunk=K",
+            ),
         ] {
             assert_eq!(error(&mut faults, spec), expected, "{spec}");
         }
@@ -768,7 +850,7 @@ mod tests {
             "later".parse::<Stage>().map_err(|e| e.to_string()),
             Err(
                 "unknown stage \"later\"; use one of greeting, ehlo (or helo), mail, rcpt, \
-                 data, end-of-data (or dot), quit"
+                 data, end-of-data (or dot), bdat, quit"
                     .to_owned()
             )
         );
@@ -798,6 +880,19 @@ mod tests {
             ..Faults::default()
         };
         assert!(by_hand.check().is_err());
+        let mut chunks = Faults::default();
+        chunks.add("no-chunking").expect("no-chunking");
+        assert_eq!(
+            error(&mut chunks, "reject-chunk=1"),
+            "faults no-chunking and reject-chunk exclude each other (without CHUNKING no \
+             BDAT chunk is read); keep one of them"
+        );
+        assert_eq!(
+            error(&mut chunks, "drop-mid-chunk"),
+            "faults no-chunking and drop-mid-chunk exclude each other (without CHUNKING no \
+             BDAT chunk is read); keep one of them"
+        );
+        assert!(chunks.reject_chunks.is_empty() && !chunks.drop_mid_chunk);
     }
 
     fn check(config: Config) -> String {

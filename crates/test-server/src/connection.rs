@@ -278,6 +278,31 @@ impl Connection {
         }
     }
 
+    /// Reads at most `max` octets as they are, not as lines (a BDAT chunk, RFC 3030 §2):
+    /// those already received, or, when none is, whatever the next read brings. They are
+    /// appended to `keep`, or dropped when it is `None`; returns how many were read (at
+    /// least one when `max` is not 0). The caller asks again for the rest, so a chunk of
+    /// any size passes through a buffer of [`READ_CHUNK`] octets.
+    pub(crate) fn read_octets(
+        &mut self,
+        max: u64,
+        keep: Option<&mut Vec<u8>>,
+    ) -> Result<usize, ReadError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        if self.buffered().is_empty() {
+            self.fill()?;
+        }
+        let available = self.buffered();
+        let n = usize::try_from(max).map_or(available.len(), |max| max.min(available.len()));
+        if let Some(keep) = keep {
+            keep.extend_from_slice(&available[..n]);
+        }
+        self.consume(n);
+        Ok(n)
+    }
+
     /// Flushes pending replies (held back first by the lab's [`Pacing::hold`], to see
     /// whether the client waits for them), then waits for more input.
     fn fill(&mut self) -> Result<(), ReadError> {

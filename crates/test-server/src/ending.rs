@@ -13,6 +13,8 @@ pub enum Phase {
     Auth,
     /// Message data after `354`, before the final `.` line (RFC 5321 §4.1.1.4).
     Data,
+    /// The octets of a BDAT chunk, before its last one (RFC 3030 §2).
+    Chunk,
 }
 
 /// Why a session ended: [`Session::reason`](crate::Session::reason). `Display` gives the
@@ -108,6 +110,12 @@ impl fmt::Display for SessionEnd {
                 "the client closed the connection in the middle of DATA, before the final \
                  \".\" line",
             ),
+            SessionEnd::ClientClosed {
+                during: Phase::Chunk,
+            } => f.write_str(
+                "the client closed the connection in the middle of a BDAT chunk, before its \
+                 last octet",
+            ),
             SessionEnd::IdleTimeout { after } => write!(
                 f,
                 "the idle timeout passed: nothing came from the client for {} (421 4.4.2)",
@@ -181,6 +189,14 @@ mod tests {
                 "client-closed",
                 "the client closed the connection in the middle of DATA, before the final \
                  \".\" line",
+            ),
+            (
+                SessionEnd::ClientClosed {
+                    during: Phase::Chunk,
+                },
+                "client-closed",
+                "the client closed the connection in the middle of a BDAT chunk, before its \
+                 last octet",
             ),
             (
                 SessionEnd::IdleTimeout {

@@ -3,8 +3,9 @@
 //!
 //! It speaks RFC 5321 with STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH (RFC 4954)
 //! with PLAIN, LOGIN, XOAUTH2, OAUTHBEARER (RFC 7628) and SCRAM-SHA-256 (RFC 7677),
-//! PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531);
-//! it stores each accepted message byte-exact with its envelope and
+//! PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531),
+//! CHUNKING and BINARYMIME (RFC 3030), DSN's parameters (RFC 3461) and REQUIRETLS
+//! (RFC 8689); it stores each accepted message byte-exact with its envelope and
 //! the redacted session transcript before answering `250`; it keeps every connection's
 //! transcript and the reason it ended, including those that stored nothing; it refuses
 //! bare LF and bare CR in message data by default (SMTP smuggling); and it injects faults

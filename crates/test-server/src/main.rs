@@ -9,8 +9,9 @@ use clap::Parser;
 use test_server::{Config, Faults, LineEndings, Server, Session, parse_duration};
 
 /// A local ESMTP server for tests and teaching: STARTTLS, implicit TLS, AUTH PLAIN, LOGIN,
-/// XOAUTH2, OAUTHBEARER and SCRAM-SHA-256, PIPELINING, SIZE, 8BITMIME, SMTPUTF8; stores
-/// every message with its envelope and transcript; injects faults on request.
+/// XOAUTH2, OAUTHBEARER and SCRAM-SHA-256, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING
+/// (BDAT), BINARYMIME, DSN, REQUIRETLS; stores every message with its envelope and
+/// transcript; injects faults on request.
 #[derive(Debug, Parser)]
 #[command(name = "test-server", version, args_conflicts_with_subcommands = true)]
 struct Arguments {
@@ -106,7 +107,9 @@ struct Options {
     key: Option<PathBuf>,
     /// Inject a fault (repeatable; all of them apply, stalls at one stage add up):
     /// reject-rcpt=ADDR, tempfail-rcpt=ADDR, tempfail-mail, reject-data, drop-mid-data,
-    /// stall=STAGE:DURATION, no-starttls, no-8bitmime, auth-login-only, reject-auth,
+    /// reject-chunk=K (the K-th BDAT chunk of each transaction gets 554), drop-mid-chunk,
+    /// stall=STAGE:DURATION (STAGE: greeting, ehlo, mail, rcpt, data, end-of-data, bdat,
+    /// quit), no-starttls, no-8bitmime, no-chunking, auth-login-only, reject-auth,
     /// inject-after-starttls=TEXT, scram-bad-server-signature, scram-bad-server-first.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,

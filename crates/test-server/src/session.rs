@@ -1,6 +1,7 @@
 //! One SMTP session, server side: the state machine of RFC 5321 with STARTTLS (RFC 3207),
-//! AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and SMTPUTF8, the
-//! DATA reader with its smuggling defence, storage and fault injection.
+//! AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME, SMTPUTF8, CHUNKING
+//! and BINARYMIME (RFC 3030), DSN's parameters (RFC 3461) and REQUIRETLS (RFC 8689), the
+//! DATA reader with its smuggling defence, the BDAT reader, storage and fault injection.
 //!
 //! Every reply text is fixed (no times, no random ids) so that client transcripts can be
 //! snapshotted.
@@ -17,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::rand::SecureRandom as _;
 use transcript::{RenderOptions, Transcript};
 
-use crate::command::{self, Command, Parameter, Refusal};
+use crate::command::{self, Command, MAX_ENVID, Parameter, Refusal};
 use crate::config::Voice;
 use crate::config::{LineEndings, Stage};
 use crate::connection::{Connection, Line, ReadError, Timing};
@@ -129,6 +130,13 @@ impl Recorder {
         self.each(|t| t.note(text));
     }
 
+    /// Records the octets of a BDAT chunk by their count: they are not lines and may be
+    /// binary, so they never enter the transcript as client lines, where they would break
+    /// its lines and the redaction that follows them.
+    fn chunk(&mut self, octets: u64) {
+        self.note(&format!("<chunk: {octets} octets>"));
+    }
+
     /// Marks the MAIL line just recorded as the start of a transaction.
     fn transaction_started(&mut self) {
         if self.first_transaction.is_none() {
@@ -203,7 +211,22 @@ struct Transaction {
     from: String,
     parameters: Vec<String>,
     smtputf8: bool,
+    /// MAIL said `BODY=BINARYMIME` (RFC 3030 §3): the message may come only by BDAT.
+    binarymime: bool,
     recipients: Vec<String>,
+    /// The RCPT parameters of each accepted recipient, as sent, in the order of
+    /// `recipients`.
+    rcpt_parameters: Vec<Vec<String>>,
+    /// The BDAT chunks received so far, once the first one has come (RFC 3030 §2).
+    chunks: Option<Chunks>,
+}
+
+/// The chunks of one BDAT transaction: their octets, concatenated as received, and their
+/// sizes.
+#[derive(Default)]
+struct Chunks {
+    data: Vec<u8>,
+    sizes: Vec<u64>,
 }
 
 /// The state of one session.
@@ -216,6 +239,10 @@ struct Dialogue<'a> {
     helo: Option<(String, bool)>,
     auth_user: Option<String>,
     transaction: Option<Transaction>,
+    /// A BDAT chunk failed: the transaction is over, and the chunks a pipelining client
+    /// sent after it are read and refused until RSET, MAIL or a `LAST` chunk
+    /// (RFC 3030 §2).
+    chunks_failed: bool,
 }
 
 /// Serves one accepted connection to its end and returns why it ended.
@@ -236,6 +263,7 @@ pub(crate) fn serve(
         helo: None,
         auth_user: None,
         transaction: None,
+        chunks_failed: false,
     };
     let end = match implicit_tls {
         true => session.handshake().err(),
@@ -337,6 +365,7 @@ impl Dialogue<'_> {
             Phase::Command => "",
             Phase::Auth => " during AUTH",
             Phase::Data => " during DATA; nothing stored",
+            Phase::Chunk => " during a BDAT chunk; nothing stored",
         };
         // What arrived of a line that never ended is the clue a student needs most.
         let partial = self.connection.take_buffered();
@@ -477,6 +506,19 @@ impl Dialogue<'_> {
                     Refusal::BadPath { rcpt: true, why } => {
                         format!("501 5.1.3 Bad recipient address: {why}")
                     }
+                    Refusal::BadChunk(_) if config.faults.no_chunking => {
+                        "502 5.5.1 BDAT not implemented".to_owned()
+                    }
+                    Refusal::BadChunk(why) => {
+                        // The octets that follow cannot be told from commands, so the
+                        // message could only be stored with a piece missing.
+                        if self.transaction.take().is_some() || self.chunks_failed {
+                            self.chunks_failed = true;
+                            self.recorder
+                                .note("the chunk's size is unknown, so the transaction fails");
+                        }
+                        format!("501 5.5.4 Syntax error: {why}")
+                    }
                 };
                 self.reply(&text);
                 Flow::Continue
@@ -490,6 +532,7 @@ impl Dialogue<'_> {
             Command::Helo(name) => {
                 self.stall(Stage::Ehlo);
                 self.transaction = None;
+                self.chunks_failed = false;
                 let text = format!("250 {} greets {name}", self.hostname());
                 self.helo = Some((name, false));
                 self.reply(&text);
@@ -497,8 +540,11 @@ impl Dialogue<'_> {
             Command::Mail { path, parameters } => self.mail(path, parameters),
             Command::Rcpt { path, parameters } => self.rcpt(path, parameters),
             Command::Data => return self.data(),
+            Command::Bdat { size, last } => return self.bdat(size, last),
             Command::Rset => {
+                // RFC 3030 §2: RSET also drops the chunks received so far.
                 self.transaction = None;
+                self.chunks_failed = false;
                 self.reply("250 2.0.0 Ok");
             }
             Command::Noop => self.reply("250 2.0.0 Ok"),
@@ -518,7 +564,7 @@ impl Dialogue<'_> {
                 214,
                 &[
                     "2.0.0 test-server: an ESMTP server for tests and teaching".to_owned(),
-                    "2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT"
+                    "2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT"
                         .to_owned(),
                     "2.0.0 End of HELP info".to_owned(),
                 ],
@@ -552,9 +598,33 @@ impl Dialogue<'_> {
         Some(names.join(" "))
     }
 
+    /// Whether the session began with EHLO, so that extensions were offered.
+    fn esmtp(&self) -> bool {
+        matches!(self.helo, Some((_, true)))
+    }
+
+    /// CHUNKING (RFC 3030 §2) is offered in both voices unless the `no-chunking` fault.
+    fn offers_chunking(&self) -> bool {
+        !self.shared.config.faults.no_chunking
+    }
+
+    /// BINARYMIME (RFC 3030 §3) needs CHUNKING; a 7-bit server (`no-8bitmime`) does not
+    /// take binary either, and Gmail does not offer it.
+    fn offers_binarymime(&self) -> bool {
+        let config = &self.shared.config;
+        self.offers_chunking() && !config.faults.no_8bitmime && config.voice == Voice::TestServer
+    }
+
+    /// DSN (RFC 3461) and REQUIRETLS (RFC 8689): test-server's voice only, as Gmail does
+    /// not offer them.
+    fn offers_dsn(&self) -> bool {
+        self.shared.config.voice == Voice::TestServer
+    }
+
     fn ehlo(&mut self, name: String) {
         self.stall(Stage::Ehlo);
         self.transaction = None;
+        self.chunks_failed = false;
         let config = &self.shared.config;
         let size = match config.size_limit {
             0 => "SIZE".to_owned(),
@@ -565,23 +635,32 @@ impl Dialogue<'_> {
         let auth = self.auth_mechanisms().map(|m| format!("AUTH {m}"));
         let pipelining = config.pipelining.then(|| "PIPELINING".to_owned());
         let eight_bit = (!config.faults.no_8bitmime).then(|| "8BITMIME".to_owned());
+        let chunking = self.offers_chunking().then(|| "CHUNKING".to_owned());
+        let binarymime = self.offers_binarymime().then(|| "BINARYMIME".to_owned());
+        // RFC 8689 §2: REQUIRETLS may only be used on a TLS session, so it is offered only
+        // once TLS is up (as Exim does).
+        let requiretls = self.connection.is_tls().then(|| "REQUIRETLS".to_owned());
         let lines: Vec<String> = match config.voice {
             Voice::TestServer => [
                 Some(format!("{} greets {name}", config.hostname)),
                 pipelining,
                 Some(size),
                 eight_bit.clone(),
+                binarymime,
+                chunking.clone(),
                 Some("SMTPUTF8".to_owned()),
                 Some("ENHANCEDSTATUSCODES".to_owned()),
+                Some("DSN".to_owned()),
+                requiretls,
                 starttls,
                 auth,
             ]
             .into_iter()
             .flatten()
             .collect(),
-            // Gmail's order. It also offers CHUNKING, which this server does not
-            // implement, so it leaves it out rather than offer what it would refuse; its
-            // AUTH line is this server's (XOAUTH2 and OAUTHBEARER come with tokens).
+            // Gmail's order, CHUNKING included (Gmail offers neither BINARYMIME, DSN nor
+            // REQUIRETLS); its AUTH line is this server's (XOAUTH2 and OAUTHBEARER come
+            // with tokens).
             Voice::Gmail => [
                 Some(format!(
                     "smtp.gmail.com at your service, [{}]",
@@ -593,6 +672,7 @@ impl Dialogue<'_> {
                 auth,
                 Some("ENHANCEDSTATUSCODES".to_owned()),
                 pipelining,
+                chunking,
                 Some("SMTPUTF8".to_owned()),
             ]
             .into_iter()
@@ -605,6 +685,8 @@ impl Dialogue<'_> {
 
     fn mail(&mut self, path: String, parameters: Vec<Parameter>) {
         self.stall(Stage::Mail);
+        // A new MAIL ends the refusal of a failed transaction's chunks (RFC 3030 §2).
+        self.chunks_failed = false;
         let config = &self.shared.config;
         let Some((_, esmtp)) = &self.helo else {
             return self.reply("503 5.5.1 Send EHLO or HELO first");
@@ -633,7 +715,13 @@ impl Dialogue<'_> {
         if !esmtp && !parameters.is_empty() {
             return self.reply("555 5.5.4 MAIL parameters need EHLO");
         }
+        if let Some(twice) = repeated(&parameters) {
+            return self.reply(&format!("501 5.5.4 MAIL parameter {twice} is given twice"));
+        }
+        let (binary, dsn) = (self.offers_binarymime(), self.offers_dsn());
+        let tls = self.connection.is_tls();
         let mut smtputf8 = false;
+        let mut binarymime = false;
         for parameter in &parameters {
             let value = parameter.value.as_deref();
             match (parameter.keyword.as_str(), value) {
@@ -645,7 +733,13 @@ impl Dialogue<'_> {
                     return self.reply("555 5.5.4 BODY=8BITMIME is not offered here");
                 }
                 ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => {}
-                ("BODY", _) => return self.reply("501 5.5.4 BODY must be 7BIT or 8BITMIME"),
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") && !binary => {
+                    return self.reply("555 5.5.4 BODY=BINARYMIME is not offered here");
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") => binarymime = true,
+                ("BODY", _) => {
+                    return self.reply("501 5.5.4 BODY must be 7BIT, 8BITMIME or BINARYMIME");
+                }
                 ("SMTPUTF8", None) => smtputf8 = true,
                 ("SMTPUTF8", Some(_)) => {
                     return self.reply("501 5.5.4 SMTPUTF8 takes no value");
@@ -660,6 +754,26 @@ impl Dialogue<'_> {
                     }
                 }
                 ("SIZE", _) => return self.reply("501 5.5.4 SIZE needs a number of octets"),
+                ("RET", Some(v))
+                    if dsn
+                        && (v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS")) => {}
+                ("RET", _) if dsn => return self.reply("501 5.5.4 RET must be FULL or HDRS"),
+                ("ENVID", Some(v)) if dsn && v.len() <= MAX_ENVID && command::is_xtext(v) => {}
+                ("ENVID", _) if dsn => {
+                    return self.reply(
+                        "501 5.5.4 ENVID must be xtext of at most 100 characters (RFC 3461 4.4)",
+                    );
+                }
+                ("REQUIRETLS", Some(_)) if dsn => {
+                    return self.reply("501 5.5.4 REQUIRETLS takes no value");
+                }
+                ("REQUIRETLS", None) if dsn && !tls => {
+                    return self.reply(
+                        "530 5.7.10 REQUIRETLS needs a TLS session: send STARTTLS first \
+                         (RFC 8689 2)",
+                    );
+                }
+                ("REQUIRETLS", None) if dsn => {}
                 (keyword, _) => {
                     let text = format!("555 5.5.4 MAIL parameter {keyword} not recognized");
                     return self.reply(&text);
@@ -676,7 +790,10 @@ impl Dialogue<'_> {
             from: path,
             parameters: parameters.into_iter().map(|p| p.text).collect(),
             smtputf8,
+            binarymime,
             recipients: Vec::new(),
+            rcpt_parameters: Vec::new(),
+            chunks: None,
         });
         self.recorder.transaction_started();
         let ok = self.voiced("250 2.1.0 Ok", &format!("250 2.1.0 OK {GMAIL_ID}"));
@@ -689,12 +806,29 @@ impl Dialogue<'_> {
         let Some(transaction) = &self.transaction else {
             return self.reply("503 5.5.1 Need MAIL before RCPT");
         };
-        if let Some(parameter) = parameters.first() {
-            let text = format!(
-                "555 5.5.4 RCPT parameter {} not recognized",
-                parameter.keyword
-            );
-            return self.reply(&text);
+        if let Some(twice) = repeated(&parameters) {
+            return self.reply(&format!("501 5.5.4 RCPT parameter {twice} is given twice"));
+        }
+        // DSN's RCPT parameters (RFC 3461 §4.1, §4.2), when DSN was offered.
+        let dsn = self.offers_dsn() && self.esmtp();
+        for parameter in &parameters {
+            let why = match (parameter.keyword.as_str(), parameter.value.as_deref()) {
+                ("NOTIFY", Some(v)) if dsn => command::notify_error(v),
+                ("NOTIFY", None) if dsn => {
+                    Some("NOTIFY must be NEVER, or a list of SUCCESS, FAILURE and DELAY")
+                }
+                ("ORCPT", Some(v)) if dsn => command::orcpt_error(v),
+                ("ORCPT", None) if dsn => {
+                    Some("ORCPT must be an address type, \";\" and the address in xtext")
+                }
+                (keyword, _) => {
+                    let text = format!("555 5.5.4 RCPT parameter {keyword} not recognized");
+                    return self.reply(&text);
+                }
+            };
+            if let Some(why) = why {
+                return self.reply(&format!("501 5.5.4 {why}"));
+            }
         }
         if !path.is_ascii() && !transaction.smtputf8 {
             return self.reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
@@ -711,6 +845,9 @@ impl Dialogue<'_> {
         }
         if let Some(transaction) = &mut self.transaction {
             transaction.recipients.push(path);
+            transaction
+                .rcpt_parameters
+                .push(parameters.into_iter().map(|p| p.text).collect());
         }
         let ok = self.voiced("250 2.1.5 Ok", &format!("250 2.1.5 OK {GMAIL_ID}"));
         self.reply(&ok);
@@ -755,6 +892,7 @@ impl Dialogue<'_> {
                 self.helo = None;
                 self.auth_user = None;
                 self.transaction = None;
+                self.chunks_failed = false;
                 Flow::Continue
             }
             Err(e) => Flow::Close(self.tls_failed(e)),
@@ -1119,6 +1257,16 @@ impl Dialogue<'_> {
             self.reply("503 5.5.1 Need MAIL before DATA");
             return Flow::Continue;
         };
+        // RFC 3030 §2: DATA and BDAT do not mix in one transaction; §3: a BINARYMIME
+        // message cannot be sent as lines.
+        if transaction.chunks.is_some() {
+            self.reply("503 5.5.1 DATA cannot follow BDAT in one transaction (RFC 3030 2)");
+            return Flow::Continue;
+        }
+        if transaction.binarymime {
+            self.reply("503 5.5.1 BODY=BINARYMIME needs BDAT, not DATA (RFC 3030 3)");
+            return Flow::Continue;
+        }
         if transaction.recipients.is_empty() {
             self.reply("554 5.5.1 No valid recipients");
             return Flow::Continue;
@@ -1244,14 +1392,185 @@ impl Dialogue<'_> {
         Flow::Continue
     }
 
+    /// `BDAT size [LAST]` (RFC 3030 §2). The client sends the `size` octets right behind
+    /// the command line without waiting, so they are read whatever the reply, and the next
+    /// command is found right after them; only a server that does not offer CHUNKING at all
+    /// (`no-chunking`) leaves them to be read as commands, as an old server would.
+    fn bdat(&mut self, size: u64, last: bool) -> Flow {
+        if self.shared.config.faults.no_chunking {
+            self.reply("502 5.5.1 BDAT not implemented");
+            return Flow::Continue;
+        }
+        let refusal = match &self.helo {
+            None => Some("503 5.5.1 Send EHLO or HELO first"),
+            Some((_, false)) => Some("503 5.5.1 BDAT needs EHLO: CHUNKING is an ESMTP extension"),
+            Some(_) if self.chunks_failed => Some(
+                "503 5.5.1 An earlier BDAT chunk of this transaction failed; send RSET or MAIL",
+            ),
+            Some(_) => match &self.transaction {
+                None => Some("503 5.5.1 Need MAIL before BDAT"),
+                Some(transaction) if transaction.recipients.is_empty() => {
+                    Some("554 5.5.1 No valid recipients")
+                }
+                Some(_) => None,
+            },
+        };
+        let Some(refusal) = refusal else {
+            return self.receive_chunk(size, last);
+        };
+        if let Err(flow) = self.read_chunk(size, size, None) {
+            return flow;
+        }
+        self.recorder.chunk(size);
+        self.recorder.note("the chunk is discarded");
+        self.stall(Stage::Bdat);
+        self.reply(refusal);
+        if self.transaction.is_some() {
+            // No valid recipients: the transaction fails as at any other refused chunk.
+            self.chunk_failed(last);
+        } else if last {
+            self.chunks_failed = false;
+        }
+        Flow::Continue
+    }
+
+    /// A BDAT chunk of the transaction: its octets are added to the message (or dropped,
+    /// when the chunk is refused), then answered; the `LAST` one stores the message.
+    fn receive_chunk(&mut self, size: u64, last: bool) -> Flow {
+        let config = &self.shared.config;
+        let Some(transaction) = &mut self.transaction else {
+            return Flow::Continue;
+        };
+        let chunks = transaction.chunks.get_or_insert_with(Chunks::default);
+        let number = chunks.sizes.len() as u64 + 1;
+        let total = (chunks.data.len() as u64).saturating_add(size);
+        let over_size = config.size_limit > 0 && total > config.size_limit;
+        let rejected = config.faults.reject_chunks.contains(&number);
+        let mut data = std::mem::take(&mut chunks.data);
+        let keep = !over_size && !rejected;
+        if keep {
+            // Within the size limit (when there is one), so the size is no client's
+            // invention; without a limit the buffer grows as the octets come.
+            if let Ok(more) = usize::try_from(size)
+                && config.size_limit > 0
+            {
+                data.reserve(more);
+            }
+        }
+        let until = match config.faults.drop_mid_chunk && size > 0 {
+            true => size.div_ceil(2),
+            false => size,
+        };
+        if let Err(flow) = self.read_chunk(size, until, keep.then_some(&mut data)) {
+            return flow;
+        }
+        if until < size {
+            self.recorder.chunk(until);
+            self.recorder.note(&format!(
+                "dropping the connection mid-chunk, after {until} of {size} octets (fault \
+                 drop-mid-chunk); nothing stored"
+            ));
+            return Flow::Close(SessionEnd::DroppedByFault {
+                fault: "drop-mid-chunk".to_owned(),
+            });
+        }
+        self.recorder.chunk(size);
+        let config = &self.shared.config;
+        self.stall(Stage::Bdat);
+        if last {
+            self.stall(Stage::EndOfData);
+        }
+        if over_size {
+            self.recorder.note(&format!(
+                "the chunk is discarded: {total} octets in all are over the size limit of {}",
+                config.size_limit
+            ));
+            self.reply("552 5.3.4 Message size exceeds fixed maximum message size");
+            self.chunk_failed(last);
+            return Flow::Continue;
+        }
+        if rejected {
+            self.recorder.note(&format!(
+                "the chunk is discarded: rejecting chunk {number} (fault reject-chunk)"
+            ));
+            self.reply(&format!(
+                "554 5.6.0 Message content rejected at chunk {number}"
+            ));
+            self.chunk_failed(last);
+            return Flow::Continue;
+        }
+        let Some(chunks) = self
+            .transaction
+            .as_mut()
+            .and_then(|transaction| transaction.chunks.as_mut())
+        else {
+            return Flow::Continue;
+        };
+        chunks.sizes.push(size);
+        if !last {
+            chunks.data = data;
+            self.reply(&format!("250 2.0.0 {size} octets received"));
+            return Flow::Continue;
+        }
+        if config.faults.reject_data {
+            self.transaction = None;
+            self.reply("554 5.6.0 Message content rejected");
+            return Flow::Continue;
+        }
+        // The concatenation exactly as received: chunks are neither dot-stuffed nor lines,
+        // so nothing is unstuffed, normalized or scanned for bare line endings.
+        self.store(data);
+        Flow::Continue
+    }
+
+    /// Reads the first `until` of a chunk's `size` octets (all of them, except for the
+    /// `drop-mid-chunk` fault) into `keep`, or drops them. `Err` carries how the session
+    /// ends when the client went away.
+    fn read_chunk(
+        &mut self,
+        size: u64,
+        until: u64,
+        mut keep: Option<&mut Vec<u8>>,
+    ) -> Result<(), Flow> {
+        let mut read = 0;
+        while read < until {
+            match self
+                .connection
+                .read_octets(until - read, keep.as_deref_mut())
+            {
+                Ok(n) => read += n as u64,
+                Err(e) => {
+                    self.recorder.chunk(read);
+                    self.recorder
+                        .note(&format!("only {read} of the chunk's {size} octets came"));
+                    return Err(Flow::Close(self.read_failed(e, Phase::Chunk)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A BDAT chunk was refused: the transaction fails, and the chunks a pipelining client
+    /// may have sent after it are read and refused too, until RSET, MAIL or the `LAST` one
+    /// (RFC 3030 §2).
+    fn chunk_failed(&mut self, last: bool) {
+        self.transaction = None;
+        self.chunks_failed = !last;
+    }
+
     fn store(&mut self, data: Vec<u8>) {
         let Some(transaction) = self.transaction.take() else {
             return;
         };
+        let chunk_sizes = transaction.chunks.map(|chunks| chunks.sizes);
         let envelope = StoredEnvelope {
             from: transaction.from,
             recipients: transaction.recipients,
             mail_parameters: transaction.parameters,
+            rcpt_parameters: transaction.rcpt_parameters,
+            bdat: chunk_sizes.is_some(),
+            chunk_sizes: chunk_sizes.unwrap_or_default(),
+            binarymime: transaction.binarymime,
             auth_user: self.auth_user.clone(),
             tls: self.connection.is_tls(),
             peer: self.peer.to_string(),
@@ -1281,6 +1600,16 @@ impl Dialogue<'_> {
 
 /// The session id Gmail's replies end with; fixed, so that transcripts can be compared.
 const GMAIL_ID: &str = "a1b2c3d4e5f6 - gsmtp";
+
+/// The keyword of a parameter given a second time in one command, if any.
+fn repeated(parameters: &[Parameter]) -> Option<&str> {
+    parameters.iter().enumerate().find_map(|(i, parameter)| {
+        parameters[..i]
+            .iter()
+            .any(|earlier| earlier.keyword == parameter.keyword)
+            .then_some(parameter.keyword.as_str())
+    })
+}
 
 /// `MAIL FROM: <...>` or `RCPT TO: <...>`: the space RFC 5321 §4.1.2 has no room for, which
 /// lenient servers accept and strict ones refuse.

@@ -22,6 +22,12 @@ pub struct StoredEnvelope {
     pub recipients: Vec<String>,
     /// The MAIL FROM parameters as given, such as `BODY=8BITMIME` or `SIZE=1234`.
     pub mail_parameters: Vec<String>,
+    /// The RCPT TO parameters of each recipient as given, such as `NOTIFY=SUCCESS,FAILURE`
+    /// or `ORCPT=rfc822;bob@example.com`: one list per entry of `recipients`, in its order
+    /// (empty lists for recipients given without any). Missing in files written before it
+    /// existed, which read as no parameters.
+    #[serde(default)]
+    pub rcpt_parameters: Vec<Vec<String>>,
     /// The user that authenticated, if any.
     pub auth_user: Option<String>,
     /// Whether the message came over TLS (STARTTLS or implicit).
@@ -30,6 +36,16 @@ pub struct StoredEnvelope {
     pub peer: String,
     /// The name the client gave in EHLO or HELO.
     pub helo: String,
+    /// Whether the message came in BDAT chunks (RFC 3030 §2) rather than after DATA.
+    #[serde(default)]
+    pub bdat: bool,
+    /// The size in octets of each BDAT chunk, in order (`[0]` for a lone `BDAT 0 LAST`);
+    /// empty for a message sent with DATA.
+    #[serde(default)]
+    pub chunk_sizes: Vec<u64>,
+    /// Whether MAIL declared `BODY=BINARYMIME` (RFC 3030 §3).
+    #[serde(default)]
+    pub binarymime: bool,
 }
 
 /// The record of one finished connection: the `sessions/{id}.json` file, written after its
@@ -379,10 +395,14 @@ mod tests {
             from: "a@example.com".into(),
             recipients: vec!["b@example.com".into()],
             mail_parameters: vec![],
+            rcpt_parameters: vec![vec!["NOTIFY=NEVER".into()]],
             auth_user: None,
             tls: false,
             peer: "127.0.0.1:1".into(),
             helo: "client".into(),
+            bdat: true,
+            chunk_sizes: vec![5],
+            binarymime: false,
         }
     }
 
@@ -426,5 +446,16 @@ mod tests {
             .expect("store");
         assert_eq!(next, "000045");
         fs::remove_dir_all(again.dir()).expect("cleanup");
+    }
+
+    /// An envelope written before the BDAT and DSN members existed still reads.
+    #[test]
+    fn older_envelopes_still_read() {
+        let old = r#"{"from":"a@example.com","recipients":["b@example.com"],
+            "mail_parameters":["SIZE=5"],"auth_user":null,"tls":false,
+            "peer":"127.0.0.1:1","helo":"client"}"#;
+        let envelope: StoredEnvelope = serde_json::from_str(old).expect("old JSON");
+        assert!(envelope.rcpt_parameters.is_empty() && envelope.chunk_sizes.is_empty());
+        assert!(!envelope.bdat && !envelope.binarymime);
     }
 }

@@ -481,13 +481,14 @@ fn ehlo_first(walk: &Walk, profile: Profile) -> Verdict {
 }
 
 /// RFC 2920 §3.1: which commands may be followed in the same flight by another (with
-/// PIPELINING): MAIL, RCPT and RSET, and the end of the message data. This lab also lets
-/// an AUTH that carries its whole initial response lead a group (RFC 4954 §4 saves the
-/// round trip for it, and servers accept it pipelined).
+/// PIPELINING): MAIL, RCPT and RSET, and the end of the message data; and BDAT, whose
+/// chunks may be pipelined (RFC 3030 §2, the example of §4.2). This lab also lets an AUTH
+/// that carries its whole initial response lead a group (RFC 4954 §4 saves the round trip
+/// for it, and servers accept it pipelined).
 fn may_be_followed(step: &Step) -> bool {
     match &step.kind {
         Kind::Command(verb) => match verb.as_str() {
-            "MAIL" | "RCPT" | "RSET" => true,
+            "MAIL" | "RCPT" | "RSET" | "BDAT" => true,
             "AUTH" => {
                 let text = String::from_utf8_lossy(&step.bytes);
                 let words: Vec<&str> = text.split_whitespace().collect();

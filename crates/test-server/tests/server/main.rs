@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod auth;
+mod bdat;
 mod concurrency;
 mod dialogue;
+mod dsn;
 mod explain;
 mod faults;
 mod limits;

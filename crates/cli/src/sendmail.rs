@@ -75,6 +75,19 @@ pub fn options(args: impl IntoIterator<Item = OsString>) -> Result<Options, Stri
             other if other.starts_with("-F") => {
                 full_name = Some(value("-F", &other[2..], &mut args)?);
             }
+            // DSN (RFC 3461), as sendmail spells it: -N notify, -R ret, -V envid.
+            other if other.starts_with("-N") => {
+                let notify = value("-N", &other[2..], &mut args)?;
+                translated.push(format!("--dsn-notify={notify}").into());
+            }
+            other if other.starts_with("-R") => {
+                let ret = value("-R", &other[2..], &mut args)?.to_ascii_lowercase();
+                translated.push(format!("--dsn-ret={ret}").into());
+            }
+            other if other.starts_with("-V") => {
+                let envid = value("-V", &other[2..], &mut args)?;
+                translated.push(format!("--dsn-envid={envid}").into());
+            }
             // -B 8BITMIME|7BIT: the body type is worked out from the bytes themselves.
             other if other.starts_with("-B") => {
                 value("-B", &other[2..], &mut args)?;
@@ -82,7 +95,7 @@ pub fn options(args: impl IntoIterator<Item = OsString>) -> Result<Options, Stri
             other if other.starts_with("-o") => {}
             other if other.starts_with('-') => {
                 return Err(format!(
-                    "sendmail option {other:?} is not supported: this sendmail takes -t, -i, -oi, -f, -F, -v, -a and recipients"
+                    "sendmail option {other:?} is not supported: this sendmail takes -t, -i, -oi, -f, -F, -N, -R, -V, -v, -a and recipients"
                 ));
             }
             _ => recipients.extend(
@@ -146,7 +159,7 @@ pub(crate) fn cut_at_dot(input: &mut Vec<u8>) {
     }
 }
 
-const HELP: &str = "usage: sendmail [-t] [-i|-oi] [-f FROM] [-F NAME] [-v] [-a ACCOUNT] [RECIPIENT...] < message
+const HELP: &str = "usage: sendmail [-t] [-i|-oi] [-f FROM] [-F NAME] [-N DSN] [-R RET] [-V ENVID] [-v] [-a ACCOUNT] [RECIPIENT...] < message
 Sends the message on standard input as it is, adding Date, Message-ID and From where missing.
 -t reads recipients from the To, Cc and Bcc fields (and removes Bcc); -i keeps reading after a line that is only \".\".
 The server is SMTP_SERVER, the account of -a, or the account \"default\" (see docs/scripting.md).";
@@ -185,6 +198,17 @@ mod tests {
         assert_eq!(git.to, ["a@example.org", "b@example.org", "-c@example.org"]);
         assert!(parse(&["-v", "x@example.org"]).dot_ends_input);
         assert!(!parse(&["-v", "x@example.org"]).quiet);
+        let dsn = parse(&[
+            "-N",
+            "success,failure",
+            "-Rhdrs",
+            "-V",
+            "id1",
+            "x@example.org",
+        ]);
+        assert_eq!(dsn.dsn_notify.as_deref(), Some("success,failure"));
+        assert_eq!(dsn.dsn_ret, Some(crate::DsnRet::Hdrs));
+        assert_eq!(dsn.dsn_envid.as_deref(), Some("id1"));
     }
 
     #[test]

@@ -472,3 +472,35 @@ fn allow_partial() {
     let warning = raw.result.as_ref().expect("sent").warnings[0].to_string();
     assert!(warning.contains("<nobody@example.org> (\"550"), "{warning}");
 }
+
+/// DSN (RFC 3461), REQUIRETLS (RFC 8689) and a declared SIZE (RFC 1870): the same MAIL and
+/// RCPT parameters from both clients, xtext and all.
+#[test]
+fn dsn_requiretls_size() {
+    let scenario = Scenario::new(
+        "starttls",
+        &[
+            "--to",
+            "bob+tag@example.org",
+            "--dsn-notify",
+            "failure,delay",
+            "--dsn-ret",
+            "full",
+            "--dsn-envid",
+            "envid=1",
+            "--require-tls",
+            "--declare-size",
+        ],
+    )
+    .with_login();
+    let (raw, _) = prove("dsn_requiretls_size", &scenario);
+    assert_eq!(raw.exit(), Exit::Sent, "{:?}", raw.result);
+    assert!(
+        raw.text.contains(" RET=FULL ENVID=envid+3D1 REQUIRETLS\n"),
+        "{}",
+        raw.text
+    );
+    assert!(raw.text.contains(
+        "C: RCPT TO:<bob+tag@example.org> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob+2Btag@example.org\n"
+    ));
+}

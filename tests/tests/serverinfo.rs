@@ -165,7 +165,7 @@ fn text_describes_greeting_capabilities_tls_and_the_chain() {
             "  SMTPUTF8  ",
             "  ENHANCEDSTATUSCODES  replies carry a class.subject.detail code",
             "Offered only before TLS: STARTTLS\n",
-            "Offered only after TLS: AUTH\n",
+            "Offered only after TLS: REQUIRETLS, AUTH\n",
             "  certificate:   verified: in date, names 127.0.0.1, and its chain leads to a root in webpki-roots (Mozilla's list) or the --ca-file certificates\n",
             "  chain as the server sent it, 2 certificates:\n",
             "      issuer:      CN=edge-case CA\n",
@@ -323,7 +323,7 @@ fn json_is_one_document_with_the_same_facts() {
         );
         assert_eq!(
             before["only_after_tls"],
-            serde_json::json!(["AUTH"]),
+            serde_json::json!(["REQUIRETLS", "AUTH"]),
             "{client}"
         );
         let tls = &document["tls"];

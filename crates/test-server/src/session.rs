@@ -130,11 +130,12 @@ impl Recorder {
         self.each(|t| t.note(text));
     }
 
-    /// Records the octets of a BDAT chunk by their count: they are not lines and may be
-    /// binary, so they never enter the transcript as client lines, where they would break
-    /// its lines and the redaction that follows them.
+    /// Records the octets of a BDAT chunk by their count, in the transcript crate's form
+    /// (the clients record theirs the same way): they are not lines and may be binary, so
+    /// they never enter the transcript as client lines, where they would break its lines
+    /// and the redaction that follows them.
     fn chunk(&mut self, octets: u64) {
-        self.note(&format!("<chunk: {octets} octets>"));
+        self.each(|t| t.chunk_data(octets));
     }
 
     /// Marks the MAIL line just recorded as the start of a transaction.

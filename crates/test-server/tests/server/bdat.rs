@@ -9,6 +9,9 @@ use test_server::{Config, Faults, SessionEnd, Stage, Voice};
 
 use crate::support::{Client, default_server, files_with, start};
 
+/// How the transcript counts a chunk's octets, after the number.
+const CHUNK: &str = "octets of message data in this chunk, as they are (BDAT: no dot-stuffing)";
+
 fn with_faults(faults: Faults) -> Config {
     Config {
         faults,
@@ -82,15 +85,14 @@ fn chunks_are_stored_byte_for_byte() {
     assert_eq!(stored.envelope.chunk_sizes, sizes);
     // The transcript counts the chunks; their octets never become lines of it.
     let n = pieces[0].len();
-    let expected =
-        format!("C: BDAT {n}\n-- <chunk: {n} octets>\nS: 250 2.0.0 {n} octets received\n");
+    let expected = format!("C: BDAT {n}\n-- {n} {CHUNK}\nS: 250 2.0.0 {n} octets received\n");
     assert!(
         stored.transcript.contains(&expected),
         "{}",
         stored.transcript
     );
     assert!(
-        stored.transcript.contains("-- <chunk: 0 octets>\n"),
+        stored.transcript.contains(&format!("-- 0 {CHUNK}\n")),
         "{}",
         stored.transcript
     );
@@ -446,7 +448,9 @@ fn client_closing_mid_chunk() {
     );
     let text = sessions[0].transcript.render_text(Default::default());
     assert!(
-        text.contains("-- <chunk: 9 octets>\n-- only 9 of the chunk's 100 octets came\n"),
+        text.contains(&format!(
+            "-- 9 {CHUNK}\n-- only 9 of the chunk's 100 octets came\n"
+        )),
         "{text}"
     );
     assert!(server.messages().is_empty());

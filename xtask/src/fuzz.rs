@@ -20,10 +20,11 @@ use anyhow::{Context as _, Result};
 use crate::helpers;
 
 /// Every target in `fuzz/Cargo.toml`, in the order they run.
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "reply_parser",
     "server_command_parser",
     "server_data_reader",
+    "server_bdat_reader",
     "message_builder",
     "dot_stuffer",
 ];

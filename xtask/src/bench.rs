@@ -11,11 +11,13 @@
 //! - Criterion micro-benchmarks ([`criterion`]) of message rendering and reply parsing, from
 //!   the separate `bench/` crate.
 //!
-//! `--quick` (CI) measures only the round trips of raw-client (default and `--pipelining`)
-//! and lib-client, installs nothing, writes no docs, and exits 1 when raw-client
-//! `--pipelining` needs more than the protocol floor. Every peer is stopped by its PID when
+//! `--quick` (CI) measures only the round trips of raw-client (default, `--pipelining` and
+//! `--pipelining --chunking`) and lib-client, installs nothing, writes no docs, and exits 1
+//! when raw-client `--pipelining` needs more than the protocol floor with DATA (8 / 6) or
+//! `--pipelining --chunking` more than the floor with BDAT (7 / 5). Every peer is stopped by its PID when
 //! it goes out of scope; every loop is bounded in count and every process in time.
 
+mod bdat_sink;
 mod criterion;
 mod memory;
 mod proxy;
@@ -35,9 +37,13 @@ use crate::interop::{install, procs};
 
 /// The emulated one-way delay of the link.
 pub(crate) const DELAY: Duration = Duration::from_millis(25);
-/// The protocol floors (README of issue 8, docs/performance.md): STARTTLS, implicit TLS.
+/// The protocol floors with DATA (README of issue 8, docs/performance.md): STARTTLS,
+/// implicit TLS.
 pub(crate) const FLOOR_STARTTLS: usize = 8;
 pub(crate) const FLOOR_IMPLICIT: usize = 6;
+/// The floors with BDAT (RFC 3030): no `354` to wait for, so one round trip fewer.
+pub(crate) const FLOOR_CHUNKING_STARTTLS: usize = 7;
+pub(crate) const FLOOR_CHUNKING_IMPLICIT: usize = 5;
 /// Envelope of every benchmark message.
 pub(crate) const FROM: &str = "sender@example.org";
 pub(crate) const TO: &str = "rcpt@example.net";
@@ -53,9 +59,10 @@ const GROUPS: [&str; 5] = ["rt", "throughput", "store", "memory", "criterion"];
 /// `cargo xtask bench [--quick] [--runs N] [--only GROUP,...]`
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Round trips of raw-client (default, --pipelining) and lib-client only, with debug
-    /// builds and no installs; exit 1 if raw-client --pipelining exceeds the floor (8 STARTTLS
-    /// / 6 implicit TLS). Writes no docs.
+    /// Round trips of raw-client (default, --pipelining, --pipelining --chunking) and
+    /// lib-client only, with debug builds and no installs; exit 1 if raw-client --pipelining
+    /// exceeds the floor (8 STARTTLS / 6 implicit TLS) or --pipelining --chunking its floor
+    /// (7 / 5). Writes no docs.
     #[arg(long)]
     pub(crate) quick: bool,
     /// Runs per measurement for medians (at least 5 for the docs).
@@ -236,26 +243,13 @@ fn quick_run(root: PathBuf, work: PathBuf) -> Result<i32> {
     let rows = roundtrips::run(&ctx, roundtrips::OURS, 2)?;
     println!();
     println!("{}", report::round_trip_table(&rows));
-    let mut failures = Vec::new();
-    for row in &rows {
-        for (mode, measured, floor) in [
-            ("STARTTLS", &row.starttls, FLOOR_STARTTLS),
-            ("implicit TLS", &row.implicit, FLOOR_IMPLICIT),
-        ] {
-            match measured {
-                Err(why) => failures.push(format!("{} ({mode}) failed: {why}", row.client.name)),
-                Ok(m) if row.client.must_reach_floor && m.max > floor => failures.push(format!(
-                    "{} needs {} round trips with {mode}; the floor is {floor}",
-                    row.client.name, m.max
-                )),
-                Ok(_) => {}
-            }
-        }
-    }
+    let failures = floor_failures(&rows, &ctx.work.join("traces"));
     let elapsed = started.elapsed().as_secs_f64();
     if failures.is_empty() {
         println!(
-            "bench --quick: raw-client --pipelining reaches the floor (8 / 6); {elapsed:.0} s"
+            "bench --quick: raw-client --pipelining reaches the floor with DATA \
+             ({FLOOR_STARTTLS} / {FLOOR_IMPLICIT}) and --pipelining --chunking the floor with \
+             BDAT ({FLOOR_CHUNKING_STARTTLS} / {FLOOR_CHUNKING_IMPLICIT}); {elapsed:.0} s"
         );
         Ok(0)
     } else {
@@ -265,6 +259,32 @@ fn quick_run(root: PathBuf, work: PathBuf) -> Result<i32> {
         println!("bench --quick: FAILED in {elapsed:.0} s");
         Ok(1)
     }
+}
+
+/// What `--quick` fails for: one of our clients failed, or one held to a floor needed more
+/// round trips than its floor (8 / 6 with DATA, 7 / 5 with BDAT) in some run.
+fn floor_failures(rows: &[roundtrips::Row], traces: &Path) -> Vec<String> {
+    let mut failures = Vec::new();
+    for row in rows {
+        let (floor_starttls, floor_implicit) = row.client.floor();
+        for (mode, measured, floor) in [
+            ("STARTTLS", &row.starttls, floor_starttls),
+            ("implicit TLS", &row.implicit, floor_implicit),
+        ] {
+            match measured {
+                Err(why) => failures.push(format!("{} ({mode}) failed: {why}", row.client.name)),
+                Ok(m) if row.client.must_reach_floor && m.max > floor => failures.push(format!(
+                    "{} needs {} round trips with {mode}; the floor is {floor} (the proxy's \
+                     traces are in {})",
+                    row.client.name,
+                    m.max,
+                    traces.display()
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
+    failures
 }
 
 /// GNU time (`/usr/bin/time`, Debian package `time`) for peak RSS; installed if missing.
@@ -304,6 +324,55 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(slug: &str, starttls: usize, implicit: usize) -> roundtrips::Row {
+        let measured = |n: usize| {
+            Ok(roundtrips::Measured {
+                min: n,
+                max: n,
+                median: n,
+                wall: 0.0,
+            })
+        };
+        roundtrips::Row {
+            client: roundtrips::OURS
+                .iter()
+                .find(|c| c.slug == slug)
+                .expect("one of ours"),
+            starttls: measured(starttls),
+            implicit: measured(implicit),
+        }
+    }
+
+    #[test]
+    fn quick_holds_each_client_to_its_own_floor() {
+        let traces = Path::new("target/bench/traces");
+        let at_floor = [
+            row("raw-client-pipelining-chunking", 7, 5),
+            row("raw-client-pipelining", 8, 6),
+            row("raw-client", 12, 10),
+            row("lib-client", 12, 10),
+        ];
+        assert!(floor_failures(&at_floor, traces).is_empty());
+        // BDAT that needs DATA's round trips fails, in either mode.
+        let failures = floor_failures(&[row("raw-client-pipelining-chunking", 8, 5)], traces);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].starts_with(
+            "raw-client --pipelining --chunking needs 8 round trips with STARTTLS; the floor is 7"
+        ));
+        let failures = floor_failures(&[row("raw-client-pipelining-chunking", 7, 6)], traces);
+        assert!(failures[0].contains("6 round trips with implicit TLS; the floor is 5"));
+        let failures = floor_failures(&[row("raw-client-pipelining", 9, 6)], traces);
+        assert!(failures[0].contains("needs 9 round trips with STARTTLS; the floor is 8"));
+        // Clients not held to a floor may need more; a failed run always fails.
+        assert!(floor_failures(&[row("raw-client", 13, 11)], traces).is_empty());
+        let mut failed = row("lib-client", 12, 10);
+        failed.implicit = Err("exit 75".into());
+        assert_eq!(
+            floor_failures(&[failed], traces),
+            ["lib-client (lettre 0.11) (implicit TLS) failed: exit 75"]
+        );
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -5,6 +5,10 @@
 //! attachment file; curl (`--upload-file`) and msmtp (standard input) get a prebuilt `.eml`,
 //! which is raw-client's own rendering captured through test-server, so they do no encoding
 //! at all — the cheapest possible way to put those bytes on the wire.
+//!
+//! raw-client `--chunking` sends the same message with BDAT (RFC 3030) to [`BdatSink`], which
+//! discards it as smtp-sink does, since smtp-sink has no BDAT; the sink checks that every
+//! octet of the rendering arrived.
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -14,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
+use super::bdat_sink::BdatSink;
 use super::throughput::{Sink, capture_message};
 use super::{Ctx, FROM, TO};
 use crate::interop::procs;
@@ -48,6 +53,8 @@ impl Case {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Raw,
+    /// raw-client `--chunking=required`, to the BDAT sink.
+    RawChunking,
     Lib,
     Curl,
     Msmtp,
@@ -57,6 +64,7 @@ enum Kind {
 
 const CLIENTS: &[(&str, Kind, bool)] = &[
     ("raw-client", Kind::Raw, true),
+    (CHUNKING_NAME, Kind::RawChunking, true),
     ("lib-client (lettre)", Kind::Lib, true),
     ("curl --upload-file (prebuilt .eml)", Kind::Curl, false),
     ("msmtp (prebuilt .eml on stdin)", Kind::Msmtp, false),
@@ -64,10 +72,14 @@ const CLIENTS: &[(&str, Kind, bool)] = &[
     ("Python smtplib (EmailMessage)", Kind::Smtplib, false),
 ];
 
+/// The row of raw-client `--chunking` (the default `--chunk-size`).
+pub(crate) const CHUNKING_NAME: &str = "raw-client --chunking (BDAT, 256 KiB chunks)";
+
 /// Runs every client at both sizes.
 pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
     let dir = ctx.dir("memory")?;
     let sink = Sink::start(&dir)?;
+    let bdat_sink = BdatSink::start()?;
     let script = ctx.peers_script()?;
     let msmtprc = dir.join("msmtprc-empty");
     std::fs::write(
@@ -124,6 +136,14 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
                             .args(message_args(&attachment));
                         command
                     }
+                    Kind::RawChunking => {
+                        let mut command = Command::new(ctx.bin.join("raw-client"));
+                        command
+                            .args(["--server", &format!("127.0.0.1:{}", bdat_sink.port)])
+                            .args(["--tls", "none", "--quiet", "--chunking=required"])
+                            .args(message_args(&attachment));
+                        command
+                    }
                     Kind::Curl => {
                         let mut command = Command::new("curl");
                         command
@@ -175,7 +195,23 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
                     }
                 };
                 let input = (*kind == Kind::Msmtp).then_some(eml_bytes.as_slice());
-                match timed(&dir, command, input) {
+                let received = bdat_sink.messages().len();
+                let result = timed(&dir, command, input).and_then(|run| {
+                    if *kind == Kind::RawChunking {
+                        // The same message as the DATA rows: every octet of the rendering.
+                        let messages = bdat_sink.messages();
+                        let want = eml_bytes.len() as u64;
+                        if messages.len() != received + 1 || messages.last() != Some(&want) {
+                            bail!(
+                                "the BDAT sink did not receive the {want}-octet rendering whole \
+                                 (messages received whole: {:?})",
+                                &messages[received..]
+                            );
+                        }
+                    }
+                    Ok(run)
+                });
+                match result {
                     Ok(run) => case.runs.push(run),
                     Err(error) => case.error = Some(format!("{error:#}")),
                 }
@@ -195,7 +231,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
             all.push(case);
         }
     }
-    drop(sink);
+    drop((sink, bdat_sink));
     Ok(all)
 }
 

@@ -11,7 +11,9 @@ use anyhow::Result;
 use super::criterion::Micro;
 use super::roundtrips::{Measured, Row};
 use super::throughput::{Case, Group, Throughput};
-use super::{Ctx, FLOOR_IMPLICIT, FLOOR_STARTTLS, median};
+use super::{
+    Ctx, FLOOR_CHUNKING_IMPLICIT, FLOOR_CHUNKING_STARTTLS, FLOOR_IMPLICIT, FLOOR_STARTTLS, median,
+};
 use super::{memory, store};
 use crate::helpers;
 use crate::interop::{install, procs};
@@ -77,7 +79,11 @@ pub(crate) fn round_trip_table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         out,
-        "| *protocol floor* | *{FLOOR_STARTTLS}* | *{FLOOR_IMPLICIT}* | | |"
+        "| *protocol floor with DATA* | *{FLOOR_STARTTLS}* | *{FLOOR_IMPLICIT}* | | |"
+    );
+    let _ = writeln!(
+        out,
+        "| *protocol floor with BDAT (CHUNKING)* | *{FLOOR_CHUNKING_STARTTLS}* | *{FLOOR_CHUNKING_IMPLICIT}* | | |"
     );
     out
 }
@@ -333,6 +339,17 @@ pub(crate) fn verdicts(results: &Results) -> Vec<Verdict> {
                 });
             }
         }
+        if let Some(row) = find("raw-client-pipelining-chunking") {
+            let (s, i) = (&row.starttls, &row.implicit);
+            let met = matches!((s, i), (Ok(s), Ok(i)) if s.max <= FLOOR_CHUNKING_STARTTLS && i.max <= FLOOR_CHUNKING_IMPLICIT);
+            verdicts.push(Verdict {
+                target: format!(
+                    "raw-client --pipelining --chunking at the floor with BDAT: {FLOOR_CHUNKING_STARTTLS} round trips with STARTTLS, {FLOOR_CHUNKING_IMPLICIT} with implicit TLS"
+                ),
+                figure: format!("{} / {}", cell(s), cell(i)),
+                met,
+            });
+        }
     }
     if let Some(throughput) = &results.throughput {
         for (group, name, peer_name) in [
@@ -378,7 +395,14 @@ pub(crate) fn verdicts(results: &Results) -> Vec<Verdict> {
         }
     }
     if let Some(cases) = &results.memory {
-        let find = |mib: u64, prefix: &str| {
+        // The raw-client rows by their exact names (the DATA row's is a prefix of the
+        // --chunking row's), the peers by the start of theirs.
+        let find = |mib: u64, name: &str| {
+            cases
+                .iter()
+                .find(|c| c.mib == mib && c.name == name && c.error.is_none())
+        };
+        let find_peer = |mib: u64, prefix: &str| {
             cases
                 .iter()
                 .find(|c| c.mib == mib && c.name.starts_with(prefix) && c.error.is_none())
@@ -390,7 +414,14 @@ pub(crate) fn verdicts(results: &Results) -> Vec<Verdict> {
                 met: raw.rss() < 32.0,
             });
         }
-        if let (Some(raw), Some(curl)) = (find(20, "raw-client"), find(20, "curl")) {
+        if let Some(chunking) = find(100, memory::CHUNKING_NAME) {
+            verdicts.push(Verdict {
+                target: "raw-client --chunking, 100 MiB attachment: peak RSS < 8 MiB".into(),
+                figure: format!("{:.1} MiB", chunking.rss()),
+                met: chunking.rss() < 8.0,
+            });
+        }
+        if let (Some(raw), Some(curl)) = (find(20, "raw-client"), find_peer(20, "curl")) {
             let ratio = raw.seconds() / curl.seconds();
             verdicts.push(Verdict {
                 target: "raw-client, 20 MiB attachment: time ≤ 1.5× curl's prebuilt-file time"
@@ -461,7 +492,7 @@ pub(crate) fn markdown(results: &Results) -> String {
 pub(crate) fn svg(rows: &[Row]) -> String {
     let left = 250.0;
     let right = 40.0;
-    let width = 820.0;
+    let width = 860.0;
     let bar = 12.0;
     let row_height = 36.0;
     let top = 56.0;
@@ -486,7 +517,7 @@ pub(crate) fn svg(rows: &[Row]) -> String {
 <text x="20" y="20" font-size="15" font-weight="bold">Round trips for one STARTTLS/implicit-TLS + AUTH + 1-recipient message</text>
 <rect x="{left}" y="30" width="12" height="10" fill="#3b6fb6"/><text x="{}" y="40">STARTTLS</text>
 <rect x="{}" y="30" width="12" height="10" fill="#e08a2c"/><text x="{}" y="40">implicit TLS</text>
-<text x="{}" y="40" fill="#555">dashed: protocol floor (8 / 6)</text>"##,
+<text x="{}" y="40" fill="#555" font-size="11">dashed: floor with DATA (8 / 6); dotted: with BDAT (7 / 5)</text>"##,
         left + 16.0,
         left + 100.0,
         left + 116.0,
@@ -501,11 +532,16 @@ pub(crate) fn svg(rows: &[Row]) -> String {
             height - 16.0
         );
     }
-    for (floor, color) in [(FLOOR_STARTTLS, "#3b6fb6"), (FLOOR_IMPLICIT, "#e08a2c")] {
+    for (floor, color, dashes) in [
+        (FLOOR_STARTTLS, "#3b6fb6", "4 3"),
+        (FLOOR_IMPLICIT, "#e08a2c", "4 3"),
+        (FLOOR_CHUNKING_STARTTLS, "#3b6fb6", "1 3"),
+        (FLOOR_CHUNKING_IMPLICIT, "#e08a2c", "1 3"),
+    ] {
         let x = left + floor as f64 * scale;
         let _ = writeln!(
             out,
-            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="{color}" stroke-dasharray="4 3"/>"##,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="{color}" stroke-dasharray="{dashes}"/>"##,
             height - 30.0
         );
     }

@@ -9,17 +9,26 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use super::proxy::{self, DelayProxy};
-use super::{Ctx, DELAY, FROM, PASSWORD, PASSWORD_ENV, TO, USER};
+use super::{
+    Ctx, DELAY, FLOOR_CHUNKING_IMPLICIT, FLOOR_CHUNKING_STARTTLS, FLOOR_IMPLICIT, FLOOR_STARTTLS,
+    FROM, PASSWORD, PASSWORD_ENV, TO, USER,
+};
 use crate::interop::procs;
 
 /// How a client is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Raw { pipelining: bool },
+    /// raw-client; `chunking` sends the message with BDAT (`--chunking=required`).
+    Raw {
+        pipelining: bool,
+        chunking: bool,
+    },
     Lib,
     Swaks,
     Msmtp,
-    Curl { sasl_ir: bool },
+    Curl {
+        sasl_ir: bool,
+    },
     Smtplib,
 }
 
@@ -37,17 +46,44 @@ pub(crate) struct Client {
     pub(crate) must_reach_floor: bool,
 }
 
+impl Client {
+    /// The protocol floor this client is held to, (STARTTLS, implicit TLS): one round trip
+    /// fewer with BDAT, which has no `354` to wait for (docs/performance.md).
+    pub(crate) fn floor(&self) -> (usize, usize) {
+        match self.kind {
+            Kind::Raw { chunking: true, .. } => (FLOOR_CHUNKING_STARTTLS, FLOOR_CHUNKING_IMPLICIT),
+            _ => (FLOOR_STARTTLS, FLOOR_IMPLICIT),
+        }
+    }
+}
+
 const RAW: Client = Client {
     name: "raw-client",
     slug: "raw-client",
-    kind: Kind::Raw { pipelining: false },
+    kind: Kind::Raw {
+        pipelining: false,
+        chunking: false,
+    },
     ours: true,
     must_reach_floor: false,
 };
 const RAW_PIPELINING: Client = Client {
     name: "raw-client --pipelining",
     slug: "raw-client-pipelining",
-    kind: Kind::Raw { pipelining: true },
+    kind: Kind::Raw {
+        pipelining: true,
+        chunking: false,
+    },
+    ours: true,
+    must_reach_floor: true,
+};
+const RAW_PIPELINING_CHUNKING: Client = Client {
+    name: "raw-client --pipelining --chunking",
+    slug: "raw-client-pipelining-chunking",
+    kind: Kind::Raw {
+        pipelining: true,
+        chunking: true,
+    },
     ours: true,
     must_reach_floor: true,
 };
@@ -60,10 +96,11 @@ const LIB: Client = Client {
 };
 
 /// Our clients only (`--quick`).
-pub(crate) const OURS: &[Client] = &[RAW_PIPELINING, RAW, LIB];
+pub(crate) const OURS: &[Client] = &[RAW_PIPELINING_CHUNKING, RAW_PIPELINING, RAW, LIB];
 
 /// Every client.
 pub(crate) const ALL: &[Client] = &[
+    RAW_PIPELINING_CHUNKING,
     RAW_PIPELINING,
     RAW,
     LIB,
@@ -290,8 +327,19 @@ fn command_for(ctx: &Ctx, kind: Kind, mode: Mode, port: u16, setup: &Setup) -> C
                 .args(["--body", BODY, "--date", "1700000000"])
                 .args(["--message-id", "rt@bench.localhost", "--timeout", "30s"])
                 .arg("--quiet");
-            if kind == (Kind::Raw { pipelining: true }) {
-                command.arg("--pipelining");
+            if let Kind::Raw {
+                pipelining,
+                chunking,
+            } = kind
+            {
+                if pipelining {
+                    command.arg("--pipelining");
+                }
+                // Required, so that a server without CHUNKING fails the row instead of
+                // having DATA counted under its name.
+                if chunking {
+                    command.arg("--chunking=required");
+                }
             }
             command
         }

@@ -6,6 +6,10 @@
 //! The instance lives under /tmp rather than `target/`: Postfix insists on a root-owned
 //! queue directory that its own `postfix` user can reach, which every parent of /tmp
 //! allows. Its log is copied to `target/interop/run/postfix.log` when it stops.
+//!
+//! The CHUNKING and DSN checks are in [`extensions`].
+
+mod extensions;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -169,6 +173,7 @@ pub(crate) fn run(ctx: &Ctx, report: &mut Report) {
         };
         report.add(PEER, OURS_TO_PEER, scenario, result);
     }
+    extensions::run(ctx, &instance, &certs.ca, report);
     drop(instance);
 }
 
@@ -399,6 +404,47 @@ fn raw_header_lines(message: &[u8], name: &str) -> String {
         }
     }
     out
+}
+
+/// The header fields Postfix prepends to a delivered message: smtpd's Received, and
+/// virtual(8)'s Return-Path, Delivered-To and, when the original recipient is known (from
+/// a DSN ORCPT), X-Original-To.
+const PREPENDED: [&str; 4] = ["Return-Path", "X-Original-To", "Delivered-To", "Received"];
+
+/// A delivered message without the fields Postfix prepended: the [`PREPENDED`] fields at the
+/// top, each with its folded lines, and nothing after the first other field.
+fn without_prepended(message: &[u8]) -> &[u8] {
+    let mut rest = message;
+    loop {
+        let prepended = PREPENDED.iter().any(|name| {
+            rest.len() > name.len()
+                && rest[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && rest[name.len()] == b':'
+        });
+        if !prepended {
+            return rest;
+        }
+        // The field's first line, then its continuation lines (starting with a space or tab).
+        loop {
+            match rest.iter().position(|&byte| byte == b'\n') {
+                Some(end) => rest = &rest[end + 1..],
+                None => return &[],
+            }
+            if !matches!(rest.first(), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+    }
+}
+
+/// The names of the fields [`without_prepended`] strips from a delivered message, in order.
+fn prepended_names(message: &[u8]) -> Vec<String> {
+    let stripped = &message[..message.len() - without_prepended(message).len()];
+    String::from_utf8_lossy(stripped)
+        .lines()
+        .filter(|line| !line.starts_with([' ', '\t']))
+        .filter_map(|line| line.split_once(':').map(|(name, _)| name.to_owned()))
+        .collect()
 }
 
 fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
@@ -696,7 +742,7 @@ mod tests {
     fn the_postfix_templates_are_filled_completely() -> Result<()> {
         let main = main_cf(Path::new("/tmp/smtp-workbench-postfix-7"), 101, 102)?;
         assert!(main.contains(
-            "\nvirtual_mailbox_maps = inline:{ alice@example.net=alice/, bob@example.net=bob/, carol@example.net=carol/ }\n"
+            "\nvirtual_mailbox_maps = inline:{ alice@example.net=alice/, bob@example.net=bob/, carol@example.net=carol/, sender@example.net=sender/ }\n"
         ));
         assert!(main.contains("\nqueue_directory = /tmp/smtp-workbench-postfix-7/spool\n"));
         assert!(main.contains("\nvirtual_uid_maps = static:101\nvirtual_gid_maps = static:102\n"));
@@ -708,6 +754,28 @@ mod tests {
             assert!(!text.contains("@DIR@") && !text.contains("@LISTEN"));
         }
         Ok(())
+    }
+
+    #[test]
+    fn only_the_prepended_trace_fields_are_stripped() {
+        let delivered = b"Return-Path: <a@example.org>\nDelivered-To: b@example.net\n\
+Received: from client (localhost [127.0.0.1])\n\tby postfix (Postfix) with ESMTPSA id X\n\
+\tfor <b@example.net>; Mon, 23 Nov 2026 12:00:00 +0000 (UTC)\n\
+Date: Mon, 23 Nov 2026 12:00:00 +0000\nReceived: kept, it came with the message\n\nbody\n";
+        assert_eq!(
+            without_prepended(delivered),
+            b"Date: Mon, 23 Nov 2026 12:00:00 +0000\nReceived: kept, it came with the message\n\nbody\n"
+        );
+        assert_eq!(
+            without_prepended(b"Subject: x\n\nbody\n"),
+            b"Subject: x\n\nbody\n"
+        );
+        assert_eq!(without_prepended(b"Received: cut"), b"");
+        // A field whose name only starts like one of them is the message's own.
+        assert_eq!(
+            without_prepended(b"Received-SPF: pass\n"),
+            b"Received-SPF: pass\n"
+        );
     }
 
     #[test]

@@ -45,7 +45,13 @@ pub fn run(
         None => None,
     };
     let (transcript, result) = send(&job);
-    let outcome = crate::outcome(&job, &transcript, result.as_ref());
+    // Worked out only when someone reads it: it walks the whole transcript.
+    let wanted = job.output.format == TranscriptFormat::Json || result_file.is_some();
+    let outcome = if wanted {
+        crate::outcome(&job, &transcript, result.as_ref())
+    } else {
+        String::new()
+    };
     // --serverinfo that worked prints its description instead of the transcript: in JSON
     // one document, without the outcome line (which still goes to --result-file).
     let described = result

@@ -424,17 +424,21 @@ impl Transcript {
 
     /// How many octets the client sent, counting message data that was not recorded.
     pub fn client_octets(&self) -> u64 {
-        self.events()
-            .iter()
-            .map(|event| match event {
-                Event::Client(line) => line.len() as u64,
-                Event::Note(note) => parse_skipped(note)
-                    .map(|(_, bytes)| bytes)
-                    .or_else(|| parse_chunk(note))
-                    .unwrap_or(0),
-                _ => 0,
-            })
-            .sum()
+        // The recorded events, without copying them, and the line not yet ended.
+        let pending = self.pending_client.len() as u64;
+        pending
+            + self
+                .events
+                .iter()
+                .map(|event| match event {
+                    Event::Client(line) => line.len() as u64,
+                    Event::Note(note) => parse_skipped(note)
+                        .map(|(_, bytes)| bytes)
+                        .or_else(|| parse_chunk(note))
+                        .unwrap_or(0),
+                    _ => 0,
+                })
+                .sum::<u64>()
     }
 
     /// When the connection, TLS and the message data began, and the whole duration.
@@ -442,9 +446,10 @@ impl Transcript {
         let since = |at: Instant| at.saturating_duration_since(self.started);
         let mut timing = Timing::default();
         let mut phase = Phase::Commands;
-        for (event, at) in self.timed_events() {
+        // The recorded events without copying them; a line not yet ended changes nothing.
+        for (event, &at) in self.events.iter().zip(&self.times) {
             timing.total = since(at);
-            match &event {
+            match event {
                 Event::Connected { .. } => {
                     timing.connected.get_or_insert(since(at));
                 }

@@ -36,6 +36,8 @@ pub(crate) struct Case {
     /// (wall seconds, peak RSS MiB) per run.
     pub(crate) runs: Vec<(f64, f64)>,
     pub(crate) error: Option<String>,
+    /// The message's octets as the BDAT sink received them (the BDAT rows only).
+    pub(crate) octets: Option<u64>,
 }
 
 impl Case {
@@ -55,6 +57,8 @@ enum Kind {
     Raw,
     /// raw-client `--chunking=required`, to the BDAT sink.
     RawChunking,
+    /// The same with `--binarymime`: the attachment unencoded (RFC 3030 §3).
+    RawBinary,
     Lib,
     Curl,
     Msmtp,
@@ -65,6 +69,7 @@ enum Kind {
 const CLIENTS: &[(&str, Kind, bool)] = &[
     ("raw-client", Kind::Raw, true),
     (CHUNKING_NAME, Kind::RawChunking, true),
+    (BINARYMIME_NAME, Kind::RawBinary, true),
     ("lib-client (lettre)", Kind::Lib, true),
     ("curl --upload-file (prebuilt .eml)", Kind::Curl, false),
     ("msmtp (prebuilt .eml on stdin)", Kind::Msmtp, false),
@@ -74,6 +79,10 @@ const CLIENTS: &[(&str, Kind, bool)] = &[
 
 /// The row of raw-client `--chunking` (the default `--chunk-size`).
 pub(crate) const CHUNKING_NAME: &str = "raw-client --chunking (BDAT, 256 KiB chunks)";
+
+/// The row of raw-client `--chunking --binarymime`.
+pub(crate) const BINARYMIME_NAME: &str =
+    "raw-client --chunking --binarymime (attachment unencoded)";
 
 /// Runs every client at both sizes.
 pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
@@ -113,6 +122,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
                         mib,
                         runs: Vec::new(),
                         error: None,
+                        octets: None,
                     },
                     kind,
                 )
@@ -136,12 +146,15 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
                             .args(message_args(&attachment));
                         command
                     }
-                    Kind::RawChunking => {
+                    Kind::RawChunking | Kind::RawBinary => {
                         let mut command = Command::new(ctx.bin.join("raw-client"));
                         command
                             .args(["--server", &format!("127.0.0.1:{}", bdat_sink.port)])
                             .args(["--tls", "none", "--quiet", "--chunking=required"])
                             .args(message_args(&attachment));
+                        if *kind == Kind::RawBinary {
+                            command.arg("--binarymime");
+                        }
                         command
                     }
                     Kind::Curl => {
@@ -197,22 +210,37 @@ pub(crate) fn run(ctx: &Ctx) -> Result<Vec<Case>> {
                 let input = (*kind == Kind::Msmtp).then_some(eml_bytes.as_slice());
                 let received = bdat_sink.messages().len();
                 let result = timed(&dir, command, input).and_then(|run| {
-                    if *kind == Kind::RawChunking {
+                    let messages = bdat_sink.messages();
+                    let base64 = eml_bytes.len() as u64;
+                    let whole = messages.len() == received + 1;
+                    let octets = messages.last().copied();
+                    match kind {
                         // The same message as the DATA rows: every octet of the rendering.
-                        let messages = bdat_sink.messages();
-                        let want = eml_bytes.len() as u64;
-                        if messages.len() != received + 1 || messages.last() != Some(&want) {
+                        Kind::RawChunking if !whole || octets != Some(base64) => bail!(
+                            "the BDAT sink did not receive the {base64}-octet rendering whole \
+                             (messages received whole: {:?})",
+                            &messages[received..]
+                        ),
+                        // The attachment as it is: more than its own size, less than base64.
+                        Kind::RawBinary
+                            if !whole || !octets.is_some_and(|n| n > mib << 20 && n < base64) =>
+                        {
                             bail!(
-                                "the BDAT sink did not receive the {want}-octet rendering whole \
-                                 (messages received whole: {:?})",
+                                "the BDAT sink did not receive one unencoded message of more \
+                                 than {mib} MiB and less than the {base64}-octet base64 \
+                                 rendering (received: {:?})",
                                 &messages[received..]
-                            );
+                            )
                         }
+                        Kind::RawChunking | Kind::RawBinary => Ok((run, octets)),
+                        _ => Ok((run, None)),
                     }
-                    Ok(run)
                 });
                 match result {
-                    Ok(run) => case.runs.push(run),
+                    Ok((run, octets)) => {
+                        case.runs.push(run);
+                        case.octets = octets.or(case.octets);
+                    }
                     Err(error) => case.error = Some(format!("{error:#}")),
                 }
             }

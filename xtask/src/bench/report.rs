@@ -421,6 +421,28 @@ pub(crate) fn verdicts(results: &Results) -> Vec<Verdict> {
                 met: chunking.rss() < 8.0,
             });
         }
+        if let (Some(binary), Some(base64)) = (
+            find(100, memory::BINARYMIME_NAME),
+            find(100, memory::CHUNKING_NAME),
+        ) && let (Some(binary_octets), Some(base64_octets)) = (binary.octets, base64.octets)
+        {
+            let mib = |octets: u64| octets as f64 / (1024.0 * 1024.0);
+            let share = binary_octets as f64 / base64_octets as f64;
+            verdicts.push(Verdict {
+                target:
+                    "raw-client --binarymime, 100 MiB attachment: on the wire ≤ 80 % of base64's"
+                        .into(),
+                figure: format!(
+                    "{:.1} MiB vs {:.1} MiB ({:.0} %), {:.2} s vs {:.2} s",
+                    mib(binary_octets),
+                    mib(base64_octets),
+                    share * 100.0,
+                    binary.seconds(),
+                    base64.seconds()
+                ),
+                met: share <= 0.8,
+            });
+        }
         if let (Some(raw), Some(curl)) = (find(20, "raw-client"), find_peer(20, "curl")) {
             let ratio = raw.seconds() / curl.seconds();
             verdicts.push(Verdict {

@@ -47,35 +47,13 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
     if job.serverinfo {
         return serverinfo::describe(job);
     }
-    let mut transcript = Transcript::new();
-    if job.verify.insecure {
-        transcript.note("certificate verification disabled (--insecure)");
-    }
-    let prepared = match prepare(job) {
-        Ok(prepared) => prepared,
-        Err(failure) => return (transcript, Err(failure)),
+    let (prepared, capture, done, finished) = match begin(job) {
+        Ok(begun) => begun,
+        Err(failed) => {
+            let (transcript, failure) = *failed;
+            return (transcript, Err(failure));
+        }
     };
-    // lettre reports a name that does not resolve as a plain I/O error: resolve it first,
-    // with the call raw-client makes, so both clients say the same.
-    let endpoint = &job.endpoint;
-    let resolved = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()
-        .map_err(|error| error.to_string())
-        .and_then(|mut addresses| match addresses.next() {
-            Some(_) => Ok(()),
-            None => Err("the name has no address".to_owned()),
-        });
-    if let Err(reason) = resolved {
-        let host = endpoint.host.clone();
-        return (transcript, Err(Failure::Resolve { host, reason }));
-    }
-    let (done, finished) = mpsc::channel();
-    let capture = Capture::new(
-        transcript,
-        &endpoint.shown,
-        job.tls == TlsMode::Implicit,
-        done.clone(),
-    );
     let lettre_side = capture.clone();
     let spawned = std::thread::Builder::new()
         .name("lettre".into())
@@ -94,6 +72,43 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
     }
     let result = watch(&capture, &finished, job);
     (capture.finish(), result)
+}
+
+/// What every lettre run starts with: the job in lettre's terms, the host resolved first
+/// (lettre reports a name that does not resolve as a plain I/O error, so it is resolved with
+/// the call raw-client makes and both clients say the same), and the capture with the channel
+/// that wakes the watchdog. A failure comes with the transcript so far.
+pub(crate) type Begun = (Prepared, Capture, mpsc::Sender<Wake>, mpsc::Receiver<Wake>);
+
+pub(crate) fn begin(job: &Job) -> Result<Begun, Box<(Transcript, Failure)>> {
+    let mut transcript = Transcript::new();
+    if job.verify.insecure {
+        transcript.note("certificate verification disabled (--insecure)");
+    }
+    let prepared = match prepare(job) {
+        Ok(prepared) => prepared,
+        Err(failure) => return Err(Box::new((transcript, failure))),
+    };
+    let endpoint = &job.endpoint;
+    let resolved = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|error| error.to_string())
+        .and_then(|mut addresses| match addresses.next() {
+            Some(_) => Ok(()),
+            None => Err("the name has no address".to_owned()),
+        });
+    if let Err(reason) = resolved {
+        let host = endpoint.host.clone();
+        return Err(Box::new((transcript, Failure::Resolve { host, reason })));
+    }
+    let (done, finished) = mpsc::channel();
+    let capture = Capture::new(
+        transcript,
+        &endpoint.shown,
+        job.tls == TlsMode::Implicit,
+        done.clone(),
+    );
+    Ok((prepared, capture, done, finished))
 }
 
 /// What lettre's thread ends with.

@@ -7,9 +7,8 @@
 //! TLS version or cipher suite (its rustls connection is private): the description says so
 //! instead of showing them, a named difference from raw-client.
 
-use std::net::ToSocketAddrs as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cli::{Failure, Job, Sent, ServerInfo, ServerReply, Stage, TlsInfo, TlsMode};
 use lettre::transport::smtp::client::SmtpConnection;
@@ -28,34 +27,13 @@ type Chain = Arc<Mutex<Option<Vec<Vec<u8>>>>>;
 /// Describes the job's server through lettre; returns the rebuilt transcript whatever
 /// happened, and on success a [`Sent`] that carries the description.
 pub(crate) fn describe(job: &Job) -> (Transcript, Result<Sent, Failure>) {
-    let mut transcript = Transcript::new();
-    if job.verify.insecure {
-        transcript.note("certificate verification disabled (--insecure)");
-    }
-    let prepared = match crate::prepare(job) {
-        Ok(prepared) => prepared,
-        Err(failure) => return (transcript, Err(failure)),
+    let (prepared, capture, done, finished) = match crate::begin(job) {
+        Ok(begun) => begun,
+        Err(failed) => {
+            let (transcript, failure) = *failed;
+            return (transcript, Err(failure));
+        }
     };
-    // As in `send`: lettre reports a name that does not resolve as a plain I/O error.
-    let endpoint = &job.endpoint;
-    let resolved = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()
-        .map_err(|error| error.to_string())
-        .and_then(|mut addresses| match addresses.next() {
-            Some(_) => Ok(()),
-            None => Err("the name has no address".to_owned()),
-        });
-    if let Err(reason) = resolved {
-        let host = endpoint.host.clone();
-        return (transcript, Err(Failure::Resolve { host, reason }));
-    }
-    let (done, finished) = mpsc::channel();
-    let capture = Capture::new(
-        transcript,
-        &endpoint.shown,
-        job.tls == TlsMode::Implicit,
-        done.clone(),
-    );
     let chain: Chain = Arc::new(Mutex::new(None));
     let (lettre_side, lettre_chain) = (capture.clone(), chain.clone());
     let spawned = std::thread::Builder::new()

@@ -121,36 +121,37 @@ pub(crate) fn open_attachment(path: &Path) -> Result<File, Error> {
 /// Streams the file at `path` into `out` as base64 in 76-character CRLF lines and
 /// returns the number of bytes written. Memory use is one read chunk and its encoding.
 pub(crate) fn write_base64_file<W: Write>(path: &Path, out: &mut W) -> Result<u64, Error> {
-    let mut file = open_attachment(path)?;
-    let mut input = vec![0u8; READ_CHUNK];
     let mut encoded = Vec::with_capacity(READ_CHUNK / BASE64_LINE_INPUT * 78);
     let mut written = 0u64;
-    loop {
-        let filled =
-            read_full(&mut file, &mut input).map_err(|source| Error::AttachmentUnreadable {
-                path: path.to_owned(),
-                source,
-            })?;
-        if filled == 0 {
-            break;
-        }
+    each_chunk(path, |input| {
         encoded.clear();
-        encode_base64_lines(&input[..filled], &mut encoded);
+        encode_base64_lines(input, &mut encoded);
         out.write_all(&encoded)?;
         written += encoded.len() as u64;
-        if filled < input.len() {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     Ok(written)
 }
 
 /// Streams the file at `path` into `out` as it is (a BINARYMIME part, RFC 3030 §3) and
 /// returns the number of bytes written. Memory use is one read chunk.
 pub(crate) fn copy_file<W: Write>(path: &Path, out: &mut W) -> Result<u64, Error> {
+    let mut written = 0u64;
+    each_chunk(path, |input| {
+        out.write_all(input)?;
+        written += input.len() as u64;
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// Reads the attachment at `path` in chunks of [`READ_CHUNK`] and hands each to `write`.
+fn each_chunk(
+    path: &Path,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let mut file = open_attachment(path)?;
     let mut input = vec![0u8; READ_CHUNK];
-    let mut written = 0u64;
     loop {
         let filled =
             read_full(&mut file, &mut input).map_err(|source| Error::AttachmentUnreadable {
@@ -158,15 +159,13 @@ pub(crate) fn copy_file<W: Write>(path: &Path, out: &mut W) -> Result<u64, Error
                 source,
             })?;
         if filled == 0 {
-            break;
+            return Ok(());
         }
-        out.write_all(&input[..filled])?;
-        written += filled as u64;
+        write(&input[..filled])?;
         if filled < input.len() {
-            break;
+            return Ok(());
         }
     }
-    Ok(written)
 }
 
 /// Appends `input` as base64 lines: every full 57-byte group makes one 76-character line.

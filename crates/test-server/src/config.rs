@@ -440,32 +440,104 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     }
 }
 
-/// Every fault of [`Faults::add`]: its name and how it is written.
-const FAULTS: [(&str, &str); 16] = [
-    ("reject-rcpt", "reject-rcpt=ADDR"),
-    ("tempfail-rcpt", "tempfail-rcpt=ADDR"),
-    ("tempfail-mail", "tempfail-mail"),
-    ("reject-data", "reject-data"),
-    ("drop-mid-data", "drop-mid-data"),
-    ("reject-chunk", "reject-chunk=K"),
-    ("drop-mid-chunk", "drop-mid-chunk"),
-    ("stall", "stall=STAGE:DURATION"),
-    ("no-starttls", "no-starttls"),
-    ("no-8bitmime", "no-8bitmime"),
-    ("no-chunking", "no-chunking"),
-    ("auth-login-only", "auth-login-only"),
-    ("reject-auth", "reject-auth"),
-    ("inject-after-starttls", "inject-after-starttls=TEXT"),
-    ("scram-bad-server-signature", "scram-bad-server-signature"),
-    ("scram-bad-server-first", "scram-bad-server-first"),
+/// Every fault of [`Faults::add`]: its name, how it is written, and what it does.
+const FAULTS: [(&str, &str, &str); 16] = [
+    (
+        "reject-rcpt",
+        "reject-rcpt=ADDR",
+        "RCPT TO this address gets 550 5.1.1",
+    ),
+    (
+        "tempfail-rcpt",
+        "tempfail-rcpt=ADDR",
+        "RCPT TO this address gets 450 4.2.0",
+    ),
+    (
+        "tempfail-mail",
+        "tempfail-mail",
+        "every MAIL FROM gets 451 4.3.0",
+    ),
+    (
+        "reject-data",
+        "reject-data",
+        "the end of data gets 554 5.6.0; nothing is stored",
+    ),
+    (
+        "drop-mid-data",
+        "drop-mid-data",
+        "the connection is closed after the first data line",
+    ),
+    (
+        "reject-chunk",
+        "reject-chunk=K",
+        "the K-th BDAT chunk of each transaction gets 554",
+    ),
+    (
+        "drop-mid-chunk",
+        "drop-mid-chunk",
+        "the connection is closed inside a BDAT chunk",
+    ),
+    (
+        "stall",
+        "stall=STAGE:DURATION",
+        "wait before the reply at a stage (greeting, ehlo, mail, rcpt, data, end-of-data, \
+         bdat, quit)",
+    ),
+    (
+        "no-starttls",
+        "no-starttls",
+        "STARTTLS is not offered and gets 454 4.7.0",
+    ),
+    (
+        "no-8bitmime",
+        "no-8bitmime",
+        "8BITMIME is not offered; BODY=8BITMIME gets 555",
+    ),
+    (
+        "no-chunking",
+        "no-chunking",
+        "CHUNKING is not offered; BDAT gets 502 5.5.1",
+    ),
+    (
+        "auth-login-only",
+        "auth-login-only",
+        "only AUTH LOGIN is offered",
+    ),
+    ("reject-auth", "reject-auth", "every AUTH gets 535 5.7.8"),
+    (
+        "inject-after-starttls",
+        "inject-after-starttls=TEXT",
+        "plaintext written right after the STARTTLS 220 (a response injection)",
+    ),
+    (
+        "scram-bad-server-signature",
+        "scram-bad-server-signature",
+        "SCRAM-SHA-256 ends with a wrong server signature",
+    ),
+    (
+        "scram-bad-server-first",
+        "scram-bad-server-first",
+        "SCRAM-SHA-256's server-first nonce does not extend the client's",
+    ),
 ];
+
+/// One fault [`Faults::add`] knows, for a list to choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultKind {
+    /// Its name, such as `stall`.
+    pub name: &'static str,
+    /// How it is written, such as `stall=STAGE:DURATION`.
+    pub syntax: &'static str,
+    /// What it does, in a few words.
+    pub description: &'static str,
+}
 
 /// How fault `name` is written, such as `stall=STAGE:DURATION`.
 fn syntax(name: &str) -> &'static str {
     FAULTS
         .iter()
-        .find(|(known, _)| *known == name)
-        .map_or("", |(_, syntax)| syntax)
+        .find(|(known, _, _)| *known == name)
+        .map_or("", |(_, syntax, _)| syntax)
 }
 
 impl Faults {
@@ -566,7 +638,7 @@ impl Faults {
                     .extend_from_slice(text.as_bytes());
             }
             _ => {
-                let valid: Vec<&str> = FAULTS.iter().map(|(_, syntax)| *syntax).collect();
+                let valid: Vec<&str> = FAULTS.iter().map(|(_, syntax, _)| *syntax).collect();
                 return Err(Error::Config(format!(
                     "unknown fault {given:?}; use one of {}",
                     valid.join(", ")
@@ -574,6 +646,66 @@ impl Faults {
             }
         }
         Ok(())
+    }
+
+    /// Every fault there is, in the order `--fault`'s help lists them.
+    pub fn kinds() -> impl Iterator<Item = FaultKind> {
+        FAULTS.iter().map(|&(name, syntax, description)| FaultKind {
+            name,
+            syntax,
+            description,
+        })
+    }
+
+    /// The faults as `--fault` takes them, one string each: adding them to an empty set
+    /// gives these faults again.
+    pub fn specs(&self) -> Vec<String> {
+        let mut specs = Vec::new();
+        for (name, list) in [
+            ("reject-rcpt", &self.reject_recipients),
+            ("tempfail-rcpt", &self.tempfail_recipients),
+        ] {
+            specs.extend(list.iter().map(|address| format!("{name}={address}")));
+        }
+        let flags = [
+            ("tempfail-mail", self.tempfail_mail),
+            ("reject-data", self.reject_data),
+            ("drop-mid-data", self.drop_mid_data),
+            ("drop-mid-chunk", self.drop_mid_chunk),
+            ("no-starttls", self.no_starttls),
+            ("no-8bitmime", self.no_8bitmime),
+            ("no-chunking", self.no_chunking),
+            ("auth-login-only", self.auth_login_only),
+            ("reject-auth", self.reject_auth),
+            (
+                "scram-bad-server-signature",
+                self.scram_bad_server_signature,
+            ),
+            ("scram-bad-server-first", self.scram_bad_server_first),
+        ];
+        specs.extend(
+            flags
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(name, _)| (*name).to_owned()),
+        );
+        specs.extend(
+            self.reject_chunks
+                .iter()
+                .map(|k| format!("reject-chunk={k}")),
+        );
+        specs.extend(
+            self.stall
+                .iter()
+                .map(|(stage, duration)| format!("stall={stage}:{}ms", duration.as_millis())),
+        );
+        if let Some(text) = &self.inject_after_starttls {
+            let text = String::from_utf8_lossy(text)
+                .replace('\r', "\\r")
+                .replace('\n', "\\n");
+            specs.push(format!("inject-after-starttls={text}"));
+        }
+        specs
     }
 
     /// How long to sleep before the reply at `stage`: the sum of every stall at that stage

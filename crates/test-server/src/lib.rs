@@ -37,14 +37,16 @@ mod server;
 mod session;
 mod store;
 mod tls;
+mod web;
 
-pub use config::{Config, Faults, LineEndings, Pacing, Stage, Voice, parse_duration};
+pub use config::{Config, FaultKind, Faults, LineEndings, Pacing, Stage, Voice, parse_duration};
 pub use connection::Timing;
 pub use ending::{Phase, SessionEnd};
 pub use error::Error;
 pub use server::Server;
 pub use session::Session;
 pub use store::{StoredEnvelope, StoredMessage, StoredSession};
+pub use web::{DEFAULT_ADDR as DEFAULT_HTTP_ADDR, Http, HttpConfig};
 
 #[doc(hidden)]
 pub mod fuzzing {

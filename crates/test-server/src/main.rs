@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use test_server::{Config, Faults, LineEndings, Server, Session, parse_duration};
+use test_server::{Config, Faults, HttpConfig, LineEndings, Server, Session, parse_duration};
 
 /// A local ESMTP server for tests and teaching: STARTTLS, implicit TLS, AUTH PLAIN, LOGIN,
 /// XOAUTH2, OAUTHBEARER and SCRAM-SHA-256, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING
@@ -113,6 +113,48 @@ struct Options {
     /// inject-after-starttls=TEXT, scram-bad-server-signature, scram-bad-server-first.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,
+    /// Serve the web inbox and REST API on this address (127.0.0.1:8025 when given without
+    /// one): messages, sessions with their transcripts, diffs, faults at run time.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = test_server::DEFAULT_HTTP_ADDR)]
+    http: Option<SocketAddr>,
+    /// Ask every web request for this user and the password in the file's first line
+    /// (HTTP basic auth); needed to serve --http on an address other than loopback.
+    #[arg(long, value_name = "USER:PASSWORD_FILE", requires = "http")]
+    http_auth: Option<String>,
+    /// Serve --http on a non-loopback address without --http-auth: anyone who can reach it
+    /// reads every message.
+    #[arg(long, requires = "http")]
+    http_insecure_public: bool,
+}
+
+/// The web inbox's settings from the options, the password read from its file.
+fn http_config(options: &Options) -> Result<Option<HttpConfig>, String> {
+    let Some(listen) = options.http else {
+        return Ok(None);
+    };
+    let auth = match &options.http_auth {
+        None => None,
+        Some(given) => {
+            let (user, file) = given
+                .split_once(':')
+                .filter(|(user, file)| !user.is_empty() && !file.is_empty())
+                .ok_or("--http-auth needs USER:PASSWORD_FILE, a user name, a colon and the file the password is in")?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the --http-auth password file {file}: {e}"))?;
+            let password = text.lines().next().unwrap_or("").to_owned();
+            if password.is_empty() {
+                return Err(format!(
+                    "the --http-auth password file {file} is empty; put the password on its first line"
+                ));
+            }
+            Some((user.to_owned(), password))
+        }
+    };
+    Ok(Some(HttpConfig {
+        listen,
+        auth,
+        insecure_public: options.http_insecure_public,
+    }))
 }
 
 /// `test-server explain FILE`: the stored transcript with its notes.
@@ -143,6 +185,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 fn config(options: Options) -> Result<Config, String> {
+    let web = options.http.is_some();
     if options.user.len() != options.password.len() {
         return Err("give one --password for each --user".to_owned());
     }
@@ -208,6 +251,8 @@ fn config(options: Options) -> Result<Config, String> {
         remove_store_on_drop: false,
         faults,
         certificate,
+        // The web inbox grades sessions with the lab's checks, which read these.
+        record_timings: web,
         ..Config::default()
     };
     // A configuration that cannot work is a usage error (64), not a failed start (69).
@@ -232,6 +277,13 @@ fn main() -> ExitCode {
         Some(Subcommand::Lab(options)) => return ExitCode::from(test_server::lab::run(&options)),
         None => {}
     }
+    let http = match http_config(&arguments.options) {
+        Ok(http) => http,
+        Err(e) => {
+            eprintln!("test-server: {e}");
+            return ExitCode::from(64);
+        }
+    };
     let config = match config(arguments.options) {
         Ok(config) => config,
         Err(e) => {
@@ -254,6 +306,23 @@ fn main() -> ExitCode {
     println!("listening on {} (SMTP, STARTTLS)", server.addr());
     if let Some(addr) = server.tls_addr() {
         println!("listening on {addr} (implicit TLS)");
+    }
+    let web = match http.map(|http| server.serve_http(http)).transpose() {
+        Ok(web) => web,
+        Err(e) => {
+            eprintln!("test-server: {e}");
+            return ExitCode::from(match e {
+                test_server::Error::Config(_) => 64,
+                _ => 69,
+            });
+        }
+    };
+    if let Some(web) = &web {
+        println!(
+            "web inbox on {} (REST API under {}api/v1/)",
+            web.url(),
+            web.url()
+        );
     }
     println!("trust this CA: {}", ca_path.display());
     println!("storing in {}", server.store_dir().display());

@@ -18,7 +18,49 @@ use transcript::{RenderOptions, Transcript};
 use crate::sasl::Mechanism;
 use crate::session::{self, Recorder, Session};
 use crate::store::{Store, StoredMessage, StoredSession};
-use crate::{Config, Error, SessionEnd, tls};
+use crate::{Config, Error, Faults, SessionEnd, tls};
+
+/// How many events a slow subscriber (a browser tab of the web inbox) may fall behind
+/// before it is told to reload instead.
+const EVENT_BACKLOG: usize = 1024;
+
+/// What changed, for the live subscribers of the web inbox: the ids only, so that sending
+/// one costs the SMTP side nothing but a queue push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A message was stored.
+    Message(String),
+    /// A session finished.
+    Session(String),
+    /// Messages were deleted: these ids, or all of them.
+    Deleted(Option<Vec<String>>),
+    /// The faults changed.
+    Faults,
+}
+
+/// What may change while the server runs: the faults (set from the web UI or the API) and
+/// the AUTH mechanisms they decide. Each session takes the one current when it starts.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    pub(crate) faults: Faults,
+    /// What EHLO offers and AUTH accepts, in order ([`Config::offered_mechanisms`]).
+    pub(crate) mechanisms: Vec<Mechanism>,
+}
+
+impl Runtime {
+    /// Checks `faults` against the rest of `config` as a start would.
+    fn new(config: &Config, faults: Faults) -> Result<Runtime, Error> {
+        let config = Config {
+            faults,
+            ..config.clone()
+        };
+        config.check()?;
+        Ok(Runtime {
+            mechanisms: config.offered_mechanisms(),
+            faults: config.faults,
+        })
+    }
+}
 
 /// How often an idle listener looks at the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
@@ -29,8 +71,8 @@ pub(crate) struct Shared {
     pub(crate) tls: Arc<ServerConfig>,
     pub(crate) store: Store,
     pub(crate) stop: AtomicBool,
-    /// What EHLO offers and AUTH accepts, in order ([`Config::offered_mechanisms`]).
-    pub(crate) mechanisms: Vec<Mechanism>,
+    runtime: Mutex<Arc<Runtime>>,
+    events: tokio::sync::broadcast::Sender<Event>,
     /// The SCRAM-SHA-256 salt of this run: random, the same for every user and session.
     pub(crate) scram_salt: [u8; 16],
     /// Where SCRAM's server nonces come from.
@@ -43,6 +85,37 @@ pub(crate) struct Shared {
     sessions: Mutex<Vec<Session>>,
     session_finished: Condvar,
     live: Mutex<Live>,
+}
+
+impl Shared {
+    /// The faults and mechanisms a session starting now gets.
+    pub(crate) fn runtime(&self) -> Arc<Runtime> {
+        lock(&self.runtime).clone()
+    }
+
+    /// Replaces the faults for the sessions that start from now on, if they pass the checks
+    /// of a start; on an error nothing changes.
+    pub(crate) fn set_faults(&self, faults: Faults) -> Result<(), Error> {
+        let runtime = Runtime::new(&self.config, faults)?;
+        *lock(&self.runtime) = Arc::new(runtime);
+        self.notify(Event::Faults);
+        Ok(())
+    }
+
+    /// Tells the live subscribers, if any (sending to none is not an error).
+    pub(crate) fn notify(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// A new live subscriber.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Every finished session, for a reader that must not copy them.
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, Vec<Session>> {
+        lock(&self.sessions)
+    }
 }
 
 /// The connections being served, so that drop can close them and wait for their threads.
@@ -101,8 +174,10 @@ impl Server {
         let tls_addr = implicit.as_ref().map(|(_, addr)| *addr);
         // The store last: a start that fails leaves no fresh directory behind.
         let store = Store::open(config.store.clone(), config.sync)?;
+        let runtime = Runtime::new(&config, config.faults.clone())?;
         let shared = Arc::new(Shared {
-            mechanisms: config.offered_mechanisms(),
+            runtime: Mutex::new(Arc::new(runtime)),
+            events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
             config,
             tls: identity.config,
             ca_pem: identity.ca_pem,
@@ -156,9 +231,26 @@ impl Server {
         self.shared.store.dir()
     }
 
-    /// The configuration the server runs with.
+    /// The configuration the server runs with (its `faults` are those it started with; see
+    /// [`Server::faults`]).
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The faults sessions starting now get.
+    pub fn faults(&self) -> Faults {
+        self.shared.runtime().faults.clone()
+    }
+
+    /// Replaces the faults for the sessions that start from now on (those under way keep
+    /// theirs). Faults that contradict each other or the configuration are refused, as at a
+    /// start, and nothing changes.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
+        self.shared.set_faults(faults)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The messages accepted so far by this run, in the order they got their `250`.
@@ -280,8 +372,10 @@ fn finish(shared: &Shared, mut session: Session, sync: bool) {
                     .display()
             )
         });
+    let id = session.id.clone();
     lock(&shared.sessions).push(session);
     shared.session_finished.notify_all();
+    shared.notify(Event::Session(id));
 }
 
 /// Decrements the active connection count when a session thread ends, even by panic.

@@ -9,6 +9,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,7 +25,7 @@ use crate::config::{LineEndings, Stage};
 use crate::connection::{Connection, Line, ReadError, Timing};
 use crate::ending::{Phase, SessionEnd};
 use crate::sasl::{self, Mechanism};
-use crate::server::Shared;
+use crate::server::{Event, Runtime, Shared};
 use crate::store::StoredEnvelope;
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
@@ -233,6 +234,8 @@ struct Chunks {
 /// The state of one session.
 struct Dialogue<'a> {
     shared: &'a Shared,
+    /// The faults and AUTH mechanisms current when the session started.
+    runtime: Arc<Runtime>,
     connection: Connection,
     recorder: &'a mut Recorder,
     peer: SocketAddr,
@@ -258,6 +261,7 @@ pub(crate) fn serve(
     let deadline = Instant::now() + config.session_timeout;
     let mut session = Dialogue {
         shared,
+        runtime: shared.runtime(),
         connection: Connection::new(tcp, config.idle_timeout, deadline, config.pacing),
         recorder,
         peer,
@@ -323,7 +327,7 @@ impl Dialogue<'_> {
     /// The `stall` fault: sleep before the reply at `stage` (still stopping with the
     /// server).
     fn stall(&mut self, stage: Stage) {
-        let faults = &self.shared.config.faults;
+        let faults = &self.runtime.faults;
         if !faults.stall.iter().any(|(at, _)| *at == stage) {
             return;
         }
@@ -507,7 +511,7 @@ impl Dialogue<'_> {
                     Refusal::BadPath { rcpt: true, why } => {
                         format!("501 5.1.3 Bad recipient address: {why}")
                     }
-                    Refusal::BadChunk(_) if config.faults.no_chunking => {
+                    Refusal::BadChunk(_) if self.runtime.faults.no_chunking => {
                         "502 5.5.1 BDAT not implemented".to_owned()
                     }
                     Refusal::BadChunk(why) => {
@@ -585,7 +589,7 @@ impl Dialogue<'_> {
     /// Whether there is anybody to authenticate: then AUTH is offered (once allowed) and
     /// required before MAIL.
     fn auth_enabled(&self) -> bool {
-        !self.shared.mechanisms.is_empty()
+        !self.runtime.mechanisms.is_empty()
     }
 
     /// The mechanisms of the EHLO `AUTH` line, such as `PLAIN LOGIN`; `None` when AUTH is
@@ -595,7 +599,7 @@ impl Dialogue<'_> {
         if !self.auth_enabled() || !(self.connection.is_tls() || config.auth_without_tls) {
             return None;
         }
-        let names: Vec<&str> = self.shared.mechanisms.iter().map(|m| m.name()).collect();
+        let names: Vec<&str> = self.runtime.mechanisms.iter().map(|m| m.name()).collect();
         Some(names.join(" "))
     }
 
@@ -606,14 +610,16 @@ impl Dialogue<'_> {
 
     /// CHUNKING (RFC 3030 §2) is offered in both voices unless the `no-chunking` fault.
     fn offers_chunking(&self) -> bool {
-        !self.shared.config.faults.no_chunking
+        !self.runtime.faults.no_chunking
     }
 
     /// BINARYMIME (RFC 3030 §3) needs CHUNKING; a 7-bit server (`no-8bitmime`) does not
     /// take binary either, and Gmail does not offer it.
     fn offers_binarymime(&self) -> bool {
         let config = &self.shared.config;
-        self.offers_chunking() && !config.faults.no_8bitmime && config.voice == Voice::TestServer
+        self.offers_chunking()
+            && !self.runtime.faults.no_8bitmime
+            && config.voice == Voice::TestServer
     }
 
     /// DSN (RFC 3461) and REQUIRETLS (RFC 8689): test-server's voice only, as Gmail does
@@ -631,11 +637,11 @@ impl Dialogue<'_> {
             0 => "SIZE".to_owned(),
             limit => format!("SIZE {limit}"),
         };
-        let starttls = (!self.connection.is_tls() && !config.faults.no_starttls)
+        let starttls = (!self.connection.is_tls() && !self.runtime.faults.no_starttls)
             .then(|| "STARTTLS".to_owned());
         let auth = self.auth_mechanisms().map(|m| format!("AUTH {m}"));
         let pipelining = config.pipelining.then(|| "PIPELINING".to_owned());
-        let eight_bit = (!config.faults.no_8bitmime).then(|| "8BITMIME".to_owned());
+        let eight_bit = (!self.runtime.faults.no_8bitmime).then(|| "8BITMIME".to_owned());
         let chunking = self.offers_chunking().then(|| "CHUNKING".to_owned());
         let binarymime = self.offers_binarymime().then(|| "BINARYMIME".to_owned());
         // RFC 8689 §2: REQUIRETLS may only be used on a TLS session, so it is offered only
@@ -728,8 +734,7 @@ impl Dialogue<'_> {
             match (parameter.keyword.as_str(), value) {
                 ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {}
                 ("BODY", Some(v))
-                    if v.eq_ignore_ascii_case("8BITMIME")
-                        && self.shared.config.faults.no_8bitmime =>
+                    if v.eq_ignore_ascii_case("8BITMIME") && self.runtime.faults.no_8bitmime =>
                 {
                     return self.reply("555 5.5.4 BODY=8BITMIME is not offered here");
                 }
@@ -784,7 +789,7 @@ impl Dialogue<'_> {
         if !path.is_ascii() && !smtputf8 {
             return self.reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
         }
-        if config.faults.tempfail_mail {
+        if self.runtime.faults.tempfail_mail {
             return self.reply("451 4.3.0 Temporary failure, try again later");
         }
         self.transaction = Some(Transaction {
@@ -838,10 +843,10 @@ impl Dialogue<'_> {
             return self.reply("452 4.5.3 Too many recipients");
         }
         let listed = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(&path));
-        if listed(&config.faults.reject_recipients) {
+        if listed(&self.runtime.faults.reject_recipients) {
             return self.reply("550 5.1.1 Mailbox unavailable");
         }
-        if listed(&config.faults.tempfail_recipients) {
+        if listed(&self.runtime.faults.tempfail_recipients) {
             return self.reply("450 4.2.0 Mailbox temporarily unavailable");
         }
         if let Some(transaction) = &mut self.transaction {
@@ -859,12 +864,12 @@ impl Dialogue<'_> {
             self.reply("503 5.5.1 TLS already active");
             return Flow::Continue;
         }
-        if self.shared.config.faults.no_starttls {
+        if self.runtime.faults.no_starttls {
             self.reply("454 4.7.0 TLS not available");
             return Flow::Continue;
         }
         self.reply("220 2.0.0 Ready to start TLS");
-        if let Some(injected) = &self.shared.config.faults.inject_after_starttls {
+        if let Some(injected) = &self.runtime.faults.inject_after_starttls {
             // Same write as the 220: the flush happens in start_tls.
             self.recorder.server(injected);
             self.connection.send(injected);
@@ -968,7 +973,7 @@ impl Dialogue<'_> {
             return Flow::Continue;
         }
         let Some(mechanism) =
-            Mechanism::from_name(&mechanism).filter(|m| shared.mechanisms.contains(m))
+            Mechanism::from_name(&mechanism).filter(|m| self.runtime.mechanisms.contains(m))
         else {
             self.reply("504 5.5.4 Unrecognized authentication type");
             return Flow::Continue;
@@ -988,7 +993,7 @@ impl Dialogue<'_> {
             shared.config.users.iter().any(|(u, p)| {
                 u.as_bytes() == user.as_slice() && p.as_bytes() == password.as_slice()
             });
-        if valid && !shared.config.faults.reject_auth {
+        if valid && !self.runtime.faults.reject_auth {
             self.authenticated(String::from_utf8_lossy(&user).into_owned())
         } else {
             self.credentials_invalid()
@@ -1040,7 +1045,7 @@ impl Dialogue<'_> {
         let Some(user) = user else {
             return false;
         };
-        !config.faults.reject_auth
+        !self.runtime.faults.reject_auth
             && config
                 .oauth2_tokens
                 .iter()
@@ -1140,7 +1145,7 @@ impl Dialogue<'_> {
         }
         let server_nonce = BASE64.encode(random);
         let iterations = NonZeroU32::new(config.scram_iterations).unwrap_or(NonZeroU32::MIN);
-        let nonce = if config.faults.scram_bad_server_first {
+        let nonce = if self.runtime.faults.scram_bad_server_first {
             self.recorder.note(
                 "sending a server-first message whose nonce does not start with the \
                  client's (fault scram-bad-server-first)",
@@ -1195,11 +1200,11 @@ impl Dialogue<'_> {
                 .note("SCRAM-SHA-256: the client proof does not match the password");
             return self.credentials_invalid();
         }
-        if config.faults.reject_auth {
+        if self.runtime.faults.reject_auth {
             return self.credentials_invalid();
         }
         let mut signature = salted.server_signature(&auth_message);
-        if config.faults.scram_bad_server_signature {
+        if self.runtime.faults.scram_bad_server_signature {
             // Every bit flipped: a signature that cannot be right by accident.
             signature.iter_mut().for_each(|byte| *byte = !*byte);
             self.recorder
@@ -1323,7 +1328,7 @@ impl Dialogue<'_> {
                         .note("data line over 1000 octets cut short here");
                 }
             }
-            if config.faults.drop_mid_data {
+            if self.runtime.faults.drop_mid_data {
                 self.recorder
                     .note("dropping the connection mid-DATA (fault drop-mid-data); nothing stored");
                 return Flow::Close(SessionEnd::DroppedByFault {
@@ -1385,7 +1390,7 @@ impl Dialogue<'_> {
             self.reply(
                 "550 5.6.11 bare LF or CR in message data is not allowed (SMTP smuggling defence)",
             );
-        } else if config.faults.reject_data {
+        } else if self.runtime.faults.reject_data {
             self.reply("554 5.6.0 Message content rejected");
         } else {
             self.store(data);
@@ -1398,7 +1403,7 @@ impl Dialogue<'_> {
     /// command is found right after them; only a server that does not offer CHUNKING at all
     /// (`no-chunking`) leaves them to be read as commands, as an old server would.
     fn bdat(&mut self, size: u64, last: bool) -> Flow {
-        if self.shared.config.faults.no_chunking {
+        if self.runtime.faults.no_chunking {
             self.reply("502 5.5.1 BDAT not implemented");
             return Flow::Continue;
         }
@@ -1446,7 +1451,7 @@ impl Dialogue<'_> {
         let number = chunks.sizes.len() as u64 + 1;
         let total = (chunks.data.len() as u64).saturating_add(size);
         let over_size = config.size_limit > 0 && total > config.size_limit;
-        let rejected = config.faults.reject_chunks.contains(&number);
+        let rejected = self.runtime.faults.reject_chunks.contains(&number);
         let mut data = std::mem::take(&mut chunks.data);
         let keep = !over_size && !rejected;
         if keep {
@@ -1458,7 +1463,7 @@ impl Dialogue<'_> {
                 data.reserve(more);
             }
         }
-        let until = match config.faults.drop_mid_chunk && size > 0 {
+        let until = match self.runtime.faults.drop_mid_chunk && size > 0 {
             true => size.div_ceil(2),
             false => size,
         };
@@ -1513,7 +1518,7 @@ impl Dialogue<'_> {
             self.reply(&format!("250 2.0.0 {size} octets received"));
             return Flow::Continue;
         }
-        if config.faults.reject_data {
+        if self.runtime.faults.reject_data {
             self.transaction = None;
             self.reply("554 5.6.0 Message content rejected");
             return Flow::Continue;
@@ -1589,6 +1594,7 @@ impl Dialogue<'_> {
                     &format!("250 2.0.0 OK  {id} {GMAIL_ID}"),
                 );
                 self.reply(&text);
+                self.shared.notify(Event::Message(id.clone()));
                 self.recorder.message_stored(id);
             }
             Err(e) => {

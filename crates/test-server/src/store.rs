@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,8 @@ pub struct StoredMessage {
     /// The redacted text transcript of the session up to the end of data, as in the
     /// `.transcript` file.
     pub transcript: String,
+    /// When it was stored.
+    pub received: SystemTime,
 }
 
 /// The store directory and the next id in it.
@@ -107,7 +109,7 @@ pub(crate) struct Store {
     /// Sync files and the directory (`Config::sync`).
     sync: bool,
     next_id: Mutex<u64>,
-    messages: Mutex<Vec<StoredMessage>>,
+    messages: Mutex<Vec<Arc<StoredMessage>>>,
 }
 
 impl Store {
@@ -208,10 +210,59 @@ impl Store {
     }
 
     pub(crate) fn messages(&self) -> Vec<StoredMessage> {
-        self.messages
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.list()
+            .iter()
+            .map(|m| StoredMessage::clone(m))
+            .collect()
+    }
+
+    /// The messages stored (and not deleted), oldest first, without copying them.
+    pub(crate) fn list(&self) -> Vec<Arc<StoredMessage>> {
+        self.locked().clone()
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, Vec<Arc<StoredMessage>>> {
+        self.messages.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The message with this id, if stored and not deleted.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<StoredMessage>> {
+        self.locked().iter().find(|m| m.id == id).cloned()
+    }
+
+    /// Deletes the messages with these ids (all with `None`): their three files, then the
+    /// copy in memory. Returns the ids deleted; an id that is not stored is skipped.
+    pub(crate) fn delete(&self, ids: Option<&[String]>) -> io::Result<Vec<String>> {
+        let mut messages = self.locked();
+        let mut deleted = Vec::new();
+        let mut failed = None;
+        messages.retain(|message| {
+            let wanted = ids.is_none_or(|ids| ids.contains(&message.id));
+            if !wanted || failed.is_some() {
+                return true;
+            }
+            // The .eml first: without it the other two are orphans a restart removes.
+            for ext in ["eml", "json", "transcript"] {
+                let path = self.dir.join(format!("{}.{ext}", message.id));
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        failed = Some(io::Error::new(
+                            e.kind(),
+                            format!("cannot remove {}: {e}", path.display()),
+                        ));
+                        return ext == "eml";
+                    }
+                }
+            }
+            deleted.push(message.id.clone());
+            false
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(deleted),
+        }
     }
 
     /// Writes the three files durably and returns the id. The `.eml` appears last, so a
@@ -253,11 +304,9 @@ impl Store {
             data,
             envelope,
             transcript,
+            received: SystemTime::now(),
         };
-        self.messages
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(message);
+        self.locked().push(Arc::new(message));
         Ok(id)
     }
 

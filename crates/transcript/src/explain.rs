@@ -106,7 +106,7 @@ fn parse_line(line: &str) -> Option<Line<'_>> {
 }
 
 /// The notes of each line of a text transcript, by line number (none for any other line).
-pub(crate) fn notes_per_line(text: &str) -> Vec<Vec<Note>> {
+pub fn notes_per_line(text: &str) -> Vec<Vec<Note>> {
     let mut notes = explain(&parse_text(text)).into_iter();
     text.lines()
         .map(|line| match parse_line(line) {

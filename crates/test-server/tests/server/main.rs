@@ -18,3 +18,4 @@ mod sessions;
 mod storage;
 mod support;
 mod tls;
+mod web;

@@ -26,6 +26,9 @@
 //! The command parser and session state machine are written here independently of the
 //! clients' protocol code, so that each checks the other.
 
+// Without the web inbox, the parts of the store and the server that only it reads are unused.
+#![cfg_attr(not(feature = "web"), allow(dead_code))]
+
 mod command;
 mod config;
 mod connection;
@@ -37,6 +40,7 @@ mod server;
 mod session;
 mod store;
 mod tls;
+#[cfg(feature = "web")]
 mod web;
 
 pub use config::{Config, FaultKind, Faults, LineEndings, Pacing, Stage, Voice, parse_duration};
@@ -46,6 +50,7 @@ pub use error::Error;
 pub use server::Server;
 pub use session::Session;
 pub use store::{StoredEnvelope, StoredMessage, StoredSession};
+#[cfg(feature = "web")]
 pub use web::{DEFAULT_ADDR as DEFAULT_HTTP_ADDR, Http, HttpConfig};
 
 #[doc(hidden)]

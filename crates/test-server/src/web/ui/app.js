@@ -36,7 +36,8 @@ const text = (v) => (v == null ? '' : String(v));
 
 // --- API --------------------------------------------------------------------------------
 
-// Mutating requests always carry a JSON body: the server refuses anything else (CSRF guard).
+// Requests that change something carry a JSON body: POST and PUT need one (which keeps
+// cross-site forms out); DELETE ignores it.
 async function api(path, method = 'GET', body) {
   const opts = { method, headers: { Accept: 'application/json' } };
   if (method !== 'GET') {

@@ -411,6 +411,59 @@ mod tests {
     }
 
     #[test]
+    fn http_options_become_the_web_config() {
+        let parse = |args: &[&str]| {
+            let arguments = Arguments::try_parse_from(
+                std::iter::once("test-server").chain(args.iter().copied()),
+            )
+            .expect("arguments");
+            http_config(&arguments.options)
+        };
+        assert!(parse(&[]).expect("no web").is_none());
+        let bare = parse(&["--http"]).expect("ok").expect("web");
+        assert_eq!(bare.listen.to_string(), "127.0.0.1:8025");
+        assert!(bare.auth.is_none() && !bare.insecure_public);
+        let given = parse(&["--http", "[::1]:9000", "--http-insecure-public"])
+            .expect("ok")
+            .expect("web");
+        assert_eq!(given.listen.to_string(), "[::1]:9000");
+        assert!(given.insecure_public);
+        let dir =
+            std::env::temp_dir().join(format!("test-server-http-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("password");
+        std::fs::write(&file, "s3cret:with colon\nignored\n").expect("write");
+        let spec = format!("admin:{}", file.display());
+        let auth = parse(&["--http", "--http-auth", &spec])
+            .expect("ok")
+            .expect("web")
+            .auth;
+        assert_eq!(
+            auth,
+            Some(("admin".to_owned(), "s3cret:with colon".to_owned()))
+        );
+        std::fs::write(&file, "\n").expect("write");
+        let empty = parse(&["--http", "--http-auth", &spec]).expect_err("empty");
+        assert!(
+            empty.contains("is empty; put the password on its first line"),
+            "{empty}"
+        );
+        let missing =
+            parse(&["--http", "--http-auth", "admin:/no/such/file"]).expect_err("missing");
+        assert!(
+            missing.starts_with("cannot read the --http-auth password file /no/such/file"),
+            "{missing}"
+        );
+        let shape = parse(&["--http", "--http-auth", "admin"]).expect_err("no colon");
+        assert!(shape.contains("USER:PASSWORD_FILE"), "{shape}");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            Arguments::try_parse_from(["test-server", "--http-auth", "a:b"]).is_err(),
+            "needs --http"
+        );
+    }
+
+    #[test]
     fn the_log_line_says_why_what_and_where() {
         let server = Server::start(Config {
             remove_store_on_drop: true,

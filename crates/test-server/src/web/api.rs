@@ -388,7 +388,9 @@ pub(crate) async fn wait(State(app): State<App>, Query(wait): Query<Wait>) -> Re
         }
         Some(Err(e)) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let after = wait.after.unwrap_or_default();
+    // Ids are numbers (zero-padded to six digits, longer after 999999).
+    let number = |id: &str| id.parse::<u64>().unwrap_or(0);
+    let after = wait.after.as_deref().map_or(0, number);
     let deadline = Instant::now() + timeout;
     // Subscribed before looking, so that a message stored in between is not missed.
     let mut events = app.shared.subscribe();
@@ -399,7 +401,7 @@ pub(crate) async fn wait(State(app): State<App>, Query(wait): Query<Wait>) -> Re
             .list()
             .iter()
             .rev()
-            .filter(|message| message.id > after)
+            .filter(|message| number(&message.id) > after)
             .map(|message| app.summary(message))
             .find(|summary| summary.matches(&wait.search));
         if let Some(summary) = found {

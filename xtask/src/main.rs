@@ -1,10 +1,11 @@
-//! Project automation: `cargo xtask compare | interop | fuzz | bench | dist | tidy`.
+//! Project automation: `cargo xtask compare | interop | fuzz | bench | dist | web-test | tidy`.
 //!
 //! `compare` runs raw-client and lib-client with the same options and diffs their
 //! transcripts — the diff students study. `interop` proves both clients against real
-//! servers and real clients against the test server. `tidy` checks the tree's conventions
-//! (also run by `cargo test`). What the tasks share (the workspace root, running cargo,
-//! building our binaries, templates) is in [`helpers`].
+//! servers and real clients against the test server. `web-test` drives test-server's web
+//! inbox in a real browser. `tidy` checks the tree's conventions (also run by `cargo test`).
+//! What the tasks share (the workspace root, running cargo, building our binaries,
+//! templates) is in [`helpers`].
 
 mod bench;
 mod compare;
@@ -13,6 +14,7 @@ mod fuzz;
 mod helpers;
 mod interop;
 mod tidy;
+mod web_test;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +65,14 @@ enum Task {
     /// hidden --generate-completions SHELL (bash, zsh, fish, elvish, powershell) and
     /// --generate-man; prints each file it wrote.
     Dist(dist::Args),
+    /// Drive test-server's web inbox (--http) in headless Chromium over WebDriver.
+    ///
+    /// Installs Debian's chromium and chromium-driver if missing (apt-get) and Selenium into
+    /// target/web-test/venv; sends with raw-client, lib-client and smtplib, then checks the
+    /// live inbox, the message views, that a hostile message runs no script, a failed AUTH
+    /// session, the pipelining diff and a fault set in the page. Prints a pass/fail table
+    /// and saves screenshots under target/web-test/; exit 0 when every check passed.
+    WebTest,
     /// Check the tree's conventions: crate edges, `//!` lines, no ignored tests, workspace
     /// dependencies, no absolute machine paths, markdown links.
     ///
@@ -78,6 +88,7 @@ fn main() {
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Dist(args) => dist::run(&args),
+        Task::WebTest => web_test::run(),
         Task::Tidy => tidy::run(),
     };
     match result {
@@ -108,6 +119,7 @@ mod tests {
     #[test]
     fn every_task_keeps_its_options() {
         assert!(matches!(parse(&["tidy"]), Ok(Task::Tidy)));
+        assert!(matches!(parse(&["web-test"]), Ok(Task::WebTest)));
         assert!(matches!(parse(&["dist"]), Ok(Task::Dist(args)) if !args.debug));
         assert!(matches!(parse(&["dist", "--debug"]), Ok(Task::Dist(args)) if args.debug));
         assert!(matches!(

@@ -172,6 +172,13 @@ impl Server {
         let (plain, addr) = bind(config.listen)?;
         let implicit = config.tls_listen.map(bind).transpose()?;
         let tls_addr = implicit.as_ref().map(|(_, addr)| *addr);
+        // What runs is what was bound: port 0 becomes the port the kernel picked (the web
+        // inbox's GET /api/v1/server shows these).
+        let config = Config {
+            listen: addr,
+            tls_listen: tls_addr,
+            ..config
+        };
         // The store last: a start that fails leaves no fresh directory behind.
         let store = Store::open(config.store.clone(), config.sync)?;
         let runtime = Runtime::new(&config, config.faults.clone())?;
@@ -231,8 +238,8 @@ impl Server {
         self.shared.store.dir()
     }
 
-    /// The configuration the server runs with (its `faults` are those it started with; see
-    /// [`Server::faults`]).
+    /// The configuration the server runs with: its `listen` and `tls_listen` are the bound
+    /// addresses, and its `faults` are those it started with (see [`Server::faults`]).
     pub fn config(&self) -> &Config {
         &self.shared.config
     }

@@ -2,7 +2,8 @@
 //! environment under `target/interop/venv`, and the npm packages into
 //! `target/interop/node`. Whatever is already there is reused, so a rerun is fast. A
 //! failure is kept per tool, so every check that needs it fails with the reason instead
-//! of being skipped.
+//! of being skipped. `cargo xtask web-test` installs chromium and its venv with the same
+//! [`apt_get`] and [`venv`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use super::procs;
+use crate::helpers;
 
 /// Debian packages, and the tool each one is for.
 const APT_PACKAGES: &[(&str, &str)] = &[
@@ -70,7 +72,8 @@ fn installed(package: &str) -> bool {
         })
 }
 
-fn works(program: &str, args: &[&str]) -> bool {
+/// Whether `program args` runs and exits 0 (within 30 s).
+pub(crate) fn works(program: &str, args: &[&str]) -> bool {
     procs::run(
         Command::new(program).args(args),
         None,
@@ -156,7 +159,9 @@ fn send_email_available() -> bool {
     })
 }
 
-fn apt_get(packages: &[&str]) -> Result<()> {
+/// `apt-get update` and `apt-get install --no-install-recommends PACKAGES`, as root only
+/// (otherwise it fails saying which `sudo apt-get install` to run).
+pub(crate) fn apt_get(packages: &[&str]) -> Result<()> {
     let uid = procs::output(Command::new("id").arg("-u"))?;
     if uid.trim() != "0" {
         bail!(
@@ -210,22 +215,40 @@ fn apt_get(packages: &[&str]) -> Result<()> {
 
 /// `target/interop/venv` with the pinned aiosmtpd; returns its python.
 fn install_venv(root: &Path, cache: &Path) -> Result<PathBuf> {
-    let venv = cache.join("venv");
+    venv(
+        &cache.join("venv"),
+        &root.join("xtask/interop/requirements.txt"),
+        "aiosmtpd",
+        "interop",
+    )
+}
+
+/// A virtual environment at `venv` with the pinned packages of `requirements`, for `task`;
+/// returns its python. It is reused while it has the same requirements (a copy is kept in
+/// it) and `import` works, and made anew otherwise.
+pub(crate) fn venv(venv: &Path, requirements: &Path, import: &str, task: &str) -> Result<PathBuf> {
     let python = venv.join("bin").join("python");
-    let requirements = root.join("xtask/interop/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)
+    let wanted = std::fs::read_to_string(requirements)
         .with_context(|| format!("reading {}", requirements.display()))?;
-    let stamp = venv.join("interop-requirements.txt");
+    let stamp = venv.join(format!("{task}-requirements.txt"));
     let current = std::fs::read_to_string(&stamp).unwrap_or_default();
-    if current == wanted && works(&python.display().to_string(), &["-c", "import aiosmtpd"]) {
+    if current == wanted
+        && works(
+            &python.display().to_string(),
+            &["-c", &format!("import {import}")],
+        )
+    {
         return Ok(python);
     }
-    println!("interop: creating target/interop/venv and installing aiosmtpd with pip");
+    println!(
+        "{task}: creating {} and installing {import} with pip",
+        helpers::relative(venv)
+    );
     if venv.exists() {
-        std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
+        std::fs::remove_dir_all(venv).with_context(|| format!("removing {}", venv.display()))?;
     }
     let outcome = procs::run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        Command::new("python3").args(["-m", "venv"]).arg(venv),
         None,
         Duration::from_secs(300),
     )?;
@@ -242,13 +265,14 @@ fn install_venv(root: &Path, cache: &Path) -> Result<PathBuf> {
                 "--disable-pip-version-check",
                 "-r",
             ])
-            .arg(&requirements),
+            .arg(requirements),
         None,
         Duration::from_secs(600),
     )?;
     if !outcome.success() {
         bail!(
-            "pip install -r xtask/interop/requirements.txt failed: {}",
+            "pip install -r {} failed: {}",
+            helpers::relative(requirements),
             outcome.why()
         );
     }

@@ -22,7 +22,7 @@ use transcript::RenderOptions;
 use super::{App, mail};
 use crate::server::Event;
 use crate::store::{StoredEnvelope, StoredMessage};
-use crate::{Faults, Session, lab, parse_duration};
+use crate::{Faults, Session, Timing, lab, parse_duration};
 
 /// An error answer: `{"error": sentence}` with its status.
 pub(crate) fn failure(status: StatusCode, sentence: &str) -> Response {
@@ -463,11 +463,29 @@ pub(crate) struct SessionSummary {
 }
 
 /// The session's transcript as saved, its last note saying why it ended.
+/// A session's transcript as the web shows and diffs it. The server records each command
+/// when it handles it, so a pipelined dialogue reads like one in turn; with
+/// `record_timings` (on with `--http`) a `-- pipelined` note marks each client line that
+/// arrived before the reply to the line before it, so the grouping shows (RFC 2920).
 fn session_text(session: &Session) -> String {
-    let mut text = session.transcript.render_text(RenderOptions::default());
+    let mut shown = transcript::Transcript::new();
+    let mut from = 0;
+    for &(at, timing) in &session.timings {
+        if timing == Timing::BeforeReply && at >= from {
+            shown.extend(session.transcript.slice(from..at));
+            shown.note(PIPELINED);
+            from = at;
+        }
+    }
+    shown.extend(session.transcript.slice(from..session.transcript.len()));
+    let mut text = shown.render_text(RenderOptions::default());
     text.push_str(&format!("-- session ended: {}\n", session.reason));
     text
 }
+
+/// The note before a client line sent without waiting for the reply to the line before.
+const PIPELINED: &str =
+    "pipelined (RFC 2920): the next line arrived before the server wrote the reply above it";
 
 fn session_summary(app: &App, session: &Session, text: &str) -> SessionSummary {
     let mut helo = None;

@@ -400,7 +400,7 @@ fn the_inbox_guards_itself() {
         "{refused}"
     );
 
-    let (_server, http) = web(Config::default());
+    let (served, http) = web(Config::default());
     let addr = http.addr();
     let rebound = request(
         addr,
@@ -426,6 +426,11 @@ fn the_inbox_guards_itself() {
         )
         .status,
         200
+    );
+    // Port 0 in the configuration: the answer names the port the kernel picked.
+    assert_eq!(
+        get(addr, "/api/v1/server").json()["smtp"],
+        served.addr().to_string()
     );
     let cross = request(
         addr,
@@ -707,7 +712,11 @@ fn the_event_stream_is_live() {
 /// A session's transcript comes with each line's explanation, its scorecard and a diff.
 #[test]
 fn sessions_are_explained_graded_and_compared() {
-    let (server, http) = web(Config::default());
+    // As `--http` runs it: with timings, which mark the pipelined lines.
+    let (server, http) = web(Config {
+        record_timings: true,
+        ..Config::default()
+    });
     let addr = http.addr();
     assert!(send(&server, "a@example.com", "b@example.com", "Subject: one\nDate: Mon, 23 Nov 2026 12:00:00 +0000\nFrom: a@example.com\nMessage-ID: <1@example.com>\n\nx").starts_with("250"));
     // The same, pipelined: MAIL and RCPT in one write.
@@ -751,6 +760,18 @@ fn sessions_are_explained_graded_and_compared() {
     assert!(
         rows.iter().any(|r| r["kind"] != "equal"
             && r["left"].as_str().is_some_and(|l| l.starts_with("C: DATA")))
+    );
+    // The RCPT that came in the same write as MAIL is marked, so the grouping shows.
+    let rcpt = rows
+        .iter()
+        .position(|r| r["right"] == "C: RCPT TO:<b@example.com>")
+        .expect("the right side's RCPT");
+    assert!(
+        rows[rcpt - 1]["kind"] != "equal"
+            && rows[rcpt - 1]["right"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("-- pipelined (RFC 2920)")),
+        "{rows:?}"
     );
     let same = get(addr, "/api/v1/diff?a=000001&b=000001").json();
     assert_eq!(same["identical"], true);

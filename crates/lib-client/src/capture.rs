@@ -24,6 +24,9 @@ use transcript::Transcript;
 
 const CONNECTION_TARGET: &str = "lettre::transport::smtp::client::connection";
 
+/// How much longer than the command timeout lettre may take between two commands.
+const LETTRE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The most lines of one reply the capture records. Beyond them lettre's per-line event is
 /// switched off for the rest of the reply: lettre formats its whole reply buffer for every
 /// line, so a flood of lines would cost time in proportion to the square of its size.
@@ -346,8 +349,17 @@ impl Record {
         match &self.waiting {
             Some(waiting) if waiting.command.line == "." => waiting.since + timeouts.data_end,
             Some(waiting) => waiting.since + timeouts.command,
+            // lettre's own time between two commands (such as a panic being unwound, which
+            // prints a backtrace first) is not the server's silence: it gets longer.
+            None if self.between_commands() => self.last_event + timeouts.command + LETTRE_GRACE,
             None => self.last_event + timeouts.command,
         }
+    }
+
+    /// Whether nothing is expected of the server: no command waits for its reply and no TLS
+    /// handshake is under way, after the greeting.
+    fn between_commands(&self) -> bool {
+        self.waiting.is_none() && self.received_any && !self.tls_claimed
     }
 
     /// Whether STARTTLS was answered and TLS then came up (a write or reply went through it).
@@ -357,6 +369,11 @@ impl Record {
 
     /// The verdict when the deadline passed: what raw-client says at the same point.
     pub(crate) fn late(&self) -> Result<Sent, Failure> {
+        if self.between_commands() {
+            return Err(Failure::Internal(
+                "lettre stopped between two commands without a result".into(),
+            ));
+        }
         let Some(waiting) = &self.waiting else {
             return Err(Failure::Handshake {
                 reason: "the server stopped answering".into(),
@@ -578,6 +595,37 @@ mod tests {
         assert_eq!(record.offered_auth(), "PLAIN LOGIN");
         assert!(record.waiting.is_none());
         assert!(record.last_event.elapsed() < Duration::from_secs(60));
+    }
+
+    /// After a whole reply lettre is on its own (parsing, or unwinding a panic whose
+    /// backtrace is being printed): its time is not the server's silence, and running out of
+    /// it is not blamed on the server.
+    #[test]
+    fn lettre_gets_longer_between_commands() {
+        let timeouts = Timeouts {
+            command: Duration::from_secs(1),
+            data_end: Duration::from_secs(1),
+        };
+        let mut record = record();
+        assert_eq!(
+            record.deadline(timeouts),
+            record.last_event + timeouts.command,
+            "the greeting"
+        );
+        record.read("220 mx<CRLF>");
+        record.wrote("EHLO client<CRLF>");
+        assert!(
+            record.deadline(timeouts) <= Instant::now() + timeouts.command,
+            "the EHLO reply"
+        );
+        record.read("250 mx<CRLF>");
+        assert_eq!(
+            record.deadline(timeouts),
+            record.last_event + timeouts.command + LETTRE_GRACE
+        );
+        let late = record.late().expect_err("a failure");
+        assert!(matches!(late, Failure::Internal(_)), "{late:?}");
+        assert_eq!(late.exit(), cli::Exit::Software);
     }
 
     #[test]

@@ -462,7 +462,6 @@ pub(crate) struct SessionSummary {
     lines: usize,
 }
 
-/// The session's transcript as saved, its last note saying why it ended.
 /// A session's transcript as the web shows and diffs it. The server records each command
 /// when it handles it, so a pipelined dialogue reads like one in turn; with
 /// `record_timings` (on with `--http`) a `-- pipelined` note marks each client line that

@@ -109,8 +109,16 @@ pub(crate) struct Store {
     /// Sync files and the directory (`Config::sync`).
     sync: bool,
     next_id: Mutex<u64>,
+    /// The first id of this run: those below it were left by an earlier run.
+    first_id: u64,
+    /// Oldest first: the newest messages an earlier run left (see [`EARLIER_LIMIT`]), then
+    /// this run's.
     messages: Mutex<Vec<Arc<StoredMessage>>>,
 }
+
+/// At most how many messages, and how many octets of them, an earlier run's store brings
+/// into memory (the newest first); older ones stay on disk, unlisted.
+const EARLIER_LIMIT: (usize, usize) = (1000, 256 * 1024 * 1024);
 
 impl Store {
     /// Opens (creating if needed) `dir`, or a fresh unique directory under the system
@@ -147,6 +155,7 @@ impl Store {
             .and_then(|highest| recover_sessions(&sessions).map(|()| highest))
             .map_err(failed(&sessions))?;
         let dir_handle = File::open(&dir).map_err(failed(&dir))?;
+        let earlier = earlier_messages(&dir).map_err(failed(&dir))?;
         Ok(Self {
             dir,
             created,
@@ -155,7 +164,8 @@ impl Store {
             dir_handle,
             sync,
             next_id: Mutex::new(highest + 1),
-            messages: Mutex::new(Vec::new()),
+            first_id: highest + 1,
+            messages: Mutex::new(earlier),
         })
     }
 
@@ -209,14 +219,18 @@ impl Store {
         }
     }
 
+    /// This run's messages (not deleted), oldest first.
     pub(crate) fn messages(&self) -> Vec<StoredMessage> {
-        self.list()
+        let first = self.first_id;
+        self.locked()
             .iter()
+            .filter(|m| m.id.parse::<u64>().is_ok_and(|id| id >= first))
             .map(|m| StoredMessage::clone(m))
             .collect()
     }
 
-    /// The messages stored (and not deleted), oldest first, without copying them.
+    /// The messages stored (and not deleted), oldest first, without copying them: the
+    /// newest an earlier run left in the directory, then this run's.
     pub(crate) fn list(&self) -> Vec<Arc<StoredMessage>> {
         self.locked().clone()
     }
@@ -401,6 +415,60 @@ fn recover_sessions(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The newest messages an earlier run left in `dir` (within [`EARLIER_LIMIT`]), oldest
+/// first, read from their three files; a message whose `.json` is unreadable is left out.
+fn earlier_messages(dir: &Path) -> io::Result<Vec<Arc<StoredMessage>>> {
+    let mut ids: Vec<(u64, String)> = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".eml")) else {
+            continue;
+        };
+        if let Some(id) = Some(stem)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            ids.push((id, stem.to_owned()));
+        }
+    }
+    ids.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let (most, most_octets) = EARLIER_LIMIT;
+    let mut octets = 0usize;
+    let mut found = Vec::new();
+    for (_, id) in ids {
+        if found.len() == most {
+            break;
+        }
+        let path = dir.join(format!("{id}.eml"));
+        let Ok(envelope) = fs::read(dir.join(format!("{id}.json")))
+            .map_err(|_| ())
+            .and_then(|json| serde_json::from_slice::<StoredEnvelope>(&json).map_err(|_| ()))
+        else {
+            continue;
+        };
+        let Ok(data) = fs::read(&path) else { continue };
+        octets = octets.saturating_add(data.len());
+        if octets > most_octets {
+            break;
+        }
+        let transcript =
+            fs::read_to_string(dir.join(format!("{id}.transcript"))).unwrap_or_default();
+        let received = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or(UNIX_EPOCH);
+        found.push(Arc::new(StoredMessage {
+            id,
+            path,
+            data,
+            envelope,
+            transcript,
+            received,
+        }));
+    }
+    found.reverse();
+    Ok(found)
+}
+
 /// The highest id used by any file (final or temporary) in `dir`, or 0.
 fn highest_id(dir: &Path) -> io::Result<u64> {
     let mut highest = 0;
@@ -453,6 +521,40 @@ mod tests {
             chunk_sizes: vec![5],
             binarymime: false,
         }
+    }
+
+    /// A reopened store lists what an earlier run left (for the web inbox) but counts only
+    /// this run's messages as its own; one without a readable `.json` is left out.
+    #[test]
+    fn an_earlier_runs_messages_are_listed() {
+        let store = Store::open(None, true).expect("open");
+        store
+            .store(b"one\r\n".to_vec(), envelope(), "t1\n".into())
+            .expect("store");
+        fs::write(store.dir().join("000002.eml"), b"no envelope").expect("write");
+        fs::write(store.dir().join("000002.json"), b"not json").expect("write");
+        let again = Store::open(Some(store.dir().to_owned()), true).expect("reopen");
+        let listed = again.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, "000001");
+        assert_eq!(listed[0].data, b"one\r\n");
+        assert_eq!(listed[0].envelope, envelope());
+        assert_eq!(listed[0].transcript, "t1\n");
+        assert!(again.messages().is_empty(), "not this run's");
+        let id = again
+            .store(b"two\r\n".to_vec(), envelope(), "t\n".into())
+            .expect("store");
+        assert_eq!(id, "000003");
+        let ids: Vec<String> = again.list().iter().map(|m| m.id.clone()).collect();
+        assert_eq!(ids, ["000001", "000003"]);
+        assert_eq!(again.messages().len(), 1);
+        assert_eq!(
+            again.delete(Some(&["000001".to_owned()])).expect("delete"),
+            ["000001"]
+        );
+        assert!(!again.dir().join("000001.eml").exists());
+        assert!(again.get("000001").is_none());
+        fs::remove_dir_all(again.dir()).expect("cleanup");
     }
 
     #[test]

@@ -431,7 +431,7 @@ fn earlier_messages(dir: &Path) -> io::Result<Vec<Arc<StoredMessage>>> {
             ids.push((id, stem.to_owned()));
         }
     }
-    ids.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    ids.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
     let (most, most_octets) = EARLIER_LIMIT;
     let mut octets = 0usize;
     let mut found = Vec::new();

@@ -6,6 +6,9 @@
 //!   trips are counted from the proxy's trace.
 //! - Throughput ([`throughput`]): ~1 KB messages to Postfix's `smtp-sink`, no TLS, on one and
 //!   on four connections, against `smtp-source`, smtplib and lettre.
+//! - test-server's store ([`store`]): raw-client `--repeat` to test-server synced, with
+//!   `--no-sync`, and with `--no-sync --http` and one live subscriber of the inbox
+//!   ([`subscriber`]).
 //! - Memory ([`memory`]): peak RSS and wall time (GNU time) for 20 MiB and 100 MiB
 //!   attachments, against curl, msmtp, swaks and smtplib.
 //! - Criterion micro-benchmarks ([`criterion`]) of message rendering and reply parsing, from
@@ -24,6 +27,7 @@ mod proxy;
 mod report;
 mod roundtrips;
 mod store;
+mod subscriber;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -192,7 +196,10 @@ pub(crate) fn run(args: &Args) -> Result<i32> {
         results.throughput = Some(throughput::run(&ctx)?);
     }
     if selected("store") {
-        println!("bench: test-server's store under load, synced and --no-sync");
+        println!(
+            "bench: test-server's store under load: synced, --no-sync, and --no-sync with the \
+             web inbox open"
+        );
         results.store = Some(store::run(&ctx)?);
     }
     if selected("memory") {

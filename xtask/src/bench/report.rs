@@ -173,36 +173,36 @@ fn store_table(cases: &[store::Case], runs: usize) -> String {
     let mut out = format!(
         "raw-client --repeat, {} messages per run over 1, 4 and 16 connections to test-server \
          (no TLS, no AUTH), median of {runs} runs. Time per message is the wall time each \
-         connection spends per message (connections / rate).\n\n\
-         | connections | store | msg/s (median) | min–max | ms per message | syncs cost per message |\n\
+         connection spends per message (connections / rate); the last column is how much \
+         longer that is than with `--no-sync` alone at the same connection count (the syncs' \
+         cost, or the open inbox's).\n\n\
+         | connections | store | msg/s (median) | min–max | ms per message | cost per message over `--no-sync` |\n\
          |---:|---|---:|---:|---:|---:|\n",
         store::MESSAGES
     );
+    let unsynced = |connections: usize| {
+        cases.iter().find(|c| {
+            c.connections == connections && c.store == store::Store::NoSync && c.error.is_none()
+        })
+    };
     for case in cases {
-        let mode = if case.sync {
-            "synced (default)"
-        } else {
-            "`--no-sync`"
-        };
+        let mode = case.store.label();
         if let Some(why) = &case.error {
             let _ = writeln!(
                 out,
-                "| {} | {mode} | failed: {why} | | | |",
-                case.connections
+                "| {} | {mode} | failed: {} | | | |",
+                case.connections,
+                why.replace('|', "\\|")
             );
             continue;
         }
-        let min = case.rates.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = case.rates.iter().copied().fold(0.0, f64::max);
-        let unsynced = cases
-            .iter()
-            .find(|c| c.connections == case.connections && !c.sync && c.error.is_none());
-        let cost = match (case.sync, unsynced) {
-            (true, Some(unsynced)) => format!(
+        let (min, max) = min_max(&case.rates);
+        let cost = match (case.store, unsynced(case.connections)) {
+            (store::Store::NoSync, _) | (_, None) => String::new(),
+            (_, Some(unsynced)) => format!(
                 "{:.2} ms",
                 case.ms_per_message() - unsynced.ms_per_message()
             ),
-            _ => String::new(),
         };
         let _ = writeln!(
             out,
@@ -210,6 +210,31 @@ fn store_table(cases: &[store::Case], runs: usize) -> String {
             case.connections,
             median(&case.rates),
             case.ms_per_message()
+        );
+    }
+    if let Some(watched) = cases
+        .iter()
+        .find(|c| c.store == store::Store::Watched && c.error.is_none())
+    {
+        let versus = match unsynced(watched.connections) {
+            Some(plain) => format!(
+                "{:.2}× the plain `--no-sync` rate on one connection (paired by round)",
+                store::paired(watched, plain)
+            ),
+            None => "the plain `--no-sync` case failed".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "\nWith the inbox open (`--http` and one subscriber of `GET /api/v1/events`, which \
+             also made {}), one connection kept {:.0} msg/s, {versus}; the subscriber saw {} \
+             message events for the {} messages sent, loaded the inbox {} times, and saw each \
+             run's last message at most {:.1} ms after raw-client exited.",
+            store::reloads(),
+            median(&watched.rates),
+            watched.events,
+            watched.rates.len() * store::MESSAGES,
+            watched.inbox_loads,
+            watched.behind_ms.iter().copied().fold(0.0, f64::max)
         );
     }
     out
@@ -394,6 +419,40 @@ pub(crate) fn verdicts(results: &Results) -> Vec<Verdict> {
             }
         }
     }
+    if let Some(cases) = &results.store {
+        let plain = cases
+            .iter()
+            .find(|c| c.connections == 1 && c.store == store::Store::NoSync && c.error.is_none());
+        if let Some(watched) = cases.iter().find(|c| c.store == store::Store::Watched) {
+            let target = format!(
+                "test-server `--no-sync` with the inbox open (`--http`, one live subscriber that \
+                 saw every message), one connection: ≥ {:.0} msg/s",
+                store::WATCHED_TARGET
+            );
+            let (figure, met) = match &watched.error {
+                Some(why) => (format!("failed: {}", why.replace('|', "\\|")), false),
+                None => {
+                    let rate = median(&watched.rates);
+                    let versus = plain.map_or(String::new(), |plain| {
+                        format!(
+                            " (plain `--no-sync` {:.0} msg/s; paired ratio {:.2}×)",
+                            median(&plain.rates),
+                            store::paired(watched, plain)
+                        )
+                    });
+                    (
+                        format!("{rate:.0} msg/s{versus}"),
+                        rate >= store::WATCHED_TARGET,
+                    )
+                }
+            };
+            verdicts.push(Verdict {
+                target,
+                figure,
+                met,
+            });
+        }
+    }
     if let Some(cases) = &results.memory {
         // The raw-client rows by their exact names (the DATA row's is a prefix of the
         // --chunking row's), the peers by the start of theirs.
@@ -488,7 +547,9 @@ pub(crate) fn markdown(results: &Results) -> String {
         out.push('\n');
     }
     if let Some(cases) = &results.store {
-        out.push_str("### test-server under load: what syncing the store costs\n\n");
+        out.push_str(
+            "### test-server under load: what syncing the store, and an open inbox, cost\n\n",
+        );
         out.push_str(&store_table(cases, results.runs));
         out.push('\n');
     }
@@ -728,6 +789,58 @@ mod tests {
             ..Results::default()
         };
         (results, tables)
+    }
+
+    fn store_case(store: store::Store, rates: &[f64], error: Option<&str>) -> store::Case {
+        store::Case {
+            connections: 1,
+            store,
+            rates: rates.to_vec(),
+            behind_ms: vec![0.5; rates.len()],
+            events: rates.len() * store::MESSAGES,
+            inbox_loads: rates.len() * 4,
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_open_inbox_is_held_to_its_rate_and_to_keeping_up() {
+        let verdict = |watched: store::Case| {
+            let results = Results {
+                store: Some(vec![
+                    store_case(store::Store::NoSync, &[1000.0, 1200.0, 1100.0], None),
+                    watched,
+                ]),
+                ..Results::default()
+            };
+            let verdicts = verdicts(&results);
+            assert_eq!(verdicts.len(), 1);
+            let table = store_table(results.store.as_deref().unwrap_or_default(), 3);
+            (verdicts[0].met, verdicts[0].figure.clone(), table)
+        };
+        let (met, figure, table) = verdict(store_case(
+            store::Store::Watched,
+            &[900.0, 600.0, 550.0],
+            None,
+        ));
+        assert!(met);
+        assert_eq!(
+            figure,
+            "600 msg/s (plain `--no-sync` 1100 msg/s; paired ratio 0.50×)"
+        );
+        assert!(table.contains("| 1 | `--no-sync --http`, one live subscriber | 600 | 550–900 |"));
+        assert!(table.contains("the subscriber saw 1200 message events for the 1200 messages"));
+        let (met, _, _) = verdict(store_case(store::Store::Watched, &[299.0], None));
+        assert!(!met);
+        let (met, figure, table) = verdict(store_case(
+            store::Store::Watched,
+            &[900.0],
+            Some("the subscriber saw 399 message events for the 400 messages of this run"),
+        ));
+        assert!(!met);
+        assert!(figure.starts_with("failed: the subscriber saw 399"));
+        assert!(table.contains("| failed: the subscriber saw 399"));
+        assert!(!table.contains("With the inbox open"));
     }
 
     #[test]

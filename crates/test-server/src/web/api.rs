@@ -8,7 +8,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,47 @@ use super::{App, mail};
 use crate::server::Event;
 use crate::store::{StoredEnvelope, StoredMessage};
 use crate::{Faults, Session, Timing, lab, parse_duration};
+
+/// axum's `Query`, a query string it cannot read answered with our `{"error"}` JSON.
+pub(crate) struct Params<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(failure(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "{}; /api/v1/openapi.json lists the parameters",
+                    rejection.body_text()
+                ),
+            )),
+        }
+    }
+}
+
+/// axum's `Json` body, refused with our `{"error"}` JSON.
+pub(crate) struct Body<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            // 415 for a body that is not JSON; anything else the body says is a bad request.
+            Err(rejection) => Err(failure(
+                match rejection.status() {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ => StatusCode::BAD_REQUEST,
+                },
+                &rejection.body_text(),
+            )),
+        }
+    }
+}
 
 /// An error answer: `{"error": sentence}` with its status.
 pub(crate) fn failure(status: StatusCode, sentence: &str) -> Response {
@@ -181,7 +223,7 @@ pub(crate) struct Listing {
 
 pub(crate) async fn messages(
     State(app): State<App>,
-    Query(listing): Query<Listing>,
+    Params(listing): Params<Listing>,
 ) -> Json<Value> {
     let of = app.session_of();
     let matching: Vec<Arc<Summary>> = app
@@ -280,7 +322,7 @@ pub(crate) struct HtmlOptions {
 pub(crate) async fn html(
     State(app): State<App>,
     Path(id): Path<String>,
-    Query(options): Query<HtmlOptions>,
+    Params(options): Params<HtmlOptions>,
 ) -> Response {
     let Some(message) = app.shared.store.get(&id) else {
         return not_found("message", &id);
@@ -376,7 +418,7 @@ pub(crate) struct Wait {
 /// The longest a wait may be asked to last.
 const LONGEST_WAIT: Duration = Duration::from_secs(600);
 
-pub(crate) async fn wait(State(app): State<App>, Query(wait): Query<Wait>) -> Response {
+pub(crate) async fn wait(State(app): State<App>, Params(wait): Params<Wait>) -> Response {
     let timeout = match wait.timeout.as_deref().map(parse_duration) {
         None => Duration::from_secs(30),
         Some(Ok(timeout)) if timeout <= LONGEST_WAIT => timeout,
@@ -546,7 +588,7 @@ pub(crate) struct SessionListing {
 
 pub(crate) async fn sessions(
     State(app): State<App>,
-    Query(listing): Query<SessionListing>,
+    Params(listing): Params<SessionListing>,
 ) -> Json<Value> {
     // Only the page is copied out of the lock the SMTP side finishes sessions under.
     let (total, chosen): (usize, Vec<Session>) = {
@@ -612,7 +654,7 @@ pub(crate) struct ScorecardOptions {
 pub(crate) async fn scorecard(
     State(app): State<App>,
     Path(id): Path<String>,
-    Query(options): Query<ScorecardOptions>,
+    Params(options): Params<ScorecardOptions>,
 ) -> Response {
     let profile = match options.profile.as_deref() {
         None | Some("") => app.default_profile(),
@@ -640,7 +682,7 @@ pub(crate) struct DiffOptions {
     b: String,
 }
 
-pub(crate) async fn diff(State(app): State<App>, Query(options): Query<DiffOptions>) -> Response {
+pub(crate) async fn diff(State(app): State<App>, Params(options): Params<DiffOptions>) -> Response {
     let (a, b) = match (finished(&app, &options.a), finished(&app, &options.b)) {
         (Some(a), Some(b)) => (a, b),
         (None, _) => return not_found("session", &options.a),
@@ -728,13 +770,13 @@ fn apply(app: &App, faults: Result<Faults, crate::Error>) -> Response {
     }
 }
 
-pub(crate) async fn add_fault(State(app): State<App>, Json(one): Json<OneFault>) -> Response {
+pub(crate) async fn add_fault(State(app): State<App>, Body(one): Body<OneFault>) -> Response {
     let mut faults = app.shared.runtime().faults.clone();
     let added = faults.add(&one.fault).map(|()| faults);
     apply(&app, added)
 }
 
-pub(crate) async fn set_faults(State(app): State<App>, Json(set): Json<FaultSet>) -> Response {
+pub(crate) async fn set_faults(State(app): State<App>, Body(set): Body<FaultSet>) -> Response {
     let mut faults = Faults::default();
     let built = set
         .faults

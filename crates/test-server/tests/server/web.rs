@@ -460,6 +460,19 @@ fn the_inbox_guards_itself() {
         "",
     );
     assert_eq!(same.status, 200);
+    let bad_query = get(addr, "/api/v1/messages?limit=-1");
+    assert_eq!(bad_query.status, 400);
+    assert!(
+        bad_query.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("limit"),
+        "{}",
+        bad_query.text()
+    );
+    let bad_body = json_request(addr, "POST", "/api/v1/faults", "{\"fault\": 3");
+    assert_eq!(bad_body.status, 400);
+    assert!(bad_body.json()["error"].is_string());
     let missing = get(addr, "/api/v1/messages/999999");
     assert_eq!(missing.status, 404);
     assert!(missing.json()["error"].as_str().unwrap().contains("999999"));

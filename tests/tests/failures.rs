@@ -826,10 +826,8 @@ fn said(ran: &Ran) -> (Exit, String) {
             .join("; "),
         Err(failure) => failure.to_string(),
     };
-    for (from, to) in &ran.replace {
-        sentence = sentence.replace(from.as_str(), to);
-    }
-    // rustls names the clock in an expired certificate's error.
+    // rustls names the clock in an expired certificate's error. First, so that the
+    // replacements below (the message size among them) cannot match inside those numbers.
     for (before, placeholder) in [("verification time ", "NOW"), ("after 1577836800 (", "AGO")] {
         if let Some(at) = sentence.find(before) {
             let start = at + before.len();
@@ -839,6 +837,9 @@ fn said(ran: &Ran) -> (Exit, String) {
                 .count();
             sentence.replace_range(start..start + digits, placeholder);
         }
+    }
+    for (from, to) in &ran.replace {
+        sentence = sentence.replace(from.as_str(), to);
     }
     (ran.run.exit(), sentence)
 }

@@ -356,10 +356,17 @@ impl Record {
         }
     }
 
-    /// Whether nothing is expected of the server: no command waits for its reply and no TLS
-    /// handshake is under way, after the greeting.
+    /// Whether nothing is expected of the server: after the greeting, no command waits for
+    /// its reply and no TLS handshake is under way (lettre starts one on any positive answer
+    /// to STARTTLS, before it says so).
     fn between_commands(&self) -> bool {
-        self.waiting.is_none() && self.received_any && !self.tls_claimed
+        let handshaking = self.tls_claimed
+            || (!self.tls_up
+                && self
+                    .exchanges
+                    .last()
+                    .is_some_and(|(command, _)| command.eq_ignore_ascii_case("STARTTLS")));
+        self.waiting.is_none() && self.received_any && !handshaking
     }
 
     /// Whether STARTTLS was answered and TLS then came up (a write or reply went through it).
@@ -626,6 +633,15 @@ mod tests {
         let late = record.late().expect_err("a failure");
         assert!(matches!(late, Failure::Internal(_)), "{late:?}");
         assert_eq!(late.exit(), cli::Exit::Software);
+        // After a positive answer to STARTTLS the silence is the server's handshake.
+        record.wrote("STARTTLS<CRLF>");
+        record.read("221 bye<CRLF>");
+        assert!(
+            record.deadline(timeouts) <= Instant::now() + timeouts.command,
+            "the handshake"
+        );
+        let late = record.late().expect_err("a failure");
+        assert!(matches!(late, Failure::Handshake { .. }), "{late:?}");
     }
 
     #[test]

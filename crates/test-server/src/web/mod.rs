@@ -103,14 +103,16 @@ impl Server {
             loopback_hosts_only: !public,
         };
         let router = router(app);
+        // Registered with the runtime here, so that a failure is the caller's error.
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = thread::Builder::new()
             .name("test-server-http".to_owned())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
                     // The live event streams never end by themselves: stopping drops them
                     // with the runtime rather than waiting for them.
                     tokio::select! {

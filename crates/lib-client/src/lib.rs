@@ -54,24 +54,31 @@ pub fn send(job: &Job) -> (Transcript, Result<Sent, Failure>) {
             return (transcript, Err(failure));
         }
     };
+    let result = on_lettre_thread(&capture, done, &finished, job, move |capture| {
+        dialogue(&prepared, capture)
+    });
+    (capture.finish(), result)
+}
+
+/// Runs `dialogue` on a thread of lettre's own, a panic in it caught, and watches it with
+/// the job's timeouts (lettre's own cannot bound every wait).
+pub(crate) fn on_lettre_thread(
+    capture: &Capture,
+    done: mpsc::Sender<Wake>,
+    finished: &mpsc::Receiver<Wake>,
+    job: &Job,
+    dialogue: impl FnOnce(&Capture) -> Result<Finished, Failure> + Send + 'static,
+) -> Result<Sent, Failure> {
     let lettre_side = capture.clone();
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("lettre".into())
         .spawn(move || {
-            let outcome = lettre_side
-                .during(|| catch_unwind(AssertUnwindSafe(|| dialogue(&prepared, &lettre_side))));
+            let outcome =
+                lettre_side.during(|| catch_unwind(AssertUnwindSafe(|| dialogue(&lettre_side))));
             let _ = done.send(Wake::Finished(outcome));
-        });
-    if let Err(error) = spawned {
-        return (
-            capture.finish(),
-            Err(Failure::Internal(format!(
-                "cannot start lettre's thread: {error}"
-            ))),
-        );
-    }
-    let result = watch(&capture, &finished, job);
-    (capture.finish(), result)
+        })
+        .map_err(|error| Failure::Internal(format!("cannot start lettre's thread: {error}")))?;
+    watch(capture, finished, job)
 }
 
 /// What every lettre run starts with: the job in lettre's terms, the host resolved first

@@ -7,14 +7,13 @@
 //! TLS version or cipher suite (its rustls connection is private): the description says so
 //! instead of showing them, a named difference from raw-client.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use cli::{Failure, Job, Sent, ServerInfo, ServerReply, Stage, TlsInfo, TlsMode};
 use lettre::transport::smtp::client::SmtpConnection;
 use transcript::Transcript;
 
-use crate::capture::{Capture, Wake};
+use crate::capture::Capture;
 use crate::{Finished, Prepared, errors};
 
 /// What the description says instead of the version and cipher suite.
@@ -35,26 +34,9 @@ pub(crate) fn describe(job: &Job) -> (Transcript, Result<Sent, Failure>) {
         }
     };
     let chain: Chain = Arc::new(Mutex::new(None));
-    let (lettre_side, lettre_chain) = (capture.clone(), chain.clone());
-    let spawned = std::thread::Builder::new()
-        .name("lettre".into())
-        .spawn(move || {
-            let outcome = lettre_side.during(|| {
-                catch_unwind(AssertUnwindSafe(|| {
-                    dialogue(&prepared, &lettre_side, &lettre_chain)
-                }))
-            });
-            let _ = done.send(Wake::Finished(outcome));
-        });
-    if let Err(error) = spawned {
-        return (
-            capture.finish(),
-            Err(Failure::Internal(format!(
-                "cannot start lettre's thread: {error}"
-            ))),
-        );
-    }
-    let result = crate::watch(&capture, &finished, job).and_then(|sent| {
+    let lettre_chain = chain.clone();
+    let run = move |capture: &Capture| dialogue(&prepared, capture, &lettre_chain);
+    let result = crate::on_lettre_thread(&capture, done, &finished, job, run).and_then(|sent| {
         let record = capture.lock();
         // The greeting is the reply to no command; raw-client names EHLO without its name.
         let greeting = reply_to(&record.exchanges, "").next();
